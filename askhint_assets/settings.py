@@ -1,0 +1,48 @@
+"""ASKHINT_HOME and the paths under it; nothing else global."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROMPTS_STORE = Path(os.environ.get("ASKHINT_PROMPTS_STORE", PROJECT_ROOT / "prompts_store"))
+
+
+def home() -> Path:
+    """The folder holding all askhint state (``$ASKHINT_HOME``, default ``./.askhint``)."""
+    return Path(os.environ.get("ASKHINT_HOME", ".askhint")).resolve()
+
+
+def db_path() -> Path:
+    return home() / "askhint.duckdb"
+
+
+def dagster_home() -> Path:
+    return home() / "dagster"
+
+
+def cache_dir() -> Path:
+    return home() / "cache"
+
+
+def frames_cache_dir() -> Path:
+    return cache_dir() / "frames"
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def smoke_model_dir() -> Path:
+    """Where the tiny smoke-test Qwen2.5-VL is built and trained."""
+    return models_dir() / "smoke-qwen2_5_vl"
+
+
+def data_dir() -> Path:
+    return home() / "data"
+
+
+def demo_dataset_dir() -> Path:
+    """The generated demo data set, in the UCF-Crime layout."""
+    return data_dir() / "demo_ucf"
