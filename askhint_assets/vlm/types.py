@@ -25,12 +25,13 @@ class VLMRequest:
     ``choices``: when set, the backend must return the log-probability of each choice as the first
     answer token(s) (``choice_logprobs``), e.g. ``("Normal", "Abnormal")``; text is still generated.
     ``frames_key`` is the content hash of the frames (the cache key uses it instead of the pixels).
+    ``frames=None`` makes a text-only request (e.g. an LLM summarising question clusters).
     """
 
     messages: list[Message]
-    frames: np.ndarray
-    frames_fps: float
-    frames_key: str
+    frames: np.ndarray | None
+    frames_fps: float = 1.0
+    frames_key: str = ""
     choices: tuple[str, ...] | None = None
     max_new_tokens: int = 64
 
