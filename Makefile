@@ -1,0 +1,65 @@
+# askhint: two commands on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+ASKHINT_HOME ?= $(CURDIR)/.askhint
+DAGSTER_HOME := $(ASKHINT_HOME)/dagster
+export ASKHINT_HOME DAGSTER_HOME
+STAMP := $(VENV)/.askhint-installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
+
+.PHONY: help install demo test ui update report lint bench clean-home
+
+help:
+	@echo "make demo    set up .venv, build the smoke-test model and demo data, materialize every asset, print the report"
+	@echo "make test    set up .venv and run the test suite"
+	@echo "make ui      start the Dagster UI on http://127.0.0.1:3000"
+	@echo "make update  materialize only what is stale or missing, and say why"
+	@echo "make lint    ruff"
+	@echo "make bench   throughput benchmark (not part of the tests)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "askhint needs Python >= 3.11")'
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.askhint-installed-*
+	touch $(STAMP)
+
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: install
+	$(BIN)/python -m askhint_assets.vlm.smoke_model
+	$(BIN)/dagster asset materialize -m askhint_assets --select '*'
+	$(BIN)/askhint report
+
+update: install
+	$(BIN)/askhint update
+
+report: install
+	$(BIN)/askhint report
+
+ui: install
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+test: install
+	$(BIN)/ruff check askhint_assets tests bench
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check askhint_assets tests bench
+
+bench: install
+	$(BIN)/python bench/throughput.py
+
+clean-home:
+	rm -rf $(ASKHINT_HOME)

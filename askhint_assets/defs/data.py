@@ -1,0 +1,185 @@
+"""Data assets: the data set's video index and the frames sampled for each scoring unit."""
+
+
+import json
+import time
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from askhint_assets import settings
+from askhint_assets.config import PipelineSettings
+from askhint_assets.datasets.base import VideoRecord
+from askhint_assets.defs.metadata import md_table
+from askhint_assets.defs.resources import StoreResource
+from askhint_assets.errors import AskHintError, VideoError
+from askhint_assets.hashing import hash_obj
+from askhint_assets.video.frame_cache import FrameCache
+from askhint_assets.video.sampling import SamplingConfig
+from askhint_assets.video.units import extract_units, plan_units, video_file_key
+
+GROUP = "data"
+
+
+def plan_id(s: PipelineSettings) -> str:
+    """Identity of the scoring plan: sampling + granularity settings."""
+    return "pl-" + s.section_hash("sampling", "scoring")
+
+
+def sampling_config(s: PipelineSettings) -> SamplingConfig:
+    sm = s.sampling
+    return SamplingConfig(
+        max_frames=sm.max_frames, fallback_fps=sm.fallback_fps, min_frames=sm.min_frames, max_side=sm.max_side
+    )
+
+
+def load_videos(st, dataset: str, only_ok: bool = True) -> list[VideoRecord]:
+    """The data set's videos as stored by ``dataset_index`` (ordered by id)."""
+    where = "dataset = ?" + (" AND status = 'ok'" if only_ok else "")
+    df = st.query(f"SELECT * FROM videos WHERE {where} ORDER BY video_id", [dataset])
+    return [
+        VideoRecord(
+            video_id=r["video_id"],
+            label=r["label"],
+            classes=tuple(r["classes"] or ()),
+            intervals=tuple(tuple(x) for x in json.loads(r["intervals"] or "[]")),
+            path=r["path"],
+            num_frames=r["num_frames"],
+            fps=r["fps"],
+        )
+        for r in df.iter_rows(named=True)
+    ]
+
+
+def build_data_assets(s: PipelineSettings) -> list:
+    ds = s.dataset
+    plan = plan_id(s)
+    sampling = sampling_config(s)
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="1-" + s.section_hash("dataset"),
+        description=f"The `{ds.name}` data set ({ds.kind}): every video with its class, anomalous "
+        "intervals (half-open frames) and frame count from the file (table `videos`). The demo "
+        "data set is generated on first use.",
+    )
+    def dataset_index(context: AssetExecutionContext, store: StoreResource) -> dg.Output[dict]:
+        from askhint_assets.datasets.registry import load_dataset
+
+        root = s.dataset_root()
+        if ds.name == "demo" and not ds.root:
+            from askhint_assets.datasets.demo import generate_demo
+
+            generate_demo(root)
+        dataset = load_dataset(
+            ds.kind, root, ds.annotations, on_error=ds.on_error, inclusive_end=ds.inclusive_end
+        )
+        rows = [
+            {
+                "dataset": ds.name,
+                "video_id": v.video_id,
+                "label": v.label,
+                "classes": list(v.classes),
+                "intervals": json.dumps([list(i) for i in v.intervals]),
+                "num_frames": v.num_frames,
+                "fps": v.fps,
+                "path": str(v.path) if v.path else None,
+                "file_key": None,
+                "status": "ok",
+                "reason": None,
+            }
+            for v in dataset.videos
+        ]
+        rows += [
+            {"dataset": ds.name, "video_id": str(name), "status": "skipped", "reason": reason}
+            for name, reason in dataset.skipped
+        ]
+        store.store().replace_where("videos", "dataset = ?", [ds.name], rows)
+        n_anom = sum(v.is_anomalous for v in dataset.videos)
+        for name, reason in dataset.skipped:
+            context.log.warning(f"skipped {name}: {reason}")
+        return dg.Output(
+            {"dataset": ds.name, "kind": ds.kind, "root": str(root)},
+            data_version=dg.DataVersion(dataset.fingerprint or hash_obj(rows)),
+            metadata={
+                "videos": len(dataset.videos),
+                "anomalous": n_anom,
+                "normal": len(dataset.videos) - n_anom,
+                "skipped": len(dataset.skipped),
+                "frames": sum(v.num_frames or 0 for v in dataset.videos),
+                "root": str(root),
+                "skipped_table": dg.MetadataValue.md(
+                    md_table([{"video": n, "reason": r} for n, r in dataset.skipped])
+                ),
+            },
+        )
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="1-" + s.section_hash("sampling", "scoring"),
+        description="Frames sampled per scoring unit (ASK-Hint: up to `max_frames` uniform frames, "
+        "`fallback_fps` for short spans), decoded in one pass per video with PyAV and cached by "
+        "content hash under $ASKHINT_HOME/cache/frames (table `scoring_units`). Independent of "
+        "every prompt asset.",
+    )
+    def sampled_frames(context: AssetExecutionContext, dataset_index: dict, store: StoreResource) -> dg.Output[dict]:
+        st = store.store()
+        cache = FrameCache(settings.frames_cache_dir())
+        videos = load_videos(st, ds.name)
+        unit_rows, failed = [], []
+        decoded = 0
+        t0 = time.perf_counter()
+        for n, v in enumerate(videos, 1):
+            try:
+                units = plan_units(
+                    v, video_file_key(v.path), sampling, s.scoring.granularity, s.scoring.window_s, s.scoring.stride_s
+                )
+                decoded += extract_units(v.path, units, cache, sampling.max_side)
+            except (VideoError, OSError, ValueError) as e:
+                reason = e.reason if isinstance(e, AskHintError) and hasattr(e, "reason") else str(e)
+                if ds.on_error == "raise":
+                    raise VideoError(v.path or v.video_id, reason) from e
+                failed.append({"video": v.video_id, "reason": reason})
+                context.log.warning(f"video {v.video_id} failed: {reason}")
+                continue
+            unit_rows += [
+                {
+                    "dataset": ds.name,
+                    "plan": plan,
+                    "video_id": v.video_id,
+                    "unit": u.window.index,
+                    "start_frame": u.window.start,
+                    "end_frame": u.window.end,
+                    "frames_key": u.frames_key,
+                    "frame_indices": u.indices.tolist(),
+                    "frames_fps": u.frames_fps,
+                }
+                for u in units
+            ]
+            if n % 25 == 0:
+                context.log.info(f"sampled {n}/{len(videos)} videos")
+        st.replace_where("scoring_units", "dataset = ? AND plan = ?", [ds.name, plan], unit_rows)
+        for f in failed:
+            with st.connect() as con:
+                con.execute(
+                    "UPDATE videos SET status = 'failed', reason = ? WHERE dataset = ? AND video_id = ?",
+                    [f["reason"], ds.name, f["video"]],
+                )
+        keys = sorted((r["video_id"], r["unit"], r["frames_key"]) for r in unit_rows)
+        return dg.Output(
+            {"dataset": ds.name, "plan": plan},
+            data_version=dg.DataVersion(hash_obj({"plan": plan, "units": keys})),
+            metadata={
+                "plan": plan,
+                "granularity": s.scoring.granularity,
+                "videos": len(videos) - len(failed),
+                "failed_videos": len(failed),
+                "units": len(unit_rows),
+                "units_decoded_now": decoded,
+                "frames_per_unit_max": sampling.max_frames,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "failures": dg.MetadataValue.md(md_table(failed)),
+            },
+        )
+
+    return [dataset_index, sampled_frames]

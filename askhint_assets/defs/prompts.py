@@ -1,0 +1,283 @@
+"""Prompt assets: prompt store → class prompts → embeddings → clusters → Q*; and the templates."""
+
+
+import json
+from dataclasses import asdict
+
+import dagster as dg
+import numpy as np
+from dagster import AssetExecutionContext
+
+from askhint_assets.config import PipelineSettings
+from askhint_assets.defs.metadata import image_md, md_table
+from askhint_assets.defs.resources import EmbedderResource, StoreResource
+from askhint_assets.hashing import hash_obj, hash_tree
+from askhint_assets.prompts.loader import PromptSet, load_prompt_set, question_table
+from askhint_assets.questions.cluster import ClusterConfig, cluster_questions
+from askhint_assets.questions.compress import compress
+from askhint_assets.store import now
+
+GROUP = "prompts"
+
+
+def class_prompt_content(ps: PromptSet) -> dict:
+    """What determines Q*: taxonomy, class-wise questions and the Q* settings (not the templates)."""
+    return {
+        "prompt_set": ps.name,
+        "groups": list(ps.groups),
+        "classes": {c: asdict(info) for c, info in ps.classes.items()},
+        "questions": question_table(ps),
+        "settings": ps.settings,
+    }
+
+
+def load_class_prompts(st, version: str) -> dict:
+    """The stored content of a class-prompt version (written by ``class_prompts``)."""
+    raw = st.scalar("SELECT content FROM prompt_versions WHERE version = ?", [version])
+    if raw is None:
+        raise dg.Failure(f"prompt version {version} is not in prompt_versions; materialize class_prompts")
+    return json.loads(raw)
+
+
+def template_content(ps: PromptSet) -> dict:
+    return {"prompt_set": ps.name, "templates": asdict(ps.templates)}
+
+
+def _record_version(store, ps: PromptSet, kind: str, version: str, content: dict) -> str | None:
+    """Store a prompt version once, with its parent (the previous version of the same kind)."""
+    parent = store.scalar(
+        "SELECT version FROM prompt_versions WHERE prompt_set = ? AND kind = ? AND version <> ? "
+        "ORDER BY created_at DESC LIMIT 1",
+        [ps.name, kind, version],
+    )
+    exists = store.scalar("SELECT count(*) FROM prompt_versions WHERE version = ?", [version])
+    if not exists:
+        store.upsert(
+            "prompt_versions",
+            [
+                {
+                    "version": version,
+                    "prompt_set": ps.name,
+                    "kind": kind,
+                    "parent": parent,
+                    "produced_by": "prompts_store (hand-curated files)",
+                    "content": json.dumps(content),
+                    "files": json.dumps(ps.files),
+                    "created_at": now(),
+                }
+            ],
+        )
+    return parent
+
+
+def build_prompt_assets(s: PipelineSettings) -> list:
+    prompt_dir = s.prompt_dir()
+    qcfg = s.questions
+
+    @dg.observable_source_asset(
+        name="prompt_store",
+        group_name=GROUP,
+        description=f"The YAML files of prompt set `{s.dataset.prompt_set}` in `{prompt_dir}` "
+        "(observed: a new data version whenever their content changes).",
+    )
+    def prompt_store() -> dg.DataVersion:
+        return dg.DataVersion(hash_tree(prompt_dir, "*.yaml"))
+
+    @dg.asset(
+        group_name=GROUP,
+        deps=[prompt_store],
+        code_version="1",
+        description="Taxonomy and class-wise yes/no questions, validated; one row per version in "
+        "`prompt_versions`. The data version is a hash of the parsed content, so edits to comments "
+        "or whitespace stop here.",
+    )
+    def class_prompts(context: AssetExecutionContext, store: StoreResource) -> dg.Output[dict]:
+        ps = load_prompt_set(prompt_dir)
+        content = class_prompt_content(ps)
+        version = "cp-" + hash_obj(content)
+        parent = _record_version(store.store(), ps, "class_prompts", version, content)
+        rows = content["questions"]
+        return dg.Output(
+            {"prompt_set": ps.name, "version": version},
+            data_version=dg.DataVersion(version),
+            metadata={
+                "version": version,
+                "parent_version": parent or "-",
+                "classes": len(ps.class_questions),
+                "questions": len(rows),
+                "questions_table": dg.MetadataValue.md(md_table(rows)),
+            },
+        )
+
+    @dg.asset(
+        group_name=GROUP,
+        deps=[prompt_store],
+        code_version="1",
+        description="The inference templates: system text, the two-stage ASK-Hint template and the "
+        "abstract baseline prompt.",
+    )
+    def inference_templates(store: StoreResource) -> dg.Output[dict]:
+        ps = load_prompt_set(prompt_dir)
+        content = template_content(ps)
+        version = "tp-" + hash_obj(content)
+        parent = _record_version(store.store(), ps, "templates", version, content)
+        t = ps.templates
+        text = "\n\n".join(f"**{k}**\n```\n{getattr(t, k)}\n```" for k in ("system", "stage1", "stage2", "abstract"))
+        return dg.Output(
+            {"prompt_set": ps.name, "version": version},
+            data_version=dg.DataVersion(version),
+            metadata={"version": version, "parent_version": parent or "-", "templates": dg.MetadataValue.md(text)},
+        )
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="1",
+        description="Sentence embeddings of every class question (table `question_embeddings`).",
+    )
+    def question_embeddings(class_prompts: dict, store: StoreResource, embedder: EmbedderResource) -> dg.Output[dict]:
+        st = store.store()
+        rows = load_class_prompts(st, class_prompts["version"])["questions"]
+        emb_model = embedder.embedder()
+        vectors = emb_model.embed([r["question"] for r in rows])
+        name = hash_obj(emb_model.fingerprint(), length=10)
+        st.upsert(
+            "question_embeddings",
+            [
+                {
+                    "prompt_version": class_prompts["version"],
+                    "embedder": name,
+                    "question_id": r["question_id"],
+                    "class": r["class"],
+                    "question": r["question"],
+                    "embedding": v.astype(float).tolist(),
+                }
+                for r, v in zip(rows, vectors, strict=True)
+            ],
+        )
+        version = hash_obj({"prompt": class_prompts["version"], "embedder": emb_model.fingerprint()})
+        return dg.Output(
+            {**class_prompts, "embedder": name},
+            data_version=dg.DataVersion(version),
+            metadata={"embedder": json.dumps(emb_model.fingerprint()), "n": len(rows), "dim": int(vectors.shape[1])},
+        )
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="1",
+        description="HDBSCAN clusters of the question embeddings (noise joins the nearest cluster) and "
+        "their cosine-similarity matrix (table `question_clusters`). Settings: the prompt set's "
+        "settings.yaml `clustering`.",
+    )
+    def question_clusters(question_embeddings: dict, store: StoreResource) -> dg.Output[dict]:
+        st = store.store()
+        content = load_class_prompts(st, question_embeddings["version"])
+        cluster_cfg = ClusterConfig.from_dict(content["settings"].get("clustering"))
+        ids, classes, questions, emb = _load_embeddings(st, question_embeddings)
+        result = cluster_questions(emb, cluster_cfg)
+        clustering_id = "cl-" + hash_obj(
+            {"emb": question_embeddings, "cfg": asdict(cluster_cfg), "labels": result.labels.tolist()}
+        )
+        raw_noise = set()
+        if hasattr(result, "noise_mask"):
+            raw_noise = {i for i, m in enumerate(result.noise_mask) if m}
+        st.upsert(
+            "question_clusters",
+            [
+                {
+                    "clustering_id": clustering_id,
+                    "prompt_version": question_embeddings["version"],
+                    "question_id": qid,
+                    "class": c,
+                    "question": q,
+                    "cluster": int(lab),
+                    "was_noise": i in raw_noise,
+                    "settings": json.dumps(asdict(cluster_cfg)),
+                }
+                for i, (qid, c, q, lab) in enumerate(zip(ids, classes, questions, result.labels, strict=True))
+            ],
+        )
+        table = [
+            {"cluster": int(lab), "class": c, "question": q}
+            for lab, c, q in sorted(zip(result.labels.tolist(), classes, questions, strict=True))
+        ]
+        from askhint_assets.evaluation.plots import similarity_heatmap
+
+        heat = similarity_heatmap(result.similarity, [f"{c}" for c in classes], title="Question cosine similarity")
+        return dg.Output(
+            {**question_embeddings, "clustering_id": clustering_id},
+            data_version=dg.DataVersion(clustering_id),
+            metadata={
+                "n_clusters": result.n_clusters,
+                "noise_reassigned": result.noise_reassigned,
+                "fallback_single_cluster": bool(getattr(result, "fallback", False)),
+                "clusters": dg.MetadataValue.md(md_table(table)),
+                "similarity_heatmap": dg.MetadataValue.md(image_md(heat, "cosine similarity")),
+            },
+        )
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="1-" + hash_obj({"target": qcfg.target_size, "method": qcfg.method}, length=8),
+        description="Q*: the compact guiding questions, 2-3 per cluster chosen by centrality "
+        "(table `question_sets`; the id is a hash of the questions, so an edit that leaves Q* "
+        "unchanged stops propagation here).",
+    )
+    def guiding_questions(question_clusters: dict, store: StoreResource) -> dg.Output[dict]:
+        st = store.store()
+        prompt_settings = load_class_prompts(st, question_clusters["version"])["settings"]
+        target = qcfg.target_size or int(prompt_settings.get("target_size", 6))
+        per_cluster = tuple(prompt_settings.get("per_cluster", (2, 3)))
+        ids, classes, questions, emb = _load_embeddings(st, question_clusters)
+        labels_df = st.query(
+            "SELECT question_id, cluster FROM question_clusters WHERE clustering_id = ?",
+            [question_clusters["clustering_id"]],
+        )
+        label_of = dict(zip(labels_df["question_id"].to_list(), labels_df["cluster"].to_list(), strict=True))
+        labels = np.array([label_of[i] for i in ids])
+        selected = compress(questions, emb, labels, target_size=target, per_cluster=per_cluster)
+        qs = [sel.question for sel in selected]
+        qset = "qs-" + hash_obj(qs)
+        settings_json = json.dumps({"target_size": target, "per_cluster": per_cluster, "method": qcfg.method})
+        if not st.scalar("SELECT count(*) FROM question_sets WHERE question_set = ?", [qset]):
+            st.upsert(
+                "question_sets",
+                [
+                    {
+                        "question_set": qset,
+                        "questions": qs,
+                        "prompt_set": question_clusters["prompt_set"],
+                        "prompt_version": question_clusters["version"],
+                        "clustering_id": question_clusters["clustering_id"],
+                        "settings": settings_json,
+                        "method": qcfg.method,
+                        "created_at": now(),
+                    }
+                ],
+            )
+        md = "\n".join(f"{i}. {sel.question}  _(cluster {sel.cluster})_" for i, sel in enumerate(selected, 1))
+        return dg.Output(
+            {
+                "question_set": qset,
+                "questions": qs,
+                "prompt_set": question_clusters["prompt_set"],
+                "prompt_version": question_clusters["version"],
+                "clustering_id": question_clusters["clustering_id"],
+                "target_size": target,
+                "n_clusters": int(labels.max()) + 1 if len(labels) else 0,
+                "classes_covered": sorted({classes[i] for i in range(len(ids))}),
+            },
+            data_version=dg.DataVersion(qset),
+            metadata={"question_set": qset, "size": len(qs), "Q*": dg.MetadataValue.md(md)},
+        )
+
+    return [prompt_store, class_prompts, inference_templates, question_embeddings, question_clusters, guiding_questions]
+
+
+def _load_embeddings(st, ref: dict) -> tuple[list[str], list[str], list[str], np.ndarray]:
+    df = st.query(
+        "SELECT question_id, class, question, embedding FROM question_embeddings "
+        "WHERE prompt_version = ? AND embedder = ? ORDER BY question_id",
+        [ref["version"], ref["embedder"]],
+    )
+    emb = np.array(df["embedding"].to_list(), dtype=np.float32)
+    return df["question_id"].to_list(), df["class"].to_list(), df["question"].to_list(), emb

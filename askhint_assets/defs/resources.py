@@ -1,0 +1,148 @@
+"""Dagster resources: the DuckDB store, the text embedder and the VLM backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from askhint_assets import settings
+from askhint_assets.config import SMOKE_MODEL, ModelSettings, PipelineSettings
+from askhint_assets.store import Store
+from askhint_assets.vlm.types import VLMBackend
+
+
+class StoreResource(dg.ConfigurableResource):
+    """The DuckDB system of record (default ``$ASKHINT_HOME/askhint.duckdb``)."""
+
+    db_path: str = ""
+    lock_timeout_s: float = 120.0
+
+    def store(self) -> Store:
+        return Store(self.db_path or settings.db_path(), lock_timeout_s=self.lock_timeout_s)
+
+
+class EmbedderResource(dg.ConfigurableResource):
+    """A sentence-transformers model from a local path (default: the bundled all-MiniLM-L6-v2)."""
+
+    model_path: str = ""
+    device: str = "cpu"
+
+    _embedder: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from askhint_assets.questions.embed import Embedder
+
+        self._embedder = Embedder(self.model_path or None, device=self.device)
+
+    def embedder(self):
+        if self._embedder is None:
+            from askhint_assets.questions.embed import Embedder
+
+            self._embedder = Embedder(self.model_path or None, device=self.device)
+        return self._embedder
+
+
+class VLMResource(dg.ConfigurableResource):
+    """The video VLM behind one interface: transformers (local folder), openai (any
+    OpenAI-compatible server) or vllm (offline engine, optional extra). ``model_path="smoke"``
+    builds and trains the tiny smoke-test model under ``$ASKHINT_HOME`` on first use."""
+
+    backend: str = "transformers"
+    model_path: str = SMOKE_MODEL
+    family: str = "qwen2_5_vl"
+    device: str = "cpu"
+    dtype: str = "float32"
+    batch_size: int = 4
+    max_new_tokens: int = 64
+    base_urls: list[str] = Field(default_factory=list)
+    api_key_env: str = "OPENAI_API_KEY"
+    max_concurrency: int = 8
+    timeout_s: float = 120.0
+    max_retries: int = 4
+    smoke_train_seconds: int = 240
+
+    _backend: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def from_settings(cls, m: ModelSettings) -> VLMResource:
+        return cls(
+            backend=m.backend,
+            model_path=m.path,
+            family=m.family,
+            device=m.device,
+            dtype=m.dtype,
+            batch_size=m.batch_size,
+            max_new_tokens=m.max_new_tokens,
+            base_urls=list(m.base_urls),
+            api_key_env=m.api_key_env,
+            max_concurrency=m.max_concurrency,
+            timeout_s=m.timeout_s,
+            max_retries=m.max_retries,
+            smoke_train_seconds=m.smoke_train_seconds,
+        )
+
+    @property
+    def is_smoke(self) -> bool:
+        return self.model_path == SMOKE_MODEL
+
+    def resolved_model_path(self) -> str:
+        if not self.is_smoke:
+            return self.model_path
+        from askhint_assets.vlm.smoke_model import ensure_smoke_model
+
+        return str(ensure_smoke_model(settings.smoke_model_dir(), train_seconds=self.smoke_train_seconds))
+
+    def get_backend(self) -> VLMBackend:
+        """The backend, built once per run (the model is loaded lazily on the first request)."""
+        if self._backend is None:
+            self._backend = build_backend(self)
+        return self._backend
+
+
+def build_backend(r: VLMResource) -> VLMBackend:
+    """Instantiate the configured backend; heavy imports happen only for the one selected."""
+    if r.backend == "transformers":
+        from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
+
+        return TransformersBackend(
+            r.resolved_model_path(),
+            family=r.family,
+            device=r.device,
+            dtype=r.dtype,
+            batch_size=r.batch_size,
+            max_new_tokens=r.max_new_tokens,
+        )
+    if r.backend == "openai":
+        from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
+
+        return OpenAIBackend(
+            model=r.model_path,
+            base_urls=list(r.base_urls),
+            api_key_env=r.api_key_env,
+            family=r.family,
+            max_concurrency=r.max_concurrency,
+            timeout_s=r.timeout_s,
+            max_retries=r.max_retries,
+            max_new_tokens=r.max_new_tokens,
+        )
+    if r.backend == "vllm":
+        from askhint_assets.vlm.backends.vllm_backend import VLLMBackend
+
+        return VLLMBackend(r.resolved_model_path(), family=r.family, max_new_tokens=r.max_new_tokens)
+    raise ValueError(f"unknown backend {r.backend!r}: expected transformers, openai or vllm")
+
+
+def resources_for(s: PipelineSettings) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "store": StoreResource(),
+        "embedder": EmbedderResource(model_path=s.questions.embedder or ""),
+        "vlm": VLMResource.from_settings(s.model),
+    }
+
+
+def model_label(r: VLMResource) -> str:
+    """How a model is named in tables: the folder/served name, marked when it is the smoke model."""
+    return "smoke-qwen2_5_vl (smoke test)" if r.is_smoke else Path(r.model_path).name or r.model_path

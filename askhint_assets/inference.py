@@ -1,0 +1,143 @@
+"""Scoring units with a template: requests → cached responses → parsed, scored prediction rows.
+
+Two templates share this code: ``askhint`` (the two-stage template with the guiding questions Q*)
+and ``abstract`` (the paper's baseline, "Is there an anomaly?"). Stage 1 asks Normal/Abnormal and
+the score is P(Abnormal) normalised against P(Normal) from the answer-token log-probabilities
+(the parsed answer where a backend gives none). Stage 2 (group + rationale) is asked only for units
+judged abnormal, and only with the ``askhint`` template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from askhint_assets.prompts.templates import (
+    STAGE1_CHOICES,
+    Templates,
+    abstract_messages,
+    stage1_messages,
+    stage2_messages,
+)
+from askhint_assets.store import now
+from askhint_assets.vlm.cache import CachedRunner
+from askhint_assets.vlm.parse import parse_stage1, parse_stage2
+from askhint_assets.vlm.score import abnormal_probability
+from askhint_assets.vlm.types import VLMRequest
+
+TEMPLATES = ("askhint", "abstract")
+ABSTRACT_QUESTION_SET = "abstract"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One scored window of one video (the whole video in ``video`` granularity)."""
+
+    dataset: str
+    plan: str
+    video_id: str
+    unit: int
+    start_frame: int
+    end_frame: int
+    frames_key: str
+    frames_fps: float
+
+
+def _chunks(items: Sequence[Unit], size: int) -> Iterator[Sequence[Unit]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def predict(
+    units: Sequence[Unit],
+    *,
+    template: str,
+    templates: Templates,
+    questions: Sequence[str],
+    question_set: str,
+    model: str,
+    runner: CachedRunner,
+    load_frames: Callable[[str], np.ndarray],
+    max_new_tokens_stage2: int = 64,
+    chunk_size: int = 16,
+    on_rows: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
+    """Score every unit; rows are handed to ``on_rows`` chunk by chunk (so progress is kept)."""
+    if template not in TEMPLATES:
+        raise ValueError(f"unknown template {template!r}; expected one of {TEMPLATES}")
+    if template == "askhint" and not questions:
+        raise ValueError("the askhint template needs at least one guiding question")
+    qs = list(questions)
+    all_rows: list[dict] = []
+    for chunk in _chunks(list(units), chunk_size):
+        frames = {u.frames_key: load_frames(u.frames_key) for u in chunk}
+
+        def request(u: Unit, messages, choices, max_new_tokens: int, frames=frames) -> VLMRequest:
+            return VLMRequest(
+                messages=messages,
+                frames=frames[u.frames_key],
+                frames_fps=u.frames_fps,
+                frames_key=u.frames_key,
+                choices=choices,
+                max_new_tokens=max_new_tokens,
+            )
+
+        msgs1 = stage1_messages(templates, qs) if template == "askhint" else abstract_messages(templates)
+        stage1 = runner.run([request(u, msgs1, STAGE1_CHOICES, 4) for u in chunk])
+        rows = []
+        need_stage2: list[int] = []
+        for i, (u, (h1, r1)) in enumerate(zip(chunk, stage1, strict=True)):
+            answer = parse_stage1(r1.text) if r1.ok else None
+            scored = abnormal_probability(r1.choice_logprobs if r1.ok else None, answer)
+            rows.append(
+                {
+                    "dataset": u.dataset,
+                    "plan": u.plan,
+                    "video_id": u.video_id,
+                    "unit": u.unit,
+                    "start_frame": u.start_frame,
+                    "end_frame": u.end_frame,
+                    "question_set": question_set,
+                    "model": model,
+                    "template": template,
+                    "score": float(scored.score),
+                    "score_source": scored.source if r1.ok else "failed",
+                    "answer": answer,
+                    "group_name": None,
+                    "rationale": None,
+                    "parse_ok": answer is not None,
+                    "raw_stage1": r1.text if r1.ok else f"ERROR: {r1.error}",
+                    "raw_stage2": None,
+                    "stage1_request": h1,
+                    "stage2_request": None,
+                    "run_id": runner.run_id,
+                    "created_at": now(),
+                }
+            )
+            abnormal = answer == templates.abnormal_word or (answer is None and scored.score >= 0.5)
+            if template == "askhint" and r1.ok and abnormal:
+                need_stage2.append(i)
+        if need_stage2:
+            reqs = []
+            for i in need_stage2:
+                u = chunk[i]
+                msgs2 = stage2_messages(templates, qs, templates.abnormal_word)
+                reqs.append(request(u, msgs2, None, max_new_tokens_stage2))
+            for i, (h2, r2) in zip(need_stage2, runner.run(reqs), strict=True):
+                row = rows[i]
+                row["stage2_request"] = h2
+                if not r2.ok:
+                    row["raw_stage2"] = f"ERROR: {r2.error}"
+                    row["parse_ok"] = False
+                    continue
+                parsed = parse_stage2(r2.text, tuple(templates.groups))
+                row["raw_stage2"] = r2.text
+                row["group_name"] = parsed.group
+                row["rationale"] = parsed.rationale
+                row["parse_ok"] = bool(row["parse_ok"] and parsed.ok)
+        if on_rows:
+            on_rows(rows)
+        all_rows.extend(rows)
+    return all_rows

@@ -1,0 +1,199 @@
+"""DuckDB: the system of record. Schema, connections and the few reads/writes everything uses.
+
+DuckDB allows one writing process per file, so every connection here is short-lived and opened
+through :meth:`Store.connect`, which retries while another process (the UI, a second CLI run)
+holds the lock. Writes are idempotent upserts keyed by content, so a rerun never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from askhint_assets.errors import AskHintError
+
+SCHEMA_VERSION = 1
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS schema_info (version INTEGER, applied_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS prompt_versions (
+        version VARCHAR PRIMARY KEY, prompt_set VARCHAR, kind VARCHAR, parent VARCHAR,
+        produced_by VARCHAR, content JSON, files JSON, created_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS question_embeddings (
+        prompt_version VARCHAR, embedder VARCHAR, question_id VARCHAR, class VARCHAR,
+        question VARCHAR, embedding FLOAT[], PRIMARY KEY (prompt_version, embedder, question_id))""",
+    """CREATE TABLE IF NOT EXISTS question_clusters (
+        clustering_id VARCHAR, prompt_version VARCHAR, question_id VARCHAR, class VARCHAR,
+        question VARCHAR, cluster INTEGER, was_noise BOOLEAN, settings JSON,
+        PRIMARY KEY (clustering_id, question_id))""",
+    """CREATE TABLE IF NOT EXISTS question_sets (
+        question_set VARCHAR PRIMARY KEY, questions VARCHAR[], prompt_set VARCHAR,
+        prompt_version VARCHAR, clustering_id VARCHAR, settings JSON, method VARCHAR,
+        created_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS videos (
+        dataset VARCHAR, video_id VARCHAR, label VARCHAR, classes VARCHAR[], intervals JSON,
+        num_frames INTEGER, fps DOUBLE, path VARCHAR, file_key VARCHAR, status VARCHAR,
+        reason VARCHAR, PRIMARY KEY (dataset, video_id))""",
+    """CREATE TABLE IF NOT EXISTS scoring_units (
+        dataset VARCHAR, plan VARCHAR, video_id VARCHAR, unit INTEGER, start_frame INTEGER,
+        end_frame INTEGER, frames_key VARCHAR, frame_indices INTEGER[], frames_fps DOUBLE,
+        PRIMARY KEY (dataset, plan, video_id, unit))""",
+    """CREATE TABLE IF NOT EXISTS responses (
+        request_hash VARCHAR PRIMARY KEY, backend VARCHAR, model VARCHAR, text VARCHAR,
+        choice_logprobs JSON, created_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS model_calls (
+        call_id VARCHAR PRIMARY KEY, request_hash VARCHAR, backend VARCHAR, model VARCHAR,
+        latency_s DOUBLE, ok BOOLEAN, error VARCHAR, run_id VARCHAR, created_at TIMESTAMP)""",
+    """CREATE TABLE IF NOT EXISTS predictions (
+        dataset VARCHAR, plan VARCHAR, video_id VARCHAR, unit INTEGER, start_frame INTEGER,
+        end_frame INTEGER, question_set VARCHAR, model VARCHAR, template VARCHAR, score DOUBLE,
+        score_source VARCHAR, answer VARCHAR, group_name VARCHAR, rationale VARCHAR,
+        parse_ok BOOLEAN, raw_stage1 VARCHAR, raw_stage2 VARCHAR, stage1_request VARCHAR,
+        stage2_request VARCHAR, run_id VARCHAR, created_at TIMESTAMP,
+        PRIMARY KEY (dataset, plan, video_id, unit, question_set, model, template))""",
+    """CREATE TABLE IF NOT EXISTS eval_reports (
+        report_id VARCHAR, created_at TIMESTAMP, dataset VARCHAR, question_set VARCHAR,
+        model VARCHAR, template VARCHAR, granularity VARCHAR, metric VARCHAR, value DOUBLE,
+        n_videos INTEGER, n_frames BIGINT, smoke_model BOOLEAN, source VARCHAR,
+        PRIMARY KEY (report_id, metric))""",
+]
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+class StoreError(AskHintError):
+    """The database could not be opened or written (locked too long, read-only, disk full)."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class Store:
+    """Short-lived DuckDB connections to one database file, with lock retries."""
+
+    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0) -> None:
+        self.path = Path(path)
+        self.lock_timeout_s = lock_timeout_s
+        self._schema_ready = False
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open a connection, waiting (with jittered backoff) while another process holds the lock."""
+        if read_only and not self.path.exists():
+            raise StoreError(f"{self.path}: no database yet; materialize the assets first")
+        if not read_only:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"{self.path.parent}: cannot create the folder ({e.strerror})") from e
+        deadline = time.monotonic() + self.lock_timeout_s
+        delay = 0.05
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as e:
+                msg = str(e)
+                if any(m in msg for m in _LOCK_MARKERS) and time.monotonic() < deadline:
+                    time.sleep(delay * (1 + random.random()))
+                    delay = min(delay * 2, 2.0)
+                    continue
+                raise StoreError(f"{self.path}: cannot open the database: {msg}") from e
+        try:
+            if not read_only and not self._schema_ready:
+                for stmt in SCHEMA:
+                    con.execute(stmt)
+                if con.execute("SELECT count(*) FROM schema_info").fetchone()[0] == 0:
+                    con.execute("INSERT INTO schema_info VALUES (?, ?)", [SCHEMA_VERSION, now()])
+                self._schema_ready = True
+            yield con
+        except duckdb.IOException as e:
+            raise StoreError(f"{self.path}: write failed: {e}") from e
+        finally:
+            con.close()
+
+    # -- generic helpers -------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        """Run a read query and return a polars frame (through Arrow)."""
+        with self.connect() as con:
+            return con.execute(sql, params or []).pl()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        with self.connect() as con:
+            row = con.execute(sql, params or []).fetchone()
+        return row[0] if row else None
+
+    def upsert(self, table: str, rows: list[dict[str, Any]] | pl.DataFrame) -> int:
+        """INSERT OR REPLACE rows (dicts or a polars frame) into ``table``; returns the row count."""
+        df = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, infer_schema_length=None)
+        if df.height == 0:
+            return 0
+        cols = ", ".join(df.columns)
+        with self.connect() as con:
+            con.register("_rows", df.to_arrow())
+            con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _rows")
+            con.unregister("_rows")
+        return df.height
+
+    def replace_where(self, table: str, where: str, params: Sequence[Any], rows: list[dict[str, Any]]) -> None:
+        """Delete the rows matching ``where`` and insert ``rows``, in one transaction."""
+        df = pl.DataFrame(rows, infer_schema_length=None)
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
+            if df.height:
+                cols = ", ".join(df.columns)
+                con.register("_rows", df.to_arrow())
+                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rows")
+                con.unregister("_rows")
+            con.execute("COMMIT")
+
+    # -- the response cache ----------------------------------------------------------------
+
+    def cached_responses(self, request_hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Stored responses for the given request hashes (absent ones are simply missing)."""
+        if not request_hashes:
+            return {}
+        with self.connect() as con:
+            con.register("_keys", pl.DataFrame({"h": list(request_hashes)}).to_arrow())
+            rows = con.execute(
+                "SELECT r.request_hash, r.text, r.choice_logprobs FROM responses r "
+                "JOIN _keys k ON r.request_hash = k.h"
+            ).fetchall()
+            con.unregister("_keys")
+        return {
+            h: {"text": t, "choice_logprobs": json.loads(lp) if lp else None} for h, t, lp in rows
+        }
+
+    def record_calls(self, responses: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
+        """Store successful responses and log every request sent, in one transaction."""
+        with self.connect() as con:
+            con.execute("BEGIN TRANSACTION")
+            if responses:
+                con.register("_r", pl.DataFrame(responses, infer_schema_length=None).to_arrow())
+                con.execute(
+                    "INSERT OR REPLACE INTO responses (request_hash, backend, model, text, "
+                    "choice_logprobs, created_at) SELECT request_hash, backend, model, text, "
+                    "choice_logprobs, created_at FROM _r"
+                )
+                con.unregister("_r")
+            if calls:
+                con.register("_c", pl.DataFrame(calls, infer_schema_length=None).to_arrow())
+                con.execute(
+                    "INSERT OR REPLACE INTO model_calls (call_id, request_hash, backend, model, "
+                    "latency_s, ok, error, run_id, created_at) SELECT call_id, request_hash, backend, "
+                    "model, latency_s, ok, error, run_id, created_at FROM _c"
+                )
+                con.unregister("_c")
+            con.execute("COMMIT")

@@ -1,0 +1,85 @@
+"""Scoring units: the windows of a video, the frames sampled for each, decoded once and cached.
+
+A unit's ``frames_key`` is a hash of the video's content fingerprint, the window and the sampling
+settings, so frames are decoded once per (video, window, settings) whatever prompts or models
+follow, and a rerun finds them in the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from askhint_assets.datasets.base import VideoRecord
+from askhint_assets.hashing import hash_obj
+from askhint_assets.video.decode import decode_frames
+from askhint_assets.video.frame_cache import FrameCache
+from askhint_assets.video.sampling import SamplingConfig, Window, plan_windows, sample_indices
+
+_EDGE = 1 << 20
+
+
+def video_file_key(path: str | Path) -> str:
+    """A content fingerprint of a video file: its size and the hash of its first and last MiB.
+
+    Cheap for multi-GB data sets; any re-encode or truncation changes it.
+    """
+    p = Path(path)
+    size = p.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(p, "rb") as f:
+        h.update(f.read(_EDGE))
+        if size > _EDGE:
+            f.seek(max(_EDGE, size - _EDGE))
+            h.update(f.read(_EDGE))
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PlannedUnit:
+    window: Window
+    indices: np.ndarray
+    frames_key: str
+    frames_fps: float
+
+
+def plan_units(
+    video: VideoRecord,
+    file_key: str,
+    sampling: SamplingConfig,
+    granularity: str,
+    window_s: float,
+    stride_s: float | None,
+) -> list[PlannedUnit]:
+    """The windows of ``video`` and the frames sampled in each (needs ``num_frames`` and ``fps``)."""
+    if not video.num_frames or not video.fps:
+        raise ValueError(f"{video.video_id}: frame count and fps must be known before planning")
+    out = []
+    for w in plan_windows(video.num_frames, video.fps, granularity, window_s=window_s, stride_s=stride_s):
+        idx = sample_indices(video.num_frames, video.fps, sampling, start=w.start, end=w.end)
+        if len(idx) == 0:
+            continue
+        # effective rate of the sampled frames: how many of them per second of video
+        span_s = max(w.num_frames / video.fps, 1e-6)
+        key = hash_obj(
+            {"file": file_key, "start": w.start, "end": w.end, "idx": idx.tolist(), "side": sampling.max_side}
+        )
+        out.append(PlannedUnit(w, idx, key, frames_fps=len(idx) / span_s))
+    return out
+
+
+def extract_units(path: str | Path, units: list[PlannedUnit], cache: FrameCache, max_side: int | None) -> int:
+    """Decode every uncached unit's frames in ONE pass over the video; returns units decoded."""
+    todo = [u for u in units if not cache.has(u.frames_key)]
+    if not todo:
+        return 0
+    wanted = np.unique(np.concatenate([u.indices for u in todo]))
+    frames, _info = decode_frames(path, wanted, max_side=max_side)
+    pos = {int(f): i for i, f in enumerate(wanted.tolist())}
+    for u in todo:
+        arr = frames[[pos[int(f)] for f in u.indices]]
+        cache.save(u.frames_key, arr, {"indices": u.indices.tolist(), "fps": u.frames_fps, "video": str(path)})
+    return len(todo)
