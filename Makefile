@@ -39,7 +39,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 demo: install
 	$(BIN)/python -m askhint_assets.vlm.smoke_model
-	$(BIN)/dagster asset materialize -m askhint_assets --select '*'
+	$(BIN)/dagster asset materialize -m askhint_assets.definitions --select '*'
 	$(BIN)/askhint report
 
 update: install

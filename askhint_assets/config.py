@@ -96,7 +96,7 @@ class PipelineSettings:
         return settings.demo_dataset_dir()
 
     def prompt_dir(self) -> Path:
-        return settings.PROMPTS_STORE / self.dataset.prompt_set
+        return settings.prompts_store() / self.dataset.prompt_set
 
     def section_hash(self, *names: str) -> str:
         return hash_obj({n: asdict(getattr(self, n)) for n in names}, length=10)

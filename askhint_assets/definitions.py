@@ -5,11 +5,11 @@ from __future__ import annotations
 import dagster as dg
 
 from askhint_assets.config import PipelineSettings, load_settings
-from askhint_assets.defs.data import build_data_assets
-from askhint_assets.defs.evaluation import build_evaluation_assets
-from askhint_assets.defs.predictions import build_prediction_assets
-from askhint_assets.defs.prompts import build_prompt_assets
-from askhint_assets.defs.resources import resources_for
+from askhint_assets.orchestration.data import build_data_assets
+from askhint_assets.orchestration.evaluation import build_evaluation_assets
+from askhint_assets.orchestration.predictions import build_prediction_assets
+from askhint_assets.orchestration.prompts import build_prompt_assets
+from askhint_assets.orchestration.resources import resources_for
 
 
 def build_defs(s: PipelineSettings | None = None) -> dg.Definitions:

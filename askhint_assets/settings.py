@@ -6,7 +6,13 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PROMPTS_STORE = Path(os.environ.get("ASKHINT_PROMPTS_STORE", PROJECT_ROOT / "prompts_store"))
+# The prompt sets shipped with the project (the smoke model is trained on their wording).
+PROMPTS_STORE = PROJECT_ROOT / "prompts_store"
+
+
+def prompts_store() -> Path:
+    """The prompt store folder (``$ASKHINT_PROMPTS_STORE``, default ``prompts_store/`` of the project)."""
+    return Path(os.environ.get("ASKHINT_PROMPTS_STORE", PROJECT_ROOT / "prompts_store"))
 
 
 def home() -> Path:

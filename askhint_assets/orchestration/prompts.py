@@ -9,8 +9,8 @@ import numpy as np
 from dagster import AssetExecutionContext
 
 from askhint_assets.config import PipelineSettings
-from askhint_assets.defs.metadata import image_md, md_table
-from askhint_assets.defs.resources import EmbedderResource, StoreResource
+from askhint_assets.orchestration.metadata import image_md, md_table
+from askhint_assets.orchestration.resources import EmbedderResource, StoreResource
 from askhint_assets.hashing import hash_obj, hash_tree
 from askhint_assets.prompts.loader import PromptSet, load_prompt_set, question_table
 from askhint_assets.questions.cluster import ClusterConfig, cluster_questions

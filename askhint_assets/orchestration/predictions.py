@@ -9,8 +9,8 @@ from dagster import AssetExecutionContext
 
 from askhint_assets import settings
 from askhint_assets.config import PipelineSettings
-from askhint_assets.defs.metadata import md_table
-from askhint_assets.defs.resources import StoreResource, VLMResource, model_label
+from askhint_assets.orchestration.metadata import md_table
+from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.hashing import hash_obj
 from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict
 from askhint_assets.prompts.templates import Templates

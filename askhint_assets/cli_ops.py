@@ -1,0 +1,71 @@
+"""Operator commands: ``askhint update`` (stale-only materialization) and ``askhint report``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from askhint_assets import settings
+from askhint_assets.errors import AskHintError
+
+
+def _instance():
+    """The persistent Dagster instance: ``$DAGSTER_HOME``, default ``$ASKHINT_HOME/dagster``."""
+    import os
+    import shutil
+
+    import dagster as dg
+
+    home = os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home()))
+    os.makedirs(home, exist_ok=True)
+    cfg = settings.PROJECT_ROOT / "dagster.yaml"
+    if cfg.exists() and not os.path.exists(os.path.join(home, "dagster.yaml")):
+        shutil.copy(cfg, os.path.join(home, "dagster.yaml"))
+    return dg.DagsterInstance.get()
+
+
+@click.command("update")
+def update_cmd() -> None:
+    """Materialize only the assets that are stale or missing, and say why."""
+    from askhint_assets.definitions import defs
+    from askhint_assets.orchestration.update import update
+
+    with _instance() as instance:
+        result = update(defs, instance, log=lambda m: click.echo(m))
+    n = len(result.materialized)
+    click.echo(f"observed {', '.join(result.observed) or 'nothing'}; materialized {n} asset(s) in {len(result.rounds)} run(s)")
+
+
+@click.command("report")
+def report_cmd() -> None:
+    """Print the latest evaluation report of the configured data set, and where things are."""
+    from askhint_assets.config import load_settings
+    from askhint_assets.store import Store
+
+    s = load_settings()
+    path = settings.home() / "reports" / f"{s.dataset.name}.md"
+    if not path.exists():
+        raise AskHintError(f"{path}: no report yet; run `make demo` or materialize evaluation_report")
+    click.echo(path.read_text())
+    st = Store(settings.db_path())
+    with st.connect(read_only=True) as con:
+        calls = con.execute("SELECT count(*), count(DISTINCT run_id) FROM model_calls").fetchone()
+        preds = con.execute("SELECT count(*) FROM predictions WHERE dataset = ?", [s.dataset.name]).fetchone()[0]
+    click.echo(f"DuckDB: {settings.db_path()}  (predictions rows: {preds}; model calls ever sent: {calls[0]} in {calls[1]} run(s))")
+    click.echo(f"Report file: {path}")
+    click.echo("UI: `make ui`, then open http://127.0.0.1:3000 (asset groups prompts, data, inference, evaluation)")
+
+
+def run_cli(main: click.Group) -> None:
+    """Run ``main``; user-caused errors print ``error: ...`` and exit 2, without a traceback."""
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        sys.exit(1)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except AskHintError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
