@@ -10,10 +10,10 @@ from dagster import AssetExecutionContext
 from askhint_assets import settings
 from askhint_assets.config import PipelineSettings
 from askhint_assets.datasets.base import VideoRecord
-from askhint_assets.orchestration.metadata import md_table
-from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.errors import AskHintError, VideoError
 from askhint_assets.hashing import hash_obj
+from askhint_assets.orchestration.metadata import md_table
+from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.video.units import extract_units, plan_units, video_file_key

@@ -10,14 +10,14 @@ from dagster import AssetExecutionContext
 from askhint_assets import settings
 from askhint_assets.config import PipelineSettings
 from askhint_assets.datasets.base import VideoRecord
-from askhint_assets.orchestration.data import load_videos
-from askhint_assets.orchestration.metadata import image_md, md_table
-from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.evaluation.frames import smooth, window_frame_scores
 from askhint_assets.evaluation.metrics import EvalResult, evaluate, pooled_frame_arrays
 from askhint_assets.evaluation.plots import per_class_bar, roc_plot
 from askhint_assets.evaluation.published import published_rows
 from askhint_assets.hashing import hash_obj
+from askhint_assets.orchestration.data import load_videos
+from askhint_assets.orchestration.metadata import image_md, md_table
+from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.store import now
 
 GROUP = "evaluation"

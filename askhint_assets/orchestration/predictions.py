@@ -9,10 +9,10 @@ from dagster import AssetExecutionContext
 
 from askhint_assets import settings
 from askhint_assets.config import PipelineSettings
-from askhint_assets.orchestration.metadata import md_table
-from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.hashing import hash_obj
 from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict
+from askhint_assets.orchestration.metadata import md_table
+from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.vlm.cache import CachedRunner

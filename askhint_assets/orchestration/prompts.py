@@ -9,9 +9,9 @@ import numpy as np
 from dagster import AssetExecutionContext
 
 from askhint_assets.config import PipelineSettings
+from askhint_assets.hashing import hash_obj, hash_tree
 from askhint_assets.orchestration.metadata import image_md, md_table
 from askhint_assets.orchestration.resources import EmbedderResource, StoreResource
-from askhint_assets.hashing import hash_obj, hash_tree
 from askhint_assets.prompts.loader import PromptSet, load_prompt_set, question_table
 from askhint_assets.questions.cluster import ClusterConfig, cluster_questions
 from askhint_assets.questions.compress import compress
@@ -177,9 +177,6 @@ def build_prompt_assets(s: PipelineSettings) -> list:
         clustering_id = "cl-" + hash_obj(
             {"emb": question_embeddings, "cfg": asdict(cluster_cfg), "labels": result.labels.tolist()}
         )
-        raw_noise = set()
-        if hasattr(result, "noise_mask"):
-            raw_noise = {i for i, m in enumerate(result.noise_mask) if m}
         st.upsert(
             "question_clusters",
             [
@@ -190,7 +187,7 @@ def build_prompt_assets(s: PipelineSettings) -> list:
                     "class": c,
                     "question": q,
                     "cluster": int(lab),
-                    "was_noise": i in raw_noise,
+                    "was_noise": bool(result.noise_mask[i]),
                     "settings": json.dumps(asdict(cluster_cfg)),
                 }
                 for i, (qid, c, q, lab) in enumerate(zip(ids, classes, questions, result.labels, strict=True))
@@ -234,10 +231,19 @@ def build_prompt_assets(s: PipelineSettings) -> list:
         )
         label_of = dict(zip(labels_df["question_id"].to_list(), labels_df["cluster"].to_list(), strict=True))
         labels = np.array([label_of[i] for i in ids])
-        selected = compress(questions, emb, labels, target_size=target, per_cluster=per_cluster)
+        selected = compress(
+            questions,
+            emb,
+            labels,
+            target_size=target,
+            per_cluster=per_cluster,
+            dedup_threshold=float(prompt_settings.get("dedup_threshold", 0.95)),
+            ids=ids,
+            linkage=prompt_settings.get("merge_linkage", "ward"),
+        )
         qs = [sel.question for sel in selected]
         qset = "qs-" + hash_obj(qs)
-        settings_json = json.dumps({"target_size": target, "per_cluster": per_cluster, "method": qcfg.method})
+        settings_json = json.dumps({**prompt_settings, "target_size": target, "method": qcfg.method})
         if not st.scalar("SELECT count(*) FROM question_sets WHERE question_set = ?", [qset]):
             st.upsert(
                 "question_sets",

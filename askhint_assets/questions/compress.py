@@ -1,0 +1,202 @@
+"""Compress clustered class questions into the compact guiding set Q*.
+
+Extractive rule of ``compress`` (deterministic for equal input):
+1. While there are more clusters than ``max(1, target_size // per_cluster[0])``, merge the closest
+   pair by centroid distance (default ``linkage="ward"``: size-weighted, see ``merge_clusters``;
+   ties: lowest ids). Clusters are then renumbered by size, largest first (ties: earliest question).
+2. Within a cluster, questions rank by centrality: cosine to the cluster's unit-norm mean vector
+   (ties: earlier question first).
+3. Slots: each cluster, largest first, takes up to ``per_cluster[0]`` questions; then one more per
+   cluster per round (largest first) up to ``per_cluster[1]``; if still short (too few clusters),
+   further rounds ignore the maximum. A candidate with cosine > ``dedup_threshold`` to an already
+   chosen question is skipped. The result has ``target_size`` questions, or fewer only when fewer
+   distinct questions exist; none is an error.
+
+``summarise_with_llm`` is the abstractive alternative of the paper: a text-only LLM request per
+cluster asking for N general yes/no questions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from askhint_assets.errors import BackendError, InputError
+from askhint_assets.questions.cluster import centroids, normalise
+from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest
+
+
+@dataclass(frozen=True)
+class Selected:
+    """A question of Q*: its (merged) cluster, its centrality there, and the ids it stands for."""
+
+    question: str
+    cluster: int
+    centrality: float
+    source_ids: tuple[str, ...]  # the cluster's question ids, this one first, the rest by centrality
+    index: int  # position in the input list
+
+
+def _merge_cost(x: np.ndarray, lab: np.ndarray, k: int, linkage: str) -> np.ndarray:
+    """Pairwise merge cost (lower merges first); the lower triangle and diagonal are +inf."""
+    if linkage == "centroid":
+        cent = centroids(x, lab, k)
+        cost = -(cent @ cent.T)
+    elif linkage == "ward":
+        mean = np.stack([x[lab == c].mean(axis=0) for c in range(k)])
+        size = np.bincount(lab, minlength=k).astype(np.float64)
+        dist = ((mean[:, None, :] - mean[None, :, :]) ** 2).sum(-1)
+        cost = dist * (size[:, None] * size[None, :]) / (size[:, None] + size[None, :])
+    else:
+        raise ValueError(f"linkage must be 'ward' or 'centroid', got {linkage!r}")
+    cost[np.tril_indices(k)] = np.inf
+    return cost
+
+
+def merge_clusters(emb: np.ndarray, labels: np.ndarray, max_clusters: int, linkage: str = "ward") -> np.ndarray:
+    """Merge the closest cluster pairs until at most ``max_clusters``; ids 0.. by size, largest first.
+
+    ``ward``: cost n_a·n_b/(n_a+n_b)·‖m_a−m_b‖² of the mean vectors, so small outlier clusters are
+    absorbed before big ones chain together; ``centroid``: highest centroid cosine first.
+    """
+    x = normalise(emb)
+    _, lab = np.unique(np.asarray(labels, dtype=np.int64), return_inverse=True)
+    while lab.max() + 1 > max(1, max_clusters):
+        k = int(lab.max()) + 1
+        a, b = np.unravel_index(int(np.argmin(_merge_cost(x, lab, k, linkage))), (k, k))
+        lab[lab == b] = a
+        _, lab = np.unique(lab, return_inverse=True)
+    k = int(lab.max()) + 1
+    sizes = np.bincount(lab, minlength=k)
+    first = np.array([np.flatnonzero(lab == c)[0] for c in range(k)])
+    order = sorted(range(k), key=lambda c: (-sizes[c], first[c]))
+    remap = np.empty(k, dtype=np.int64)
+    remap[order] = np.arange(k)
+    return remap[lab]
+
+
+def compress(
+    questions: list[str],
+    emb: np.ndarray,
+    labels: np.ndarray,
+    target_size: int = 6,
+    per_cluster: tuple[int, int] = (2, 3),
+    dedup_threshold: float = 0.95,
+    ids: list[str] | None = None,
+    linkage: str = "ward",
+) -> list[Selected]:
+    """Pick Q* from clustered questions by the rule in the module docstring."""
+    n = len(questions)
+    if n == 0:
+        raise InputError("no questions to compress", field="questions")
+    if not (len(emb) == len(labels) == n) or (ids is not None and len(ids) != n):
+        raise ValueError("questions, emb, labels (and ids) must have the same length")
+    if target_size < 1 or not 1 <= per_cluster[0] <= per_cluster[1]:
+        raise ValueError(f"bad target_size {target_size} or per_cluster {per_cluster}")
+    ids = list(ids) if ids is not None else [str(i) for i in range(n)]
+    x = normalise(emb)
+    lab = merge_clusters(x, labels, target_size // per_cluster[0], linkage)
+    k = int(lab.max()) + 1
+    cent = centroids(x, lab, k)
+    central = np.einsum("ij,ij->i", x, cent[lab])
+    ranked = [sorted(np.flatnonzero(lab == c).tolist(), key=lambda i: (-central[i], i)) for c in range(k)]
+    cursor = [0] * k
+    chosen: dict[int, list[int]] = {c: [] for c in range(k)}
+    picked: list[int] = []
+
+    def take(c: int) -> bool:
+        while cursor[c] < len(ranked[c]):
+            i = ranked[c][cursor[c]]
+            cursor[c] += 1
+            if not picked or float(np.max(x[picked] @ x[i])) <= dedup_threshold:
+                chosen[c].append(i)
+                picked.append(i)
+                return True
+        return False
+
+    for c in range(k):
+        while len(chosen[c]) < per_cluster[0] and len(picked) < target_size and take(c):
+            pass
+    for cap in (per_cluster[1], None):
+        progress = True
+        while len(picked) < target_size and progress:
+            progress = False
+            for c in range(k):
+                if len(picked) < target_size and (cap is None or len(chosen[c]) < cap) and take(c):
+                    progress = True
+    out = []
+    for c in range(k):
+        for i in sorted(chosen[c], key=lambda i: (-central[i], i)):
+            rest = tuple(ids[j] for j in ranked[c] if j != i)
+            out.append(Selected(questions[i], c, round(float(central[i]), 6), (ids[i], *rest), i))
+    return out
+
+
+def clusters_from_labels(questions: list[str], labels: np.ndarray) -> dict[int, list[str]]:
+    """Cluster id → its questions, in input order."""
+    out: dict[int, list[str]] = {}
+    for q, lab in zip(questions, np.asarray(labels).tolist(), strict=True):
+        out.setdefault(int(lab), []).append(q)
+    return dict(sorted(out.items()))
+
+
+SUMMARY_SYSTEM = "You write short, general yes/no questions that guide a video anomaly detector."
+SUMMARY_PROMPT = (
+    "These yes/no questions each check a surveillance video for one kind of anomaly:\n{questions}\n"
+    "Write {n} general yes/no questions about visible actions that together cover all of them. "
+    'Write one question per line, each ending with "?", and nothing else.'
+)
+_BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d+[.):]|Q\d+[.):])\s*")
+
+
+def parse_questions(text: str) -> list[str]:
+    """The lines of ``text`` that end with "?", bullets/numbers and quotes removed, deduplicated."""
+    out: list[str] = []
+    for line in text.splitlines():
+        q = _BULLET.sub("", line).strip().strip("\"'`").strip()
+        if len(q) > 1 and q.endswith("?") and q.casefold() not in {o.casefold() for o in out}:
+            out.append(q)
+    return out
+
+
+def summarise_with_llm(
+    backend: VLMBackend,
+    clusters: dict[int, list[str]],
+    per_cluster: int | dict[int, int],
+    *,
+    max_new_tokens: int = 256,
+    system: str = SUMMARY_SYSTEM,
+    prompt: str = SUMMARY_PROMPT,
+) -> list[str]:
+    """Ask ``backend`` (text-only) for N general questions per cluster; clusters in id order.
+
+    Keeps the first N parsed questions of each answer (fewer if the model wrote fewer); an answer
+    that failed or holds no line ending with "?" raises ``BackendError`` naming the cluster.
+    """
+    keys = sorted(clusters)
+    want = {c: per_cluster[c] if isinstance(per_cluster, dict) else per_cluster for c in keys}
+    requests = [
+        VLMRequest(
+            messages=[
+                Message("system", system),
+                Message("user", prompt.format(questions="\n".join(f"- {q}" for q in clusters[c]), n=want[c])),
+            ],
+            frames=None,
+            max_new_tokens=max_new_tokens,
+        )
+        for c in keys
+    ]
+    responses = backend.generate(requests)
+    if len(responses) != len(requests):
+        raise BackendError(f"backend answered {len(responses)} of {len(requests)} summary requests")
+    out: list[str] = []
+    for c, resp in zip(keys, responses, strict=True):
+        if not resp.ok:
+            raise BackendError(f"cluster {c}: summary request failed: {resp.error}")
+        qs = parse_questions(resp.text)
+        if not qs:
+            raise BackendError(f'cluster {c}: the answer has no question ending with "?": {resp.text[:200]!r}')
+        out.extend(qs[: want[c]])
+    return out

@@ -1,0 +1,370 @@
+"""Backend for any OpenAI-compatible chat-completions server (``vllm serve``, SGLang, LMDeploy, hosted).
+
+Frames travel inside the first user message, before its text, in one of two ways:
+
+* ``video_mode="images"`` (default, works on every server that takes images): one ``image_url`` part per
+  frame, each a ``data:image/jpeg;base64,...`` URI. ``vllm serve`` needs
+  ``--limit-mm-per-prompt '{"image": T}'`` for T frames.
+* ``video_mode="video"`` (vLLM): one ``video_url`` part whose URL is ``data:video/jpeg;base64,<f1>,<f2>,...``
+  (the comma-separated per-frame JPEG list vLLM's ``VideoMediaIO`` decodes into a frame array), and
+  ``mm_processor_kwargs: {"fps": frames_fps}`` so the model's temporal positions match the sampling rate.
+
+Decoding is greedy (temperature 0) with ``logprobs``; the choices' log-probabilities are read from the
+first generated token's ``top_logprobs`` (see :func:`match_choice_logprobs`). The API key is read from the
+environment at call time and is never logged, stored, fingerprinted or echoed in errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import itertools
+import logging
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Iterable
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+import numpy as np
+from PIL import Image
+
+from askhint_assets.vlm.types import VLMRequest, VLMResponse
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = frozenset({408, 429})  # plus every 5xx
+
+
+class _Permanent(Exception):
+    """A failure that retrying will not fix (4xx other than the retryable ones, bad body)."""
+
+
+class _Transient(Exception):
+    """A failure worth retrying; ``retry_after`` is the server's hint in seconds, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _logsumexp(values: list[float]) -> float:
+    m = max(values)
+    return m + math.log(sum(math.exp(v - m) for v in values))
+
+
+def match_choice_logprobs(top: Iterable[tuple[str, float]], choices: Iterable[str]) -> dict[str, float]:
+    """Map each choice to the log-probability of the first answer token being that choice.
+
+    ``top`` is the first generated token's top-k ``(token_text, logprob)``. Token texts are stripped;
+    a choice matches tokens equal to it case-sensitively, else case-insensitively, else (for tokenisers
+    that split the word, e.g. ``"Ab"+"normal"``) tokens of 2+ characters that are a prefix of this
+    choice and of no other. Distinct matching tokens (``"Normal"``, ``" Normal"``) are combined by
+    log-sum-exp. A choice with no matching token in the top-k gets no entry.
+    """
+    unique: dict[str, float] = {}  # raw token -> logprob (the sampled token may repeat in its top-k)
+    for t, lp in top:
+        if t is not None and lp is not None and math.isfinite(float(lp)):
+            unique[str(t)] = max(float(lp), unique.get(str(t), -math.inf))
+    pairs = [(t.strip(), lp) for t, lp in unique.items() if t.strip()]
+    choices = list(choices)
+    lowered = [c.lower() for c in choices]
+    out: dict[str, float] = {}
+    for choice in choices:
+        low = choice.lower()
+        hits = [lp for t, lp in pairs if t == choice]
+        if not hits:
+            hits = [lp for t, lp in pairs if t.lower() == low]
+        if not hits:
+            hits = [
+                lp
+                for t, lp in pairs
+                if len(t) >= 2
+                and low.startswith(t.lower())
+                and not any(o != low and o.startswith(t.lower()) for o in lowered)
+            ]
+        if hits:
+            out[choice] = _logsumexp(hits)
+    return out
+
+
+def encode_jpeg_b64(frame: np.ndarray, quality: int = 90) -> str:
+    """Base64 of one ``(H, W, 3)`` uint8 RGB frame as JPEG."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="JPEG", quality=quality)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _check_frames(frames: np.ndarray) -> None:
+    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3), got {getattr(frames, 'shape', type(frames))}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frames.dtype}")
+    if frames.shape[0] == 0:
+        raise ValueError("frames is empty (T == 0)")
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None when absent/unparsable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+class OpenAIBackend:
+    """VLM backend over OpenAI-compatible ``/chat/completions`` endpoints, with scale-out and retries.
+
+    ``base_urls`` include the API prefix, as for the OpenAI SDK (``http://127.0.0.1:8000/v1``); each
+    attempt goes to the next URL in round-robin order. At most ``max_concurrency`` requests are in flight
+    per :meth:`generate` call. ``max_new_tokens`` is the default for requests that do not set their own.
+    """
+
+    backend_name = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_urls: list[str],
+        api_key_env: str = "OPENAI_API_KEY",
+        family: str = "qwen2_5_vl",
+        video_mode: Literal["images", "video"] = "images",
+        jpeg_quality: int = 90,
+        max_concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_retries: int = 4,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+        top_logprobs: int = 20,
+        max_new_tokens: int = 64,
+    ) -> None:
+        if isinstance(base_urls, str):
+            base_urls = [base_urls]
+        if not base_urls:
+            raise ValueError("OpenAIBackend needs at least one base URL")
+        if video_mode not in ("images", "video"):
+            raise ValueError(f"video_mode must be 'images' or 'video', got {video_mode!r}")
+        if max_concurrency < 1 or max_retries < 0:
+            raise ValueError("max_concurrency must be >= 1 and max_retries >= 0")
+        self.model = self.model_name = model
+        self.base_urls = [u.rstrip("/") for u in base_urls]
+        bad = [u for u in self.base_urls if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"base URLs must start with http:// or https://: {bad}")
+        self.api_key_env = api_key_env
+        self.family = family
+        self.video_mode = video_mode
+        self.jpeg_quality = int(jpeg_quality)
+        self.max_concurrency = int(max_concurrency)
+        self.timeout_s = float(timeout_s)
+        self.max_retries = int(max_retries)
+        self.backoff_base_s = float(backoff_base_s)
+        self.backoff_max_s = float(backoff_max_s)
+        self.top_logprobs = int(top_logprobs)
+        self.max_new_tokens = int(max_new_tokens)
+        self.stats: dict[str, int] = {"requests": 0, "attempts": 0, "retries": 0, "failures": 0}
+        self._lock = threading.Lock()
+        self._rr = itertools.count()
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIBackend(model={self.model!r}, base_urls={self.base_urls!r}, "
+            f"api_key_env={self.api_key_env!r}, family={self.family!r}, video_mode={self.video_mode!r})"
+        )
+
+    def fingerprint(self) -> dict:
+        return {
+            "backend": "openai",
+            "model": self.model,
+            "family": self.family,
+            "video_mode": self.video_mode,
+            "jpeg_quality": self.jpeg_quality,
+            "top_logprobs": self.top_logprobs,
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": 0,
+        }
+
+    # -- request building -------------------------------------------------------------------------
+
+    def build_body(self, request: VLMRequest) -> dict[str, Any]:
+        """The JSON body of the chat-completions call for ``request`` (frames JPEG-encoded)."""
+        media: list[dict[str, Any]] = []
+        if request.frames is not None:
+            _check_frames(request.frames)
+            jpegs = [encode_jpeg_b64(f, self.jpeg_quality) for f in request.frames]
+            if self.video_mode == "images":
+                media = [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{j}"}} for j in jpegs]
+            else:
+                url = "data:video/jpeg;base64," + ",".join(jpegs)
+                media = [{"type": "video_url", "video_url": {"url": url}}]
+        messages: list[dict[str, Any]] = []
+        for m in request.messages:
+            if media and m.role == "user":
+                messages.append({"role": m.role, "content": [*media, {"type": "text", "text": m.text}]})
+                media = []
+            else:
+                messages.append({"role": m.role, "content": m.text})
+        if media:
+            raise ValueError("request has frames but no user message to attach them to")
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0,
+            "max_tokens": int(request.max_new_tokens or self.max_new_tokens),
+        }
+        if request.choices:
+            body["logprobs"] = True
+            body["top_logprobs"] = self.top_logprobs
+        if request.frames is not None and self.video_mode == "video":
+            body["mm_processor_kwargs"] = {"fps": float(request.frames_fps)}
+        return body
+
+    # -- response parsing -------------------------------------------------------------------------
+
+    @staticmethod
+    def parse_response(data: Any, choices: tuple[str, ...] | None) -> tuple[str, dict[str, float] | None, dict]:
+        """``(text, choice_logprobs, extra)`` from a chat-completions JSON body; ValueError if malformed."""
+        try:
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError) as e:
+            raise ValueError(f"response has no choices[0].message ({type(e).__name__}: {e})") from None
+        if not isinstance(text, str):
+            raise ValueError(f"message content is {type(text).__name__}, not a string")
+        extra = {"finish_reason": choice.get("finish_reason"), "usage": data.get("usage")}
+        if not choices:
+            return text, None, extra
+        try:
+            first = choice["logprobs"]["content"][0]
+            top = [(t["token"], t["logprob"]) for t in first.get("top_logprobs") or []]
+            top.append((first["token"], first["logprob"]))
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ValueError("response has no first-token logprobs (does the server support logprobs?)") from None
+        extra["first_token"] = first.get("token")
+        return text, match_choice_logprobs(top, choices), extra
+
+    # -- transport --------------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.api_key_env)
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def _scrub(self, text: str) -> str:
+        key = os.environ.get(self.api_key_env)
+        return text.replace(key, "***") if key else text
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[name] += n
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay = min(self.backoff_max_s, self.backoff_base_s * 2**attempt) * (0.5 + 0.5 * random.random())
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max_s))
+        return delay
+
+    async def _attempt(self, client: httpx.AsyncClient, url: str, body: dict) -> Any:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                resp = await client.post(url, json=body, headers=self._headers())
+        except (httpx.TimeoutException, TimeoutError) as e:
+            raise _Transient(f"timeout after {self.timeout_s}s ({type(e).__name__})") from None
+        except httpx.TransportError as e:
+            raise _Transient(f"connection error ({type(e).__name__}: {e})") from None
+        if resp.status_code in RETRY_STATUS or resp.status_code >= 500:
+            raise _Transient(
+                f"HTTP {resp.status_code}: {resp.text[:200]}", _retry_after_s(resp.headers.get("retry-after"))
+            )
+        if resp.status_code in (401, 403):
+            raise _Permanent(f"HTTP {resp.status_code}: {resp.text[:200]} (is ${self.api_key_env} right?)")
+        if resp.status_code != 200:
+            raise _Permanent(f"HTTP {resp.status_code}: {resp.text[:300]}")
+        try:
+            return resp.json()
+        except ValueError:
+            raise _Permanent(f"invalid JSON in response body: {resp.text[:120]!r}") from None
+
+    async def _one(self, client: httpx.AsyncClient, sem: asyncio.Semaphore, req: VLMRequest) -> VLMResponse:
+        t0 = time.perf_counter()
+        self._count("requests")
+        error = "no attempt made"
+        url = ""
+        attempt = 0
+        async with sem:  # encode inside the slot so at most max_concurrency bodies are in memory
+            try:
+                body = await asyncio.to_thread(self.build_body, req)
+            except Exception as e:
+                self._count("failures")
+                return VLMResponse(text="", ok=False, error=f"bad request: {e}", latency_s=time.perf_counter() - t0)
+            for attempt in range(self.max_retries + 1):
+                url = self.base_urls[next(self._rr) % len(self.base_urls)] + "/chat/completions"
+                self._count("attempts")
+                try:
+                    data = await self._attempt(client, url, body)
+                    text, lps, extra = self.parse_response(data, req.choices)
+                    extra.update(base_url=url, attempts=attempt + 1)
+                    return VLMResponse(text=text, choice_logprobs=lps, latency_s=time.perf_counter() - t0, extra=extra)
+                except (_Permanent, ValueError) as e:
+                    error = f"{url}: {e}"
+                    break
+                except _Transient as e:
+                    error = f"{url}: {e}"
+                    if attempt == self.max_retries:
+                        error += f" (gave up after {attempt + 1} attempts)"
+                        break
+                    self._count("retries")
+                    delay = self._backoff(attempt, e.retry_after)
+                    log.debug("retrying in %.2fs: %s", delay, self._scrub(error))
+                    await asyncio.sleep(delay)
+        self._count("failures")
+        error = self._scrub(error)
+        log.warning("request failed: %s", error)
+        return VLMResponse(
+            text="",
+            ok=False,
+            error=error,
+            latency_s=time.perf_counter() - t0,
+            extra={"base_url": url, "attempts": attempt + 1},
+        )
+
+    async def agenerate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
+        """Answer every request concurrently (bounded), in order."""
+        sem = asyncio.Semaphore(self.max_concurrency)
+        limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s), limits=limits) as client:
+            return list(await asyncio.gather(*(self._one(client, sem, r) for r in requests)))
+
+    def generate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
+        """Sync entry point: runs its own event loop (in a helper thread if this one already has one)."""
+        if not requests:
+            return []
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.agenerate(requests))
+        result: list[list[VLMResponse]] = []
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                result.append(asyncio.run(self.agenerate(requests)))
+            except BaseException as e:
+                errors.append(e)
+
+        t = threading.Thread(target=run, name="openai-backend", daemon=True)
+        t.start()
+        t.join()
+        if errors:
+            raise errors[0]
+        return result[0]

@@ -1,0 +1,39 @@
+"""Test doubles shared by the tests: a deterministic fake VLM backend."""
+
+from __future__ import annotations
+
+import math
+
+from askhint_assets.vlm.types import VLMRequest, VLMResponse
+
+
+class FakeBackend:
+    """Answers from the frames' brightness: bright frames are 'Abnormal'. Counts what it is sent."""
+
+    backend_name = "fake"
+
+    def __init__(self, model_name: str = "fake-vlm", threshold: float = 128.0, fail_keys: set[str] | None = None):
+        self.model_name = model_name
+        self.threshold = threshold
+        self.fail_keys = fail_keys or set()
+        self.sent: list[VLMRequest] = []
+
+    def fingerprint(self) -> dict:
+        return {"backend": "fake", "model": self.model_name, "threshold": self.threshold}
+
+    def generate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
+        out = []
+        for r in requests:
+            self.sent.append(r)
+            if r.frames_key in self.fail_keys:
+                out.append(VLMResponse(text="", ok=False, error="injected failure"))
+                continue
+            bright = float(r.frames.mean()) if r.frames is not None else 0.0
+            p = 1 / (1 + math.exp(-(bright - self.threshold) / 10))
+            if r.choices:
+                lp = {r.choices[0]: math.log(max(1 - p, 1e-9)), r.choices[1]: math.log(max(p, 1e-9))}
+                text = r.choices[1] if p >= 0.5 else r.choices[0]
+                out.append(VLMResponse(text=text, choice_logprobs=lp, latency_s=0.001))
+            else:
+                out.append(VLMResponse(text="Group: Public Safety Incidents\nReason: a bright flash.", latency_s=0.001))
+        return out

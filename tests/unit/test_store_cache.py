@@ -1,0 +1,143 @@
+"""The DuckDB store, the content-addressed request cache and the inference loop, with a fake VLM."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+
+from askhint_assets.inference import Unit, predict
+from askhint_assets.prompts.templates import default_templates
+from askhint_assets.store import Store
+from askhint_assets.vlm.cache import CachedRunner, request_hash
+from askhint_assets.vlm.types import Message, VLMRequest
+from tests.fakes import FakeBackend
+
+
+def _req(key: str, value: int, text: str = "q") -> VLMRequest:
+    return VLMRequest(
+        messages=[Message("user", text)],
+        frames=np.full((2, 4, 4, 3), value, np.uint8),
+        frames_fps=2.0,
+        frames_key=key,
+        choices=("Normal", "Abnormal"),
+    )
+
+
+def test_request_hash_depends_on_what_determines_the_answer():
+    fp = {"model": "m"}
+    base = request_hash(_req("k1", 0), fp)
+    assert base == request_hash(_req("k1", 0), fp)
+    assert base != request_hash(_req("k2", 0), fp)
+    assert base != request_hash(_req("k1", 0, text="other"), fp)
+    assert base != request_hash(_req("k1", 0), {"model": "m2"})
+
+
+def test_cache_hits_send_nothing_and_log_only_real_calls(tmp_path):
+    store = Store(tmp_path / "db.duckdb")
+    backend = FakeBackend()
+    runner = CachedRunner(backend, store, run_id="r1", batch_size=2)
+    reqs = [_req(f"k{i}", 200 if i % 2 else 10) for i in range(5)] + [_req("k0", 10)]
+    first = runner.run(reqs)
+    assert len(backend.sent) == 5  # the duplicate k0 request is sent once
+    assert [r.text for _, r in first][:2] == ["Normal", "Abnormal"]
+    again = CachedRunner(backend, store, run_id="r2").run(reqs)
+    assert len(backend.sent) == 5
+    assert [r.text for _, r in again] == [r.text for _, r in first]
+    assert [r.choice_logprobs for _, r in again] == [r.choice_logprobs for _, r in first]
+    calls = store.query("SELECT run_id, ok FROM model_calls")
+    assert calls.height == 5 and set(calls["run_id"]) == {"r1"}
+
+
+def test_failed_requests_are_logged_not_cached_and_retried_next_run(tmp_path):
+    store = Store(tmp_path / "db.duckdb")
+    backend = FakeBackend(fail_keys={"bad"})
+    out = CachedRunner(backend, store).run([_req("good", 0), _req("bad", 0)])
+    assert out[0][1].ok and not out[1][1].ok
+    assert store.scalar("SELECT count(*) FROM responses") == 1
+    assert store.scalar("SELECT count(*) FROM model_calls WHERE NOT ok") == 1
+    backend.fail_keys.clear()
+    CachedRunner(backend, store).run([_req("good", 0), _req("bad", 0)])
+    assert [r.frames_key for r in backend.sent] == ["good", "bad", "bad"]
+
+
+def _units(n: int) -> list[Unit]:
+    return [Unit("d", "p", f"v{i // 2}", i % 2, 0, 10, f"f{i}", 2.0) for i in range(n)]
+
+
+def test_predict_scores_from_logprobs_and_asks_stage2_only_when_abnormal(tmp_path):
+    store = Store(tmp_path / "db.duckdb")
+    backend = FakeBackend()
+    frames = {f"f{i}": np.full((2, 4, 4, 3), 250 if i in (1, 2) else 5, np.uint8) for i in range(4)}
+    runner = CachedRunner(backend, store)
+    kept = []
+    rows = predict(
+        _units(4), template="askhint", templates=default_templates(), questions=["Do you see a fire?"],
+        question_set="qs-1", model="fake", runner=runner, load_frames=frames.__getitem__, chunk_size=3,
+        on_rows=kept.extend,
+    )
+    assert kept == rows and len(rows) == 4
+    assert [r["answer"] for r in rows] == ["Normal", "Abnormal", "Abnormal", "Normal"]
+    assert rows[1]["score"] > 0.99 and rows[0]["score"] < 0.01
+    assert all(r["score_source"] == "logprobs" for r in rows)
+    assert [r["group_name"] for r in rows] == [None, "Public Safety Incidents", "Public Safety Incidents", None]
+    assert len(backend.sent) == 4 + 2
+    stage1 = backend.sent[0].messages
+    assert any("Do you see a fire?" in m.text for m in stage1)
+    # the abstract template never asks stage 2 and never shows Q*
+    rows_b = predict(
+        _units(4), template="abstract", templates=default_templates(), questions=[], question_set="abstract",
+        model="fake", runner=runner, load_frames=frames.__getitem__,
+    )
+    assert all(r["group_name"] is None for r in rows_b)
+    assert all("fire" not in m.text for r in backend.sent[6:] for m in r.messages)
+
+
+def test_predict_rejects_askhint_without_questions(tmp_path):
+    with pytest.raises(ValueError, match="guiding question"):
+        predict([], template="askhint", templates=default_templates(), questions=[], question_set="x",
+                 model="m", runner=CachedRunner(FakeBackend(), Store(tmp_path / "d.duckdb")), load_frames=dict)
+
+
+def _hold_lock(path: str, ready, release) -> None:
+    import duckdb
+
+    con = duckdb.connect(path)
+    ready.set()
+    release.wait(10)
+    con.close()
+
+
+def test_store_waits_for_another_process_holding_the_lock(tmp_path):
+    path = tmp_path / "db.duckdb"
+    Store(path).upsert("responses", [{"request_hash": "a", "text": "x"}])
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
+    p.start()
+    assert ready.wait(20)
+    import threading
+
+    threading.Timer(1.0, release.set).start()
+    Store(path, lock_timeout_s=30).upsert("responses", [{"request_hash": "b", "text": "y"}])
+    p.join(10)
+    assert Store(path).scalar("SELECT count(*) FROM responses") == 2
+
+
+def test_store_gives_a_clear_error_when_the_lock_is_never_released(tmp_path):
+    from askhint_assets.store import StoreError
+
+    path = tmp_path / "db.duckdb"
+    Store(path).scalar("SELECT 1")
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
+    p.start()
+    assert ready.wait(20)
+    try:
+        with pytest.raises(StoreError, match=str(path)):
+            Store(path, lock_timeout_s=0.5).scalar("SELECT 1")
+    finally:
+        release.set()
+        p.join(10)
