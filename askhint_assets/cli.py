@@ -1,0 +1,239 @@
+"""The ``askhint`` command line. Thin: parsing, metrics and files live in the library modules."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from askhint_assets.datasets.base import VideoRecord
+from askhint_assets.errors import AskHintError, InputError
+
+DATASETS = ("ucf-crime", "xd-violence", "folder")
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+EVAL_REPORTS_DDL = """CREATE TABLE IF NOT EXISTS eval_reports (
+    report_id VARCHAR, created_at TIMESTAMP, dataset VARCHAR, question_set VARCHAR,
+    model VARCHAR, template VARCHAR, granularity VARCHAR, metric VARCHAR, value DOUBLE,
+    n_videos INTEGER, n_frames BIGINT, smoke_model BOOLEAN, source VARCHAR,
+    PRIMARY KEY (report_id, metric))"""
+
+
+@click.group()
+def main() -> None:
+    """askhint: training-free video anomaly detection with a video VLM (ASK-Hint)."""
+
+
+def _listed(items: list[str], limit: int = 10) -> str:
+    return ", ".join(items[:limit]) + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
+
+
+def _load_records(dataset: str, annotations: Path, scored_ids: list[str], inclusive_end: bool) -> list[VideoRecord]:
+    """Ground truth: UCF/folder from the annotation file, XD from the scored names + annotations.txt."""
+    if dataset == "ucf-crime":
+        from askhint_assets.datasets import ucf_crime
+
+        return list(ucf_crime.parse_annotations(annotations, inclusive_end=inclusive_end))
+    if dataset == "xd-violence":
+        from askhint_assets.datasets import xd_violence
+
+        return list(xd_violence.records_from_names(scored_ids, annotations, inclusive_end=inclusive_end))
+    from askhint_assets.datasets import folder
+
+    return list(folder.parse_annotations(annotations, inclusive_end=inclusive_end))
+
+
+def _write_eval_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append (or replace, same report_id and metric) rows in DuckDB table ``eval_reports``."""
+    import duckdb
+
+    cols = [
+        "report_id", "created_at", "dataset", "question_set", "model", "template", "granularity",
+        "metric", "value", "n_videos", "n_frames", "smoke_model", "source",
+    ]  # fmt: skip
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(db_path))
+    except duckdb.Error as exc:
+        raise InputError(f"cannot open the database: {exc}", path=db_path) from exc
+    try:
+        con.execute(EVAL_REPORTS_DDL)
+        con.executemany(
+            f"INSERT OR REPLACE INTO eval_reports ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+            [[r.get(c) for c in cols] for r in rows],
+        )
+    finally:
+        con.close()
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.6f}"
+    return str(v)
+
+
+@main.command("evaluate")
+@click.option("--dataset", type=click.Choice(DATASETS), required=True, help="Annotation format.")
+@click.option("--annotations", type=_FILE, required=True, help="Ground-truth annotation file.")
+@click.option(
+    "--scores",
+    type=_FILE,
+    required=True,
+    help="CSV/Parquet: video,frame,score (per frame) or video,start_frame,end_frame,score (windows).",
+)
+@click.option("--frame-counts", type=_FILE, help="CSV video,num_frames (frame counts of the video files).")
+@click.option(
+    "--frame-counts-from-scores",
+    is_flag=True,
+    help="Per-frame score files only: take max(frame)+1 as each video's length. Hides truncated score "
+    "files, so it is off unless asked for.",
+)
+@click.option("--inclusive-end", is_flag=True, help="Read interval ends as included (default: end excluded).")
+@click.option("--window-rule", type=click.Choice(["mean", "max"]), default="mean", show_default=True)
+@click.option("--threshold", type=float, default=0.5, show_default=True, help="False-alarm threshold.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, help="Video bootstrap resamples for a CI.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--skip-missing", is_flag=True, help="Warn about annotated videos without scores, not fail.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Append rows to eval_reports.")
+@click.pass_context
+def evaluate_cmd(ctx: click.Context, **opts: Any) -> None:
+    """Pooled frame-level AUC/AP of external scores against a data set's ground truth."""
+    as_json = opts.pop("as_json")
+    try:
+        report, rows = _evaluate(**opts)
+    except AskHintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
+    click.echo(json.dumps(report, allow_nan=False) if as_json else _table(report, rows))
+
+
+def _evaluate(
+    dataset: str,
+    annotations: Path,
+    scores: Path,
+    frame_counts: Path | None,
+    frame_counts_from_scores: bool,
+    inclusive_end: bool,
+    window_rule: str,
+    threshold: float,
+    bootstrap: int,
+    seed: int,
+    skip_missing: bool,
+    db: Path | None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Load, join by video id, score; returns the JSON report and the metric rows."""
+    from askhint_assets.evaluation import score_files
+    from askhint_assets.evaluation.metrics import evaluate
+    from askhint_assets.hashing import hash_file, hash_obj
+
+    if frame_counts is not None and frame_counts_from_scores:
+        raise InputError("give either --frame-counts or --frame-counts-from-scores, not both")
+    table = score_files.read_scores(scores)
+    scored = table["video"].unique(maintain_order=True).to_list()
+    records = _load_records(dataset, annotations, scored, inclusive_end)
+    if not records:
+        raise InputError("no videos in the annotations", path=annotations)
+
+    scored_set = set(scored)
+    missing = [r.video_id for r in records if r.video_id not in scored_set]
+    if missing and not skip_missing:
+        raise InputError(
+            f"{len(missing)} annotated video(s) have no scores: {_listed(missing)} (--skip-missing to go on)",
+            path=scores,
+        )
+    if missing:
+        click.echo(f"warning: skipping {len(missing)} video(s) without scores: {_listed(missing)}", err=True)
+    records = [r for r in records if r.video_id in scored_set]
+    if not records:
+        raise InputError("no annotated video has scores", path=scores)
+    extra = sorted(scored_set - {r.video_id for r in records})
+    if extra:
+        click.echo(f"warning: ignoring {len(extra)} scored video(s) not in the annotations: {_listed(extra)}", err=True)
+
+    if frame_counts is not None:
+        counts = score_files.read_frame_counts(frame_counts)
+    elif frame_counts_from_scores:
+        counts = score_files.frame_counts_from_scores(table, path=scores)
+    else:
+        counts = {}
+    counts = {r.video_id: counts.get(r.video_id, r.num_frames) for r in records}
+    unknown = [v for v, n in counts.items() if n is None]
+    if unknown:
+        raise InputError(
+            f"frame count unknown for {len(unknown)} video(s): {_listed(unknown)}; pass --frame-counts FILE "
+            "(video,num_frames) or, for a per-frame score file, --frame-counts-from-scores",
+            path=frame_counts,
+        )
+    frame_scores = score_files.to_frame_scores(table, counts, videos=list(counts), rule=window_rule, path=scores)
+    records = [dataclasses.replace(r, num_frames=counts[r.video_id]) for r in records]
+    for r in records:  # ends past the last frame are clipped; a start past it means wrong frame counts
+        for s, e in r.intervals:
+            if s >= r.num_frames:
+                raise InputError(
+                    f"{r.video_id}: interval [{s}, {e}) starts at or after the video's end ({r.num_frames} "
+                    "frames); check the frame counts",
+                    path=annotations,
+                    line=r.source_line,
+                )
+    result = evaluate(frame_scores, records, threshold=threshold, n_boot=bootstrap, seed=seed)
+
+    settings = {
+        "dataset": dataset,
+        "annotations": hash_file(annotations),
+        "scores": hash_file(scores),
+        "frame_counts": hash_file(frame_counts) if frame_counts else frame_counts_from_scores,
+        "inclusive_end": inclusive_end,
+        "window_rule": window_rule,
+        "threshold": threshold,
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "skipped": missing,
+    }
+    report = {
+        "report_id": hash_obj(settings),
+        "dataset": dataset,
+        "annotations": str(annotations),
+        "scores": str(scores),
+        "score_layout": score_files.score_kind(table),
+        "interval_convention": "inclusive-end" if inclusive_end else "half-open [start, end)",
+        "n_skipped": len(missing),
+        "skipped_videos": missing,
+        **result.to_json(),
+    }
+    if db is not None:
+        created = datetime.now(UTC).replace(tzinfo=None)
+        base = {
+            "report_id": report["report_id"],
+            "created_at": created,
+            "dataset": dataset,
+            "n_videos": result.n_videos,
+            "n_frames": result.n_frames,
+            "source": f"scores:{scores}",
+        }
+        _write_eval_rows(db, [{**base, **r} for r in result.to_rows()])
+        click.echo(f"wrote {len(result.to_rows())} rows to {db} (eval_reports)", err=True)
+    return report, result.to_rows()
+
+
+def _table(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    lines = [
+        ("dataset", report["dataset"]),
+        ("videos", f"{report['n_videos']} ({report['n_anomalous_videos']} anomalous, {report['n_skipped']} skipped)"),
+        ("frames", f"{report['n_frames']} ({report['n_anomalous_frames']} anomalous)"),
+        ("intervals", report["interval_convention"]),
+    ]
+    lines += [(r["metric"], _fmt(r["value"])) for r in rows]
+    width = max(len(k) for k, _ in lines)
+    out = [f"{'metric':<{width}}  value"] + [f"{k:<{width}}  {v}" for k, v in lines]
+    out += [f"note: {n}" for n in report["notes"]]
+    out.append(f"AP: {report['ap_kind']}")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
