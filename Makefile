@@ -10,7 +10,8 @@ DAGSTER_HOME := $(ASKHINT_HOME)/dagster
 export ASKHINT_HOME DAGSTER_HOME
 STAMP := $(VENV)/.askhint-installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 
-.PHONY: help install demo test ui update report lint bench clean-home
+
+.PHONY: help install system-deps demo test ui update report lint bench clean-home
 
 help:
 	@echo "make demo    set up .venv, build the smoke-test model and demo data, materialize every asset, print the report"
@@ -31,7 +32,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.askhint-installed-*
 	touch $(STAMP)
 
-install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml system-deps
+
+# Debian's chromium for the UI test (headless); installed once, as root or through sudo.
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)

@@ -16,13 +16,6 @@ from askhint_assets.errors import AskHintError, InputError
 
 DATASETS = ("ucf-crime", "xd-violence", "folder")
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-EVAL_REPORTS_DDL = """CREATE TABLE IF NOT EXISTS eval_reports (
-    report_id VARCHAR, created_at TIMESTAMP, dataset VARCHAR, question_set VARCHAR,
-    model VARCHAR, template VARCHAR, granularity VARCHAR, metric VARCHAR, value DOUBLE,
-    n_videos INTEGER, n_frames BIGINT, smoke_model BOOLEAN, source VARCHAR,
-    PRIMARY KEY (report_id, metric))"""
-
-
 @click.group()
 def main() -> None:
     """askhint: training-free video anomaly detection with a video VLM (ASK-Hint)."""
@@ -48,26 +41,10 @@ def _load_records(dataset: str, annotations: Path, scored_ids: list[str], inclus
 
 
 def _write_eval_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
-    """Append (or replace, same report_id and metric) rows in DuckDB table ``eval_reports``."""
-    import duckdb
+    """Insert (or replace, same report_id and metric) rows in DuckDB table ``eval_reports``."""
+    from askhint_assets.store import Store
 
-    cols = [
-        "report_id", "created_at", "dataset", "question_set", "model", "template", "granularity",
-        "metric", "value", "n_videos", "n_frames", "smoke_model", "source",
-    ]  # fmt: skip
-    db_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(db_path))
-    except duckdb.Error as exc:
-        raise InputError(f"cannot open the database: {exc}", path=db_path) from exc
-    try:
-        con.execute(EVAL_REPORTS_DDL)
-        con.executemany(
-            f"INSERT OR REPLACE INTO eval_reports ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-            [[r.get(c) for c in cols] for r in rows],
-        )
-    finally:
-        con.close()
+    Store(db_path).upsert("eval_reports", rows)
 
 
 def _fmt(v: Any) -> str:
@@ -235,5 +212,22 @@ def _table(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _register() -> None:
+    from askhint_assets.cli_ops import report_cmd, update_cmd
+
+    main.add_command(update_cmd)
+    main.add_command(report_cmd)
+
+
+_register()
+
+
+def run() -> None:
+    """Console entry point: user-caused errors print ``error: ...`` and exit 2."""
+    from askhint_assets.cli_ops import run_cli
+
+    run_cli(main)
+
+
 if __name__ == "__main__":
-    main()
+    run()

@@ -31,10 +31,16 @@ def update_cmd() -> None:
     from askhint_assets.definitions import defs
     from askhint_assets.orchestration.update import update
 
+    import dagster as dg
+
     with _instance() as instance:
-        result = update(defs, instance, log=lambda m: click.echo(m))
+        try:
+            result = update(defs, instance, log=lambda m: click.echo(m))
+        except dg.Failure as e:
+            raise AskHintError(e.description or str(e)) from e
     n = len(result.materialized)
-    click.echo(f"observed {', '.join(result.observed) or 'nothing'}; materialized {n} asset(s) in {len(result.rounds)} run(s)")
+    observed = ", ".join(result.observed) or "nothing"
+    click.echo(f"observed {observed}; materialized {n} asset(s) in {len(result.rounds)} run(s)")
 
 
 @click.command("report")
@@ -52,7 +58,8 @@ def report_cmd() -> None:
     with st.connect(read_only=True) as con:
         calls = con.execute("SELECT count(*), count(DISTINCT run_id) FROM model_calls").fetchone()
         preds = con.execute("SELECT count(*) FROM predictions WHERE dataset = ?", [s.dataset.name]).fetchone()[0]
-    click.echo(f"DuckDB: {settings.db_path()}  (predictions rows: {preds}; model calls ever sent: {calls[0]} in {calls[1]} run(s))")
+    click.echo(f"DuckDB: {settings.db_path()}")
+    click.echo(f"  predictions rows: {preds}; model requests ever sent: {calls[0]} in {calls[1]} run(s)")
     click.echo(f"Report file: {path}")
     click.echo("UI: `make ui`, then open http://127.0.0.1:3000 (asset groups prompts, data, inference, evaluation)")
 
@@ -60,7 +67,9 @@ def report_cmd() -> None:
 def run_cli(main: click.Group) -> None:
     """Run ``main``; user-caused errors print ``error: ...`` and exit 2, without a traceback."""
     try:
-        main(standalone_mode=False)
+        rv = main(standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
     except click.exceptions.Abort:
         sys.exit(1)
     except click.ClickException as e:

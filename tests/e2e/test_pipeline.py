@@ -1,0 +1,160 @@
+"""End to end, in a temporary ASKHINT_HOME: the demo through `dagster asset materialize`, a rerun that
+sends no request, and prompt edits that recompute only what is downstream of them.
+
+The smoke-test model is built and trained once per session (a few CPU minutes); everything else
+runs on the generated demo data set exactly as `make demo` does.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from askhint_assets import settings
+from askhint_assets.store import Store
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, smoke_model_dir):
+    """A fresh ASKHINT_HOME with the session's smoke model and a private copy of the prompt store."""
+    h = tmp_path_factory.mktemp("askhint_home")
+    env = {
+        "ASKHINT_HOME": str(h),
+        "DAGSTER_HOME": str(h / "dagster"),
+        "ASKHINT_PROMPTS_STORE": str(h / "prompts_store"),
+    }
+    shutil.copytree(ROOT / "prompts_store", h / "prompts_store")
+    (h / "dagster").mkdir()
+    shutil.copy(ROOT / "dagster.yaml", h / "dagster" / "dagster.yaml")
+    target = h / "models" / smoke_model_dir.name
+    target.parent.mkdir(parents=True)
+    shutil.copytree(smoke_model_dir, target)
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield h
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _run(*args: str) -> str:
+    proc = subprocess.run(
+        [str(BIN / args[0]), *args[1:]], cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    return proc.stdout + proc.stderr
+
+
+def _calls(store: Store) -> int:
+    return store.scalar("SELECT count(*) FROM model_calls")
+
+
+def _materialized(out: str) -> set[str]:
+    return set(re.findall(r"^materialize (\w+):", out, flags=re.M))
+
+
+@pytest.fixture(scope="module")
+def first_run(home):
+    out = _run("dagster", "asset", "materialize", "-m", "askhint_assets.definitions", "--select", "*")
+    return out
+
+
+def test_demo_materializes_every_asset_and_scores_far_above_chance(first_run, home):
+    store = Store(settings.db_path())
+    assert store.scalar("SELECT count(*) FROM question_sets") == 1
+    n_videos = store.scalar("SELECT count(*) FROM videos WHERE dataset = 'demo' AND status = 'ok'")
+    assert n_videos >= 30
+    assert store.scalar("SELECT count(DISTINCT video_id) FROM predictions WHERE template = 'askhint'") == n_videos
+    assert store.scalar("SELECT count(DISTINCT video_id) FROM predictions WHERE template = 'abstract'") == n_videos
+    assert _calls(store) > 0
+    assert store.scalar("SELECT count(*) FROM model_calls WHERE NOT ok") == 0
+    metrics = dict(
+        store.query(
+            "SELECT template || '/' || metric AS k, value FROM eval_reports WHERE metric IN "
+            "('frame_auc', 'video_auc', 'frame_ap')"
+        ).iter_rows()
+    )
+    # the trained smoke model sees the synthetic events: wiring or scoring bugs drop this to ~0.5
+    assert metrics["askhint/frame_auc"] > 0.8, metrics
+    assert metrics["askhint/video_auc"] > 0.8, metrics
+    assert 0.0 <= metrics["abstract/frame_auc"] <= 1.0
+    assert store.scalar("SELECT bool_and(smoke_model) FROM eval_reports")
+    # stage 2 ran for abnormal units only, and its group is one of the three
+    groups = set(store.query("SELECT DISTINCT group_name FROM predictions WHERE group_name IS NOT NULL")["group_name"])
+    assert groups and groups <= {"Violence/Harm to People", "Crimes Against Property", "Public Safety Incidents"}
+    assert store.scalar(
+        "SELECT count(*) FROM predictions WHERE template = 'askhint' AND answer = 'Normal' AND raw_stage2 IS NOT NULL"
+    ) == 0
+    report = (home / "reports" / "demo.md").read_text()
+    assert "Smoke-test model" in report and "ASK-Hint" in report
+
+
+def test_second_materialization_sends_no_request(first_run, home):
+    store = Store(settings.db_path())
+    before = _calls(store)
+    _run("dagster", "asset", "materialize", "-m", "askhint_assets.definitions", "--select", "*")
+    assert _calls(store) == before
+
+
+def _edit_question(home: Path, pick) -> tuple[str, str]:
+    path = home / "prompts_store" / "ucf_crime" / "class_questions.yaml"
+    data = yaml.safe_load(path.read_text())
+    text = path.read_text()
+    old = pick(data)
+    new = old[:-1] + " at all?"
+    path.write_text(text.replace(old, new, 1))
+    return old, new
+
+
+def test_update_with_nothing_changed_materializes_nothing(first_run, home):
+    out = _run("askhint", "update")
+    assert "nothing materialized" in out
+
+
+def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(first_run, home):
+    store = Store(settings.db_path())
+    qstar = set(store.query("SELECT unnest(questions) AS q FROM question_sets")["q"])
+    calls0 = _calls(store)
+
+    def outside(data):
+        return next(q for qs in data.values() for q in (qs if isinstance(qs, list) else []) if q not in qstar)
+
+    def inside(data):
+        return next(q for qs in data.values() for q in (qs if isinstance(qs, list) else []) if q in qstar)
+
+    _edit_question(home, outside)
+    out = _run("askhint", "update")
+    done = _materialized(out)
+    assert {"class_prompts", "question_embeddings", "question_clusters", "guiding_questions"} <= done, out
+    assert "sampled_frames" not in done and "dataset_index" not in done, out
+    if store.scalar("SELECT count(*) FROM question_sets") == 1:  # Q* unchanged: propagation stops
+        assert "askhint_predictions" not in done and "evaluation_report" not in done, out
+        assert _calls(store) == calls0
+
+    old, new = _edit_question(home, inside)
+    n_sets = store.scalar("SELECT count(*) FROM question_sets")
+    out = _run("askhint", "update")
+    done = _materialized(out)
+    assert "sampled_frames" not in done and "abstract_predictions" not in done, out
+    assert {"guiding_questions", "askhint_predictions", "evaluation_report"} <= done, out
+    assert store.scalar("SELECT count(*) FROM question_sets") == n_sets + 1
+    latest = store.query("SELECT questions FROM question_sets ORDER BY created_at DESC LIMIT 1")["questions"][0]
+    assert new in latest and old not in latest
+    assert _calls(store) > calls0
+    # eval_reports holds rows for every Q* version, the baseline once per run of it
+    assert store.scalar(
+        "SELECT count(DISTINCT question_set) FROM eval_reports WHERE template = 'askhint' AND metric = 'frame_auc'"
+    ) == n_sets + 1
