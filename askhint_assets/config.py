@@ -44,8 +44,8 @@ class SamplingSettings:
 @dataclass(frozen=True)
 class ScoringSettings:
     granularity: str = "window"  # video | window
-    window_s: float = 2.0
-    stride_s: float | None = None
+    window_s: float = 4.0
+    stride_s: float | None = 2.0
     frame_rule: str = "mean"
     smoothing: int = 0  # moving-average kernel in frames, fixed before looking at labels
 
