@@ -43,7 +43,7 @@ class SamplingSettings:
 
 @dataclass(frozen=True)
 class ScoringSettings:
-    granularity: str = "window"  # video | window
+    granularities: tuple[str, ...] = ("window", "video")  # the first is the headline one
     window_s: float = 4.0
     stride_s: float | None = 2.0
     frame_rule: str = "mean"
@@ -58,6 +58,8 @@ class QuestionSettings:
     cluster_selection_method: str = "eom"
     target_size: int | None = None  # default: the prompt set's settings.yaml (6 UCF, 5 XD)
     method: str = "centrality"  # centrality | llm
+    # Q* sizes for the prompt-count ablation (paper Table 5); empty: no ablation asset
+    ablation_sizes: tuple[int, ...] = (3, 4, 6, 8, 10, 12)
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def _build(cls: type, data: Any, path: str, section: str) -> Any:
     for key, value in data.items():
         if key not in known:
             raise InputError(f"unknown setting (known: {', '.join(known)})", path=path, field=f"{section}.{key}")
-        if key == "base_urls" and value is not None:
+        if key in ("base_urls", "granularities", "ablation_sizes") and value is not None:
             value = tuple(value) if isinstance(value, list) else (value,)
         kwargs[key] = value
     return cls(**kwargs)
@@ -153,7 +155,11 @@ def _validate(s: PipelineSettings, path: str) -> None:
     checks = [
         (s.dataset.kind in ("ucf_crime", "xd_violence", "folder"), "dataset.kind", "ucf_crime|xd_violence|folder"),
         (s.dataset.on_error in ("skip", "raise"), "dataset.on_error", "skip|raise"),
-        (s.scoring.granularity in ("video", "window"), "scoring.granularity", "video|window"),
+        (
+            bool(s.scoring.granularities) and set(s.scoring.granularities) <= {"video", "window"},
+            "scoring.granularities",
+            "a non-empty list of video|window",
+        ),
         (s.scoring.frame_rule in ("mean", "max"), "scoring.frame_rule", "mean|max"),
         (s.model.backend in ("transformers", "openai", "vllm"), "model.backend", "transformers|openai|vllm"),
         (s.sampling.max_frames >= 2, "sampling.max_frames", "an integer >= 2"),

@@ -43,6 +43,8 @@ SCHEMA = [
         dataset VARCHAR, video_id VARCHAR, label VARCHAR, classes VARCHAR[], intervals JSON,
         num_frames INTEGER, fps DOUBLE, path VARCHAR, file_key VARCHAR, status VARCHAR,
         reason VARCHAR, PRIMARY KEY (dataset, video_id))""",
+    """CREATE TABLE IF NOT EXISTS plans (
+        plan VARCHAR PRIMARY KEY, granularity VARCHAR, settings JSON, created_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS scoring_units (
         dataset VARCHAR, plan VARCHAR, video_id VARCHAR, unit INTEGER, start_frame INTEGER,
         end_frame INTEGER, frames_key VARCHAR, frame_indices INTEGER[], frames_fps DOUBLE,
@@ -58,12 +60,13 @@ SCHEMA = [
         end_frame INTEGER, question_set VARCHAR, model VARCHAR, template VARCHAR, score DOUBLE,
         score_source VARCHAR, answer VARCHAR, group_name VARCHAR, rationale VARCHAR,
         parse_ok BOOLEAN, raw_stage1 VARCHAR, raw_stage2 VARCHAR, stage1_request VARCHAR,
-        stage2_request VARCHAR, run_id VARCHAR, created_at TIMESTAMP,
+        stage2_request VARCHAR, templates_version VARCHAR, run_id VARCHAR, created_at TIMESTAMP,
         PRIMARY KEY (dataset, plan, video_id, unit, question_set, model, template))""",
     """CREATE TABLE IF NOT EXISTS eval_reports (
         report_id VARCHAR, created_at TIMESTAMP, dataset VARCHAR, question_set VARCHAR,
         model VARCHAR, template VARCHAR, granularity VARCHAR, metric VARCHAR, value DOUBLE,
-        n_videos INTEGER, n_frames BIGINT, smoke_model BOOLEAN, source VARCHAR,
+        n_videos INTEGER, n_frames BIGINT, smoke_model BOOLEAN, source VARCHAR, plan VARCHAR,
+        templates_version VARCHAR,
         PRIMARY KEY (report_id, metric))""",
 ]
 

@@ -3,6 +3,7 @@
 
 import json
 import time
+from dataclasses import asdict
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -10,10 +11,11 @@ from dagster import AssetExecutionContext
 from askhint_assets import settings
 from askhint_assets.config import PipelineSettings
 from askhint_assets.datasets.base import VideoRecord
-from askhint_assets.errors import AskHintError, VideoError
+from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource
+from askhint_assets.store import now
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.video.units import extract_units, plan_units, video_file_key
@@ -21,9 +23,16 @@ from askhint_assets.video.units import extract_units, plan_units, video_file_key
 GROUP = "data"
 
 
-def plan_id(s: PipelineSettings) -> str:
-    """Identity of the scoring plan: sampling + granularity settings."""
-    return "pl-" + s.section_hash("sampling", "scoring")
+def plan_settings(s: PipelineSettings, granularity: str) -> dict:
+    """What determines a scoring plan's units: sampling, granularity and (for windows) their size."""
+    sc = s.scoring
+    window = {"window_s": sc.window_s, "stride_s": sc.stride_s} if granularity == "window" else {}
+    return {"sampling": asdict(s.sampling), "granularity": granularity, **window}
+
+
+def plan_id(s: PipelineSettings, granularity: str) -> str:
+    """Identity of a scoring plan (hash of :func:`plan_settings`)."""
+    return "pl-" + hash_obj(plan_settings(s, granularity), length=10)
 
 
 def sampling_config(s: PipelineSettings) -> SamplingConfig:
@@ -53,7 +62,7 @@ def load_videos(st, dataset: str, only_ok: bool = True) -> list[VideoRecord]:
 
 def build_data_assets(s: PipelineSettings) -> list:
     ds = s.dataset
-    plan = plan_id(s)
+    plans = {g: plan_id(s, g) for g in s.scoring.granularities}
     sampling = sampling_config(s)
 
     @dg.asset(
@@ -116,7 +125,7 @@ def build_data_assets(s: PipelineSettings) -> list:
 
     @dg.asset(
         group_name=GROUP,
-        code_version="1-" + s.section_hash("sampling", "scoring"),
+        code_version="1-" + hash_obj(plans, length=10),
         description="Frames sampled per scoring unit (ASK-Hint: up to `max_frames` uniform frames, "
         "`fallback_fps` for short spans), decoded in one pass per video with PyAV and cached by "
         "content hash under $ASKHINT_HOME/cache/frames (table `scoring_units`). Independent of "
@@ -131,12 +140,13 @@ def build_data_assets(s: PipelineSettings) -> list:
         t0 = time.perf_counter()
         for n, v in enumerate(videos, 1):
             try:
-                units = plan_units(
-                    v, video_file_key(v.path), sampling, s.scoring.granularity, s.scoring.window_s, s.scoring.stride_s
-                )
-                decoded += extract_units(v.path, units, cache, sampling.max_side)
+                key = video_file_key(v.path)
+                units = {
+                    g: plan_units(v, key, sampling, g, s.scoring.window_s, s.scoring.stride_s) for g in plans
+                }
+                decoded += extract_units(v.path, [u for us in units.values() for u in us], cache, sampling.max_side)
             except (VideoError, OSError, ValueError) as e:
-                reason = e.reason if isinstance(e, AskHintError) and hasattr(e, "reason") else str(e)
+                reason = getattr(e, "reason", None) or str(e)
                 if ds.on_error == "raise":
                     raise VideoError(v.path or v.video_id, reason) from e
                 failed.append({"video": v.video_id, "reason": reason})
@@ -145,7 +155,7 @@ def build_data_assets(s: PipelineSettings) -> list:
             unit_rows += [
                 {
                     "dataset": ds.name,
-                    "plan": plan,
+                    "plan": plans[g],
                     "video_id": v.video_id,
                     "unit": u.window.index,
                     "start_frame": u.window.start,
@@ -154,24 +164,34 @@ def build_data_assets(s: PipelineSettings) -> list:
                     "frame_indices": u.indices.tolist(),
                     "frames_fps": u.frames_fps,
                 }
-                for u in units
+                for g, us in units.items()
+                for u in us
             ]
             if n % 25 == 0:
                 context.log.info(f"sampled {n}/{len(videos)} videos")
-        st.replace_where("scoring_units", "dataset = ? AND plan = ?", [ds.name, plan], unit_rows)
+        st.upsert(
+            "plans",
+            [
+                {"plan": p, "granularity": g, "settings": json.dumps(plan_settings(s, g)), "created_at": now()}
+                for g, p in plans.items()
+            ],
+        )
+        for p in plans.values():
+            st.replace_where(
+                "scoring_units", "dataset = ? AND plan = ?", [ds.name, p], [r for r in unit_rows if r["plan"] == p]
+            )
         for f in failed:
             with st.connect() as con:
                 con.execute(
                     "UPDATE videos SET status = 'failed', reason = ? WHERE dataset = ? AND video_id = ?",
                     [f["reason"], ds.name, f["video"]],
                 )
-        keys = sorted((r["video_id"], r["unit"], r["frames_key"]) for r in unit_rows)
+        keys = sorted((r["plan"], r["video_id"], r["unit"], r["frames_key"]) for r in unit_rows)
         return dg.Output(
-            {"dataset": ds.name, "plan": plan},
-            data_version=dg.DataVersion(hash_obj({"plan": plan, "units": keys})),
+            {"dataset": ds.name, "plans": plans},
+            data_version=dg.DataVersion(hash_obj({"plans": plans, "units": keys})),
             metadata={
-                "plan": plan,
-                "granularity": s.scoring.granularity,
+                "plans": dg.MetadataValue.json(plans),
                 "videos": len(videos) - len(failed),
                 "failed_videos": len(failed),
                 "units": len(unit_rows),

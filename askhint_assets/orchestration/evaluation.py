@@ -12,12 +12,14 @@ from askhint_assets.config import PipelineSettings
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.evaluation.frames import smooth, window_frame_scores
 from askhint_assets.evaluation.metrics import EvalResult, evaluate, pooled_frame_arrays
-from askhint_assets.evaluation.plots import per_class_bar, roc_plot
+from askhint_assets.evaluation.plots import ablation_plot, per_class_bar, roc_plot
 from askhint_assets.evaluation.published import published_rows
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration.data import load_videos
 from askhint_assets.orchestration.metadata import image_md, md_table
-from askhint_assets.orchestration.resources import StoreResource
+from askhint_assets.orchestration.predictions import load_units, score_units
+from askhint_assets.orchestration.prompts import select_qstar
+from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.store import now
 
 GROUP = "evaluation"
@@ -27,12 +29,14 @@ SMOKE_NOTE = (
 )
 
 
-def frame_scores_for(st, ref: dict, videos: list[VideoRecord], rule: str, kernel: int) -> dict[str, np.ndarray]:
-    """Per-frame scores of one prediction set: window scores spread over the frames they cover."""
+def frame_scores_for(
+    st, ref: dict, plan: str, videos: list[VideoRecord], rule: str, kernel: int
+) -> dict[str, np.ndarray]:
+    """Per-frame scores of one prediction set under one plan: unit scores spread over their frames."""
     df = st.query(
         "SELECT video_id, start_frame, end_frame, score FROM predictions WHERE dataset = ? AND plan = ? "
         "AND question_set = ? AND model = ? AND template = ? ORDER BY video_id, unit",
-        [ref["dataset"], ref["plan"], ref["question_set"], ref["model"], ref["template"]],
+        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
     )
     windows: dict[str, list[tuple[int, int, float]]] = {}
     for vid, s, e, score in df.iter_rows():
@@ -46,7 +50,9 @@ def frame_scores_for(st, ref: dict, videos: list[VideoRecord], rule: str, kernel
     return out
 
 
-def _report_rows(ref: dict, result: EvalResult, report_id: str, granularity: str, dataset: str) -> list[dict]:
+def _report_rows(
+    ref: dict, result: EvalResult, report_id: str, granularity: str, plan: str, dataset: str
+) -> list[dict]:
     ts = now()
     return [
         {
@@ -63,6 +69,8 @@ def _report_rows(ref: dict, result: EvalResult, report_id: str, granularity: str
             "n_frames": result.n_frames,
             "smoke_model": bool(ref["smoke_model"]),
             "source": "pipeline",
+            "plan": plan,
+            "templates_version": ref.get("templates_version"),
         }
         for r in result.to_rows()
     ]
@@ -72,28 +80,38 @@ def _fmt(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
 
 
-def report_markdown(dataset: str, refs: dict[str, dict], results: dict[str, EvalResult], n_failed: int) -> str:
-    """The human-readable report: headline metrics side by side, per-class AUC, published numbers."""
-    a, b = results["askhint"], results["abstract"]
+def report_markdown(
+    dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int
+) -> str:
+    """The human-readable report: per granularity, ASK-Hint beside the abstract prompt; published numbers."""
+    granularities = list(dict.fromkeys(g for g, _ in results))
+    first = results[(granularities[0], "askhint")]
     lines = [f"# askhint report: data set `{dataset}`", ""]
     if refs["askhint"]["smoke_model"]:
         lines += [SMOKE_NOTE, ""]
     lines += [
         f"Model `{refs['askhint']['model']}`, Q* `{refs['askhint']['question_set']}`, "
-        f"{a.n_videos} videos ({a.n_anomalous_videos} anomalous), {a.n_frames} frames; "
+        f"{first.n_videos} videos ({first.n_anomalous_videos} anomalous), {first.n_frames} frames; "
         f"{n_failed} video(s) failed and are excluded.",
-        "",
-        "| metric (%) | ASK-Hint | abstract prompt |",
-        "|---|---|---|",
     ]
-    for name in ("frame_auc", "frame_ap", "video_auc", "false_alarm_rate"):
-        lines.append(f"| {name} | {_fmt(getattr(a, name))} | {_fmt(getattr(b, name))} |")
-    for c in sorted(set(a.per_class_auc) | set(b.per_class_auc)):
-        lines.append(f"| auc/{c} | {_fmt(a.per_class_auc.get(c))} | {_fmt(b.per_class_auc.get(c))} |")
-    lines += ["", "AP is scikit-learn's average_precision_score (step-wise), over pooled frames.", ""]
-    lines += ["## Published frame-level numbers (%)", "", md_table(published_rows())]
-    for note in a.notes + b.notes:
-        lines.append(f"\n_note: {note}_")
+    for g in granularities:
+        a, b = results[(g, "askhint")], results[(g, "abstract")]
+        lines += ["", f"## Granularity `{g}`", "", "| metric (%) | ASK-Hint | abstract prompt |", "|---|---|---|"]
+        for name in ("frame_auc", "frame_ap", "video_auc", "false_alarm_rate"):
+            lines.append(f"| {name} | {_fmt(getattr(a, name))} | {_fmt(getattr(b, name))} |")
+        for c in sorted(set(a.per_class_auc) | set(b.per_class_auc)):
+            lines.append(f"| auc/{c} | {_fmt(a.per_class_auc.get(c))} | {_fmt(b.per_class_auc.get(c))} |")
+        for note in dict.fromkeys(a.notes + b.notes):
+            lines.append(f"\n_note: {note}_")
+    lines += [
+        "",
+        "Pooled frame-level metrics over every frame of every video; AP is scikit-learn's "
+        "average_precision_score (step-wise); video AUC uses each video's maximum frame score.",
+        "",
+        "## Published frame-level numbers (%)",
+        "",
+        md_table(published_rows()),
+    ]
     return "\n".join(lines)
 
 
@@ -119,31 +137,34 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
         videos = load_videos(st, dataset)
         n_failed = len(load_videos(st, dataset, only_ok=False)) - len(videos)
         refs = {"askhint": askhint_predictions, "abstract": abstract_predictions}
+        plans = askhint_predictions["plans"]
         results, curves, rows, report_ids = {}, {}, [], {}
-        for name, ref in refs.items():
-            scores = frame_scores_for(st, ref, videos, sc.frame_rule, sc.smoothing)
-            missing = [v.video_id for v in videos if v.video_id not in scores]
-            if missing:
-                raise dg.Failure(f"{name}: no predictions for {len(missing)} video(s), e.g. {missing[:5]}")
-            result = evaluate(scores, videos)
-            y, sc_, _ = pooled_frame_arrays(scores, videos)
-            curves[f"{name} (AUC {_fmt(result.frame_auc)})"] = (y, sc_)
-            report_id = "ev-" + hash_obj({"ref": ref, "metrics": result.to_rows(), "videos": len(videos)})
-            rows += _report_rows(ref, result, report_id, sc.granularity, dataset)
-            results[name], report_ids[name] = result, report_id
+        for g, plan in plans.items():
+            for name, ref in refs.items():
+                scores = frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing)
+                missing = [v.video_id for v in videos if v.video_id not in scores]
+                if missing:
+                    raise dg.Failure(f"{name}/{g}: no predictions for {len(missing)} video(s), e.g. {missing[:5]}")
+                result = evaluate(scores, videos)
+                if g == s.scoring.granularities[0]:
+                    y, sc_, _ = pooled_frame_arrays(scores, videos)
+                    curves[f"{name} (AUC {_fmt(result.frame_auc)})"] = (y, sc_)
+                report_id = "ev-" + hash_obj({"ref": ref, "plan": plan, "metrics": result.to_rows()})
+                rows += _report_rows(ref, result, report_id, g, plan, dataset)
+                results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
         st.upsert("eval_reports", rows)
         md = report_markdown(dataset, refs, results, n_failed)
         reports = settings.home() / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         (reports / f"{dataset}.md").write_text(md + "\n")
-        roc = roc_plot(curves, f"ROC, pooled frames: {dataset}")
+        roc = roc_plot(curves, f"ROC, pooled frames ({s.scoring.granularities[0]}): {dataset}")
+        head = s.scoring.granularities[0]
+        a, b = results[(head, "askhint")], results[(head, "abstract")]
         per_class = {
-            c: {"ASK-Hint": results["askhint"].per_class_auc.get(c, float("nan")),
-                "abstract": results["abstract"].per_class_auc.get(c, float("nan"))}
-            for c in sorted(results["askhint"].per_class_auc)
+            c: {"ASK-Hint": a.per_class_auc.get(c, float("nan")), "abstract": b.per_class_auc.get(c, float("nan"))}
+            for c in sorted(a.per_class_auc)
         }
-        bars = per_class_bar(per_class, f"Per-class AUC: {dataset}")
-        a = results["askhint"]
+        bars = per_class_bar(per_class, f"Per-class AUC ({head}): {dataset}")
         return dg.Output(
             {"dataset": dataset, "report_ids": report_ids, "frame_auc": a.frame_auc},
             data_version=dg.DataVersion(hash_obj(report_ids)),
@@ -151,7 +172,9 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 "frame_auc": a.frame_auc,
                 "frame_ap": a.frame_ap,
                 "video_auc": a.video_auc,
-                "abstract_frame_auc": results["abstract"].frame_auc,
+                "abstract_frame_auc": b.frame_auc,
+                "headline_granularity": head,
+                **{f"frame_auc/{k}": r.frame_auc for (g, n), r in results.items() for k in [f"{g}/{n}"]},
                 "videos": a.n_videos,
                 "frames": a.n_frames,
                 "failed_videos": n_failed,
@@ -163,4 +186,63 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
             },
         )
 
-    return [evaluation_report]
+    if not s.questions.ablation_sizes:
+        return [evaluation_report]
+    sizes = sorted(set(s.questions.ablation_sizes))
+    ablation_granularity = "video" if "video" in s.scoring.granularities else s.scoring.granularities[0]
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="1-" + hash_obj({"sizes": sizes, "g": ablation_granularity, "rule": sc.frame_rule}, length=8),
+        description=f"Prompt-count ablation (the paper's Table 5): Q* of each size in {sizes} built from the "
+        f"same clusters, scored at `{ablation_granularity}` granularity and evaluated; AUC against size. "
+        "Requests are cached, so a size equal to the main Q* costs nothing.",
+    )
+    def prompt_count_ablation(
+        context: AssetExecutionContext,
+        question_clusters: dict,
+        inference_templates: dict,
+        sampled_frames: dict,
+        dataset_index: dict,
+        store: StoreResource,
+        vlm: VLMResource,
+    ) -> dg.Output[dict]:
+        st = store.store()
+        dataset = dataset_index["dataset"]
+        plan = sampled_frames["plans"][ablation_granularity]
+        units = load_units(st, dataset, [plan])
+        videos = load_videos(st, dataset)
+        table, rows, aucs = [], [], []
+        for size in sizes:
+            selected, _, _ = select_qstar(st, question_clusters, size)
+            qs = [q.question for q in selected]
+            qset = "qs-" + hash_obj(qs)
+            _, runner = score_units(
+                context, units, template="askhint", questions=qs, question_set=qset,
+                templates_ref=inference_templates, store=store, vlm=vlm,
+            )
+            ref = {"dataset": dataset, "question_set": qset, "model": model_label(vlm), "template": "askhint",
+                   "smoke_model": vlm.is_smoke, "templates_version": inference_templates["version"]}
+            result = evaluate(frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing), videos)
+            report_id = "ab-" + hash_obj({"ref": ref, "plan": plan, "metrics": result.to_rows()})
+            for r in _report_rows(ref, result, report_id, ablation_granularity, plan, dataset):
+                r["source"] = f"ablation:size={len(qs)}"
+                rows.append(r)
+            aucs.append(result.frame_auc)
+            table.append({"size": len(qs), "question_set": qset, "frame_auc": result.frame_auc,
+                          "video_auc": result.video_auc, "requests_sent": runner.stats.sent})
+        st.upsert("eval_reports", rows)
+        plot = ablation_plot([t["size"] for t in table], aucs, f"Frame AUC vs Q* size ({ablation_granularity})")
+        md = md_table(table)
+        if vlm.is_smoke:
+            md = SMOKE_NOTE + "\n\n" + md
+        return dg.Output(
+            {"dataset": dataset, "sizes": [t["size"] for t in table], "frame_auc": aucs},
+            data_version=dg.DataVersion(hash_obj(table)),
+            metadata={
+                "ablation": dg.MetadataValue.md(md),
+                "auc_vs_size": dg.MetadataValue.md(image_md(plot, "AUC vs size")),
+            },
+        )
+
+    return [evaluation_report, prompt_count_ablation]

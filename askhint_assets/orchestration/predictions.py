@@ -20,12 +20,12 @@ from askhint_assets.vlm.cache import CachedRunner
 GROUP = "inference"
 
 
-def load_units(st, dataset: str, plan: str) -> list[Unit]:
-    """Scoring units of the videos that decoded, in (video, unit) order."""
+def load_units(st, dataset: str, plans: list[str]) -> list[Unit]:
+    """Scoring units of the videos that decoded, for the given plans, in (video, plan, unit) order."""
     df = st.query(
         "SELECT u.* FROM scoring_units u JOIN videos v ON u.dataset = v.dataset AND u.video_id = v.video_id "
-        "WHERE u.dataset = ? AND u.plan = ? AND v.status = 'ok' ORDER BY u.video_id, u.unit",
-        [dataset, plan],
+        "WHERE u.dataset = ? AND list_contains(?, u.plan) AND v.status = 'ok' ORDER BY u.video_id, u.plan, u.unit",
+        [dataset, plans],
     )
     return [
         Unit(
@@ -51,6 +51,45 @@ def _templates(st, ref: dict) -> Templates:
     return Templates(**t)
 
 
+def score_units(
+    context: AssetExecutionContext,
+    units: list[Unit],
+    *,
+    template: str,
+    questions: list[str],
+    question_set: str,
+    templates_ref: dict,
+    store: StoreResource,
+    vlm: VLMResource,
+) -> tuple[list[dict], CachedRunner]:
+    """Score ``units`` with ``template``; rows are upserted chunk by chunk (a killed run resumes)."""
+    st = store.store()
+    templates = _templates(st, templates_ref)
+    cache = FrameCache(settings.frames_cache_dir())
+    runner = CachedRunner(vlm.get_backend(), st, run_id=context.run_id, batch_size=vlm.batch_size)
+    done = [0]
+
+    def keep(rows: list[dict]) -> None:
+        for r in rows:
+            r["templates_version"] = templates_ref["version"]
+        st.upsert("predictions", rows)
+        done[0] += len(rows)
+        context.log.info(f"{template}: {done[0]}/{len(units)} units scored ({runner.stats.sent} requests sent)")
+
+    rows = predict(
+        units,
+        template=template,
+        templates=templates,
+        questions=questions,
+        question_set=question_set,
+        model=model_label(vlm),
+        runner=runner,
+        load_frames=lambda key: cache.load(key)[0],
+        on_rows=keep,
+    )
+    return rows, runner
+
+
 def run_predictions(
     context: AssetExecutionContext,
     *,
@@ -62,37 +101,26 @@ def run_predictions(
     store: StoreResource,
     vlm: VLMResource,
 ) -> dg.Output[dict]:
-    """Score every unit with ``template``; rows are upserted chunk by chunk (a killed run resumes)."""
-    st = store.store()
-    units = load_units(st, frames["dataset"], frames["plan"])
+    """Score every unit of every plan with ``template`` and describe the result."""
+    units = load_units(store.store(), frames["dataset"], sorted(frames["plans"].values()))
     if not units:
         raise dg.Failure(f"no scoring units for data set {frames['dataset']}: did every video fail?")
-    templates = _templates(st, templates_ref)
-    cache = FrameCache(settings.frames_cache_dir())
-    backend = vlm.get_backend()
     model = model_label(vlm)
-    runner = CachedRunner(backend, st, run_id=context.run_id, batch_size=vlm.batch_size)
-    done = [0]
-
-    def keep(rows: list[dict]) -> None:
-        st.upsert("predictions", rows)
-        done[0] += len(rows)
-        context.log.info(f"{template}: {done[0]}/{len(units)} units scored ({runner.stats.sent} requests sent)")
-
     t0 = time.perf_counter()
-    rows = predict(
+    rows, runner = score_units(
+        context,
         units,
         template=template,
-        templates=templates,
         questions=questions,
         question_set=question_set,
-        model=model,
-        runner=runner,
-        load_frames=lambda key: cache.load(key)[0],
-        on_rows=keep,
+        templates_ref=templates_ref,
+        store=store,
+        vlm=vlm,
     )
     elapsed = time.perf_counter() - t0
-    scores = sorted((r["video_id"], r["unit"], round(r["score"], 9), r["answer"], r["group_name"]) for r in rows)
+    scores = sorted(
+        (r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["answer"], r["group_name"]) for r in rows
+    )
     version = hash_obj({"qs": question_set, "model": runner.fingerprint, "tpl": templates_ref["version"], "s": scores})
     n_fail = sum(r["score_source"] == "failed" for r in rows)
     sources: dict[str, int] = {}
@@ -107,8 +135,9 @@ def run_predictions(
     return dg.Output(
         {
             "dataset": frames["dataset"],
-            "plan": frames["plan"],
+            "plans": frames["plans"],
             "question_set": question_set,
+            "templates_version": templates_ref["version"],
             "model": model,
             "template": template,
             "smoke_model": vlm.is_smoke,

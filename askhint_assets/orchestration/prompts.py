@@ -223,24 +223,7 @@ def build_prompt_assets(s: PipelineSettings) -> list:
         st = store.store()
         prompt_settings = load_class_prompts(st, question_clusters["version"])["settings"]
         target = qcfg.target_size or int(prompt_settings.get("target_size", 6))
-        per_cluster = tuple(prompt_settings.get("per_cluster", (2, 3)))
-        ids, classes, questions, emb = _load_embeddings(st, question_clusters)
-        labels_df = st.query(
-            "SELECT question_id, cluster FROM question_clusters WHERE clustering_id = ?",
-            [question_clusters["clustering_id"]],
-        )
-        label_of = dict(zip(labels_df["question_id"].to_list(), labels_df["cluster"].to_list(), strict=True))
-        labels = np.array([label_of[i] for i in ids])
-        selected = compress(
-            questions,
-            emb,
-            labels,
-            target_size=target,
-            per_cluster=per_cluster,
-            dedup_threshold=float(prompt_settings.get("dedup_threshold", 0.95)),
-            ids=ids,
-            linkage=prompt_settings.get("merge_linkage", "ward"),
-        )
+        selected, classes, labels = select_qstar(st, question_clusters, target)
         qs = [sel.question for sel in selected]
         qset = "qs-" + hash_obj(qs)
         settings_json = json.dumps({**prompt_settings, "target_size": target, "method": qcfg.method})
@@ -260,7 +243,10 @@ def build_prompt_assets(s: PipelineSettings) -> list:
                     }
                 ],
             )
-        md = "\n".join(f"{i}. {sel.question}  _(cluster {sel.cluster})_" for i, sel in enumerate(selected, 1))
+        md = "\n".join(
+            f"{i}. {sel.question}  _(cluster {sel.cluster}, from {classes[sel.index]})_"
+            for i, sel in enumerate(selected, 1)
+        )
         return dg.Output(
             {
                 "question_set": qset,
@@ -270,13 +256,38 @@ def build_prompt_assets(s: PipelineSettings) -> list:
                 "clustering_id": question_clusters["clustering_id"],
                 "target_size": target,
                 "n_clusters": int(labels.max()) + 1 if len(labels) else 0,
-                "classes_covered": sorted({classes[i] for i in range(len(ids))}),
+                "question_classes": [classes[sel.index] for sel in selected],
             },
             data_version=dg.DataVersion(qset),
             metadata={"question_set": qset, "size": len(qs), "Q*": dg.MetadataValue.md(md)},
         )
 
     return [prompt_store, class_prompts, inference_templates, question_embeddings, question_clusters, guiding_questions]
+
+
+def select_qstar(st, clusters_ref: dict, target: int) -> tuple[list, list[str], np.ndarray]:
+    """Q* of ``target`` questions from stored clusters (the prompt set's settings.yaml rules).
+
+    Returns the selected questions, the class of every input question and the cluster labels.
+    """
+    prompt_settings = load_class_prompts(st, clusters_ref["version"])["settings"]
+    ids, classes, questions, emb = _load_embeddings(st, clusters_ref)
+    labels_df = st.query(
+        "SELECT question_id, cluster FROM question_clusters WHERE clustering_id = ?", [clusters_ref["clustering_id"]]
+    )
+    label_of = dict(zip(labels_df["question_id"].to_list(), labels_df["cluster"].to_list(), strict=True))
+    labels = np.array([label_of[i] for i in ids])
+    selected = compress(
+        questions,
+        emb,
+        labels,
+        target_size=target,
+        per_cluster=tuple(prompt_settings.get("per_cluster", (2, 3))),
+        dedup_threshold=float(prompt_settings.get("dedup_threshold", 0.95)),
+        ids=ids,
+        linkage=prompt_settings.get("merge_linkage", "ward"),
+    )
+    return selected, classes, labels
 
 
 def _load_embeddings(st, ref: dict) -> tuple[list[str], list[str], list[str], np.ndarray]:
