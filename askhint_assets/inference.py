@@ -64,7 +64,11 @@ def predict(
     chunk_size: int = 16,
     on_rows: Callable[[list[dict]], None] | None = None,
 ) -> list[dict]:
-    """Score every unit; rows are handed to ``on_rows`` chunk by chunk (so progress is kept)."""
+    """Score every unit; rows are handed to ``on_rows`` chunk by chunk (so progress is kept).
+
+    A unit whose stage-1 request failed (after the backend's retries) comes back with
+    ``score_source="failed"`` and is not handed to ``on_rows``.
+    """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {TEMPLATES}")
     if template == "askhint" and not questions:
@@ -137,7 +141,7 @@ def predict(
                 row["group_name"] = parsed.group
                 row["rationale"] = parsed.rationale
                 row["parse_ok"] = bool(row["parse_ok"] and parsed.ok)
-        if on_rows:
-            on_rows(rows)
+        if on_rows:  # units whose stage-1 request failed are not stored: a rerun asks them again
+            on_rows([r for r in rows if r["score_source"] != "failed"])
         all_rows.extend(rows)
     return all_rows

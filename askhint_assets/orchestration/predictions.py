@@ -123,6 +123,13 @@ def run_predictions(
     )
     version = hash_obj({"qs": question_set, "model": runner.fingerprint, "tpl": templates_ref["version"], "s": scores})
     n_fail = sum(r["score_source"] == "failed" for r in rows)
+    if runner.stats.failed:
+        raise dg.Failure(
+            description=f"{template}: {runner.stats.failed} model request(s) failed after retries "
+            f"({n_fail} unit(s) unscored); the {len(rows) - n_fail} other units are stored. "
+            "Materialize again to retry only the failed requests.",
+            metadata={"failed_requests": runner.stats.failed, "sent": runner.stats.sent},
+        )
     sources: dict[str, int] = {}
     for r in rows:
         sources[r["score_source"]] = sources.get(r["score_source"], 0) + 1
