@@ -48,6 +48,8 @@ class ScoringSettings:
     stride_s: float | None = 2.0
     frame_rule: str = "mean"
     smoothing: int = 0  # moving-average kernel in frames, fixed before looking at labels
+    per_question: bool = False  # also ask each Q* question on its own (more requests; compared in the report)
+    per_question_aggregate: str = "max"  # max | mean
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ def _validate(s: PipelineSettings, path: str) -> None:
         (s.model.backend in ("transformers", "openai", "vllm"), "model.backend", "transformers|openai|vllm"),
         (s.sampling.max_frames >= 2, "sampling.max_frames", "an integer >= 2"),
         (s.questions.method in ("centrality", "llm"), "questions.method", "centrality|llm"),
+        (s.scoring.per_question_aggregate in ("max", "mean"), "scoring.per_question_aggregate", "max|mean"),
     ]
     for ok, fld, expected in checks:
         if not ok:

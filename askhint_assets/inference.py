@@ -9,6 +9,7 @@ judged abnormal, and only with the ``askhint`` template.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -16,18 +17,20 @@ import numpy as np
 
 from askhint_assets.prompts.templates import (
     STAGE1_CHOICES,
+    YES_NO_CHOICES,
     Templates,
     abstract_messages,
     stage1_messages,
     stage2_messages,
+    yes_no_messages,
 )
 from askhint_assets.store import now
 from askhint_assets.vlm.cache import CachedRunner
-from askhint_assets.vlm.parse import parse_stage1, parse_stage2
-from askhint_assets.vlm.score import abnormal_probability
+from askhint_assets.vlm.parse import parse_stage1, parse_stage2, parse_yes_no
+from askhint_assets.vlm.score import abnormal_probability, aggregate_question_scores, yes_probability
 from askhint_assets.vlm.types import VLMRequest
 
-TEMPLATES = ("askhint", "abstract")
+TEMPLATES = ("askhint", "abstract")  # per_question: see predict_per_question
 ABSTRACT_QUESTION_SET = "abstract"
 
 
@@ -142,6 +145,93 @@ def predict(
                 row["rationale"] = parsed.rationale
                 row["parse_ok"] = bool(row["parse_ok"] and parsed.ok)
         if on_rows:  # units whose stage-1 request failed are not stored: a rerun asks them again
+            on_rows([r for r in rows if r["score_source"] != "failed"])
+        all_rows.extend(rows)
+    return all_rows
+
+
+_SOURCE_STRENGTH = {"none": 0, "answer": 1, "logprobs": 2}
+
+
+def _weakest(sources) -> str:
+    """The least reliable score source among a unit's questions (none < answer < logprobs)."""
+    return min(sources, key=_SOURCE_STRENGTH.__getitem__)
+
+
+def predict_per_question(
+    units: Sequence[Unit],
+    *,
+    templates: Templates,
+    questions: Sequence[str],
+    question_set: str,
+    model: str,
+    runner: CachedRunner,
+    load_frames: Callable[[str], np.ndarray],
+    aggregate: str = "max",
+    chunk_size: int = 16,
+    on_rows: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
+    """Per-question mode: each Q* question asked on its own (Yes/No) over the same frames.
+
+    A unit's score aggregates P(Yes) over the questions: ``max`` (any cue fires; default) or ``mean``.
+    Each question is its own cached request, so editing one question re-asks only that question.
+    ``answer`` is Abnormal when any question was answered Yes; ``rationale`` lists those questions.
+    """
+    if not questions:
+        raise ValueError("per-question mode needs at least one guiding question")
+    qs = list(questions)
+    all_rows: list[dict] = []
+    for chunk in _chunks(list(units), chunk_size):
+        frames = {u.frames_key: load_frames(u.frames_key) for u in chunk}
+        reqs = [
+            VLMRequest(
+                messages=yes_no_messages(templates, q),
+                frames=frames[u.frames_key],
+                frames_fps=u.frames_fps,
+                frames_key=u.frames_key,
+                choices=YES_NO_CHOICES,
+                max_new_tokens=4,
+            )
+            for u in chunk
+            for q in qs
+        ]
+        answers = runner.run(reqs)
+        rows = []
+        for i, u in enumerate(chunk):
+            per_q = answers[i * len(qs) : (i + 1) * len(qs)]
+            failed = any(not r.ok for _, r in per_q)
+            parsed = [parse_yes_no(r.text) if r.ok else None for _, r in per_q]
+            scored = [
+                yes_probability(r.choice_logprobs if r.ok else None, p)
+                for (_, r), p in zip(per_q, parsed, strict=True)
+            ]
+            yes = [q for q, p in zip(qs, parsed, strict=True) if p]
+            rows.append(
+                {
+                    "dataset": u.dataset,
+                    "plan": u.plan,
+                    "video_id": u.video_id,
+                    "unit": u.unit,
+                    "start_frame": u.start_frame,
+                    "end_frame": u.end_frame,
+                    "question_set": question_set,
+                    "model": model,
+                    "template": "per_question",
+                    "score": float(aggregate_question_scores([s.score for s in scored], aggregate)),
+                    "score_source": "failed" if failed else _weakest(s.source for s in scored),
+                    "answer": templates.abnormal_word if yes else templates.normal_word,
+                    "group_name": None,
+                    "rationale": "; ".join(yes) or None,
+                    "parse_ok": all(p is not None for p in parsed),
+                    "raw_stage1": json.dumps([r.text if r.ok else f"ERROR: {r.error}" for _, r in per_q]),
+                    "raw_stage2": None,
+                    "stage1_request": json.dumps([h for h, _ in per_q]),
+                    "stage2_request": None,
+                    "run_id": runner.run_id,
+                    "created_at": now(),
+                }
+            )
+        if on_rows:
             on_rows([r for r in rows if r["score_source"] != "failed"])
         all_rows.extend(rows)
     return all_rows

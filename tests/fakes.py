@@ -30,9 +30,10 @@ class FakeBackend:
                 continue
             bright = float(r.frames.mean()) if r.frames is not None else 0.0
             p = 1 / (1 + math.exp(-(bright - self.threshold) / 10))
-            if r.choices:
-                lp = {r.choices[0]: math.log(max(1 - p, 1e-9)), r.choices[1]: math.log(max(p, 1e-9))}
-                text = r.choices[1] if p >= 0.5 else r.choices[0]
+            if r.choices:  # the positive answer is "Abnormal" of (Normal, Abnormal) and "Yes" of (Yes, No)
+                pos, neg = (r.choices[1], r.choices[0]) if "Abnormal" in r.choices else r.choices[:2]
+                lp = {neg: math.log(max(1 - p, 1e-9)), pos: math.log(max(p, 1e-9))}
+                text = pos if p >= 0.5 else neg
                 out.append(VLMResponse(text=text, choice_logprobs=lp, latency_s=0.001))
             else:
                 out.append(VLMResponse(text="Group: Public Safety Incidents\nReason: a bright flash.", latency_s=0.001))

@@ -23,6 +23,7 @@ from askhint_assets.orchestration.resources import StoreResource, VLMResource, m
 from askhint_assets.store import now
 
 GROUP = "evaluation"
+LABELS = {"askhint": "ASK-Hint", "per_question": "ASK-Hint, per question", "abstract": "abstract prompt"}
 SMOKE_NOTE = (
     "**Smoke-test model**: a tiny Qwen2.5-VL trained for minutes on synthetic clips. "
     "Its AUC shows the wiring works; it is not a result about ASK-Hint."
@@ -94,14 +95,16 @@ def report_markdown(
         f"{first.n_videos} videos ({first.n_anomalous_videos} anomalous), {first.n_frames} frames; "
         f"{n_failed} video(s) failed and are excluded.",
     ]
+    names = list(refs)
     for g in granularities:
-        a, b = results[(g, "askhint")], results[(g, "abstract")]
-        lines += ["", f"## Granularity `{g}`", "", "| metric (%) | ASK-Hint | abstract prompt |", "|---|---|---|"]
-        for name in ("frame_auc", "frame_ap", "video_auc", "false_alarm_rate"):
-            lines.append(f"| {name} | {_fmt(getattr(a, name))} | {_fmt(getattr(b, name))} |")
-        for c in sorted(set(a.per_class_auc) | set(b.per_class_auc)):
-            lines.append(f"| auc/{c} | {_fmt(a.per_class_auc.get(c))} | {_fmt(b.per_class_auc.get(c))} |")
-        for note in dict.fromkeys(a.notes + b.notes):
+        res = [results[(g, n)] for n in names]
+        lines += ["", f"## Granularity `{g}`", ""]
+        lines += ["| metric (%) | " + " | ".join(LABELS[n] for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+        for metric in ("frame_auc", "frame_ap", "video_auc", "false_alarm_rate"):
+            lines.append(f"| {metric} | " + " | ".join(_fmt(getattr(r, metric)) for r in res) + " |")
+        for c in sorted({c for r in res for c in r.per_class_auc}):
+            lines.append(f"| auc/{c} | " + " | ".join(_fmt(r.per_class_auc.get(c)) for r in res) + " |")
+        for note in dict.fromkeys(n for r in res for n in r.notes):
             lines.append(f"\n_note: {note}_")
     lines += [
         "",
@@ -118,37 +121,22 @@ def report_markdown(
 def build_evaluation_assets(s: PipelineSettings) -> list:
     sc = s.scoring
 
-    @dg.asset(
-        group_name=GROUP,
-        code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing}, length=8),
-        description="Pooled frame-level ROC-AUC and AP, video-level AUC, per-class AUC and false-alarm "
-        "rate for ASK-Hint and the abstract baseline on the same videos (table `eval_reports`), "
-        "with ROC and per-class plots and the published numbers beside ours.",
-    )
-    def evaluation_report(
-        context: AssetExecutionContext,
-        askhint_predictions: dict,
-        abstract_predictions: dict,
-        dataset_index: dict,
-        store: StoreResource,
-    ) -> dg.Output[dict]:
-        st = store.store()
+    def report(context: AssetExecutionContext, refs: dict[str, dict], dataset_index: dict, st) -> dg.Output[dict]:
         dataset = dataset_index["dataset"]
         videos = load_videos(st, dataset)
         n_failed = len(load_videos(st, dataset, only_ok=False)) - len(videos)
-        refs = {"askhint": askhint_predictions, "abstract": abstract_predictions}
-        plans = askhint_predictions["plans"]
+        head = s.scoring.granularities[0]
         results, curves, rows, report_ids = {}, {}, [], {}
-        for g, plan in plans.items():
+        for g, plan in refs["askhint"]["plans"].items():
             for name, ref in refs.items():
                 scores = frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing)
                 missing = [v.video_id for v in videos if v.video_id not in scores]
                 if missing:
                     raise dg.Failure(f"{name}/{g}: no predictions for {len(missing)} video(s), e.g. {missing[:5]}")
                 result = evaluate(scores, videos)
-                if g == s.scoring.granularities[0]:
-                    y, sc_, _ = pooled_frame_arrays(scores, videos)
-                    curves[f"{name} (AUC {_fmt(result.frame_auc)})"] = (y, sc_)
+                if g == head:
+                    y, ys, _ = pooled_frame_arrays(scores, videos)
+                    curves[f"{LABELS[name]} (AUC {_fmt(result.frame_auc)})"] = (y, ys)
                 report_id = "ev-" + hash_obj({"ref": ref, "plan": plan, "metrics": result.to_rows()})
                 rows += _report_rows(ref, result, report_id, g, plan, dataset)
                 results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
@@ -157,14 +145,13 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
         reports = settings.home() / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         (reports / f"{dataset}.md").write_text(md + "\n")
-        roc = roc_plot(curves, f"ROC, pooled frames ({s.scoring.granularities[0]}): {dataset}")
-        head = s.scoring.granularities[0]
-        a, b = results[(head, "askhint")], results[(head, "abstract")]
+        roc = roc_plot(curves, f"ROC, pooled frames ({head}): {dataset}")
         per_class = {
-            c: {"ASK-Hint": a.per_class_auc.get(c, float("nan")), "abstract": b.per_class_auc.get(c, float("nan"))}
-            for c in sorted(a.per_class_auc)
+            c: {LABELS[n]: results[(head, n)].per_class_auc.get(c, float("nan")) for n in refs}
+            for c in sorted(results[(head, "askhint")].per_class_auc)
         }
         bars = per_class_bar(per_class, f"Per-class AUC ({head}): {dataset}")
+        a, b = results[(head, "askhint")], results[(head, "abstract")]
         return dg.Output(
             {"dataset": dataset, "report_ids": report_ids, "frame_auc": a.frame_auc},
             data_version=dg.DataVersion(hash_obj(report_ids)),
@@ -174,17 +161,56 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 "video_auc": a.video_auc,
                 "abstract_frame_auc": b.frame_auc,
                 "headline_granularity": head,
-                **{f"frame_auc/{k}": r.frame_auc for (g, n), r in results.items() for k in [f"{g}/{n}"]},
+                **{f"frame_auc/{key}": results[tuple(key.split("/"))].frame_auc for key in report_ids},
                 "videos": a.n_videos,
                 "frames": a.n_frames,
                 "failed_videos": n_failed,
-                "smoke_test_model": bool(askhint_predictions["smoke_model"]),
+                "smoke_test_model": bool(refs["askhint"]["smoke_model"]),
                 "report": dg.MetadataValue.md(md),
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),
                 "per_class_auc": dg.MetadataValue.md(image_md(bars, "per-class AUC")),
                 "report_file": dg.MetadataValue.path(str(reports / f"{dataset}.md")),
             },
         )
+
+    spec = dict(
+        group_name=GROUP,
+        code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing}, length=8),
+        description="Pooled frame-level ROC-AUC and AP, video-level AUC, per-class AUC and false-alarm "
+        "rate for ASK-Hint and the abstract baseline on the same videos, at every granularity (table "
+        "`eval_reports`), with ROC and per-class plots and the published numbers beside ours.",
+    )
+    if sc.per_question:
+
+        @dg.asset(name="evaluation_report", **spec)
+        def evaluation_report_with_per_question(
+            context: AssetExecutionContext,
+            askhint_predictions: dict,
+            per_question_predictions: dict,
+            abstract_predictions: dict,
+            dataset_index: dict,
+            store: StoreResource,
+        ) -> dg.Output[dict]:
+            refs = {
+                "askhint": askhint_predictions,
+                "per_question": per_question_predictions,
+                "abstract": abstract_predictions,
+            }
+            return report(context, refs, dataset_index, store.store())
+
+        evaluation_report = evaluation_report_with_per_question
+    else:
+
+        @dg.asset(**spec)
+        def evaluation_report(
+            context: AssetExecutionContext,
+            askhint_predictions: dict,
+            abstract_predictions: dict,
+            dataset_index: dict,
+            store: StoreResource,
+        ) -> dg.Output[dict]:
+            refs = {"askhint": askhint_predictions, "abstract": abstract_predictions}
+            return report(context, refs, dataset_index, store.store())
 
     if not s.questions.ablation_sizes:
         return [evaluation_report]

@@ -10,7 +10,7 @@ from dagster import AssetExecutionContext
 from askhint_assets import settings
 from askhint_assets.config import PipelineSettings
 from askhint_assets.hashing import hash_obj
-from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict
+from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict, predict_per_question
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
@@ -61,6 +61,7 @@ def score_units(
     templates_ref: dict,
     store: StoreResource,
     vlm: VLMResource,
+    aggregate: str = "max",
 ) -> tuple[list[dict], CachedRunner]:
     """Score ``units`` with ``template``; rows are upserted chunk by chunk (a killed run resumes)."""
     st = store.store()
@@ -76,9 +77,7 @@ def score_units(
         done[0] += len(rows)
         context.log.info(f"{template}: {done[0]}/{len(units)} units scored ({runner.stats.sent} requests sent)")
 
-    rows = predict(
-        units,
-        template=template,
+    common = dict(
         templates=templates,
         questions=questions,
         question_set=question_set,
@@ -87,6 +86,10 @@ def score_units(
         load_frames=lambda key: cache.load(key)[0],
         on_rows=keep,
     )
+    if template == "per_question":
+        rows = predict_per_question(units, aggregate=aggregate, **common)
+    else:
+        rows = predict(units, template=template, **common)
     return rows, runner
 
 
@@ -100,6 +103,7 @@ def run_predictions(
     templates_ref: dict,
     store: StoreResource,
     vlm: VLMResource,
+    aggregate: str = "max",
 ) -> dg.Output[dict]:
     """Score every unit of every plan with ``template`` and describe the result."""
     units = load_units(store.store(), frames["dataset"], sorted(frames["plans"].values()))
@@ -116,6 +120,7 @@ def run_predictions(
         templates_ref=templates_ref,
         store=store,
         vlm=vlm,
+        aggregate=aggregate,
     )
     elapsed = time.perf_counter() - t0
     scores = sorted(
@@ -221,4 +226,34 @@ def build_prediction_assets(s: PipelineSettings) -> list:
             vlm=vlm,
         )
 
-    return [askhint_predictions, abstract_predictions]
+    if not s.scoring.per_question:
+        return [askhint_predictions, abstract_predictions]
+
+    @dg.asset(
+        group_name=GROUP,
+        code_version="1-" + model_version + "-" + s.scoring.per_question_aggregate,
+        description="Per-question mode: each Q* question asked on its own (Yes/No) over the same frames, "
+        f"P(Yes) aggregated by `{s.scoring.per_question_aggregate}` (table `predictions`, template "
+        "`per_question`). More requests than the joint template; a one-question edit re-asks only it.",
+    )
+    def per_question_predictions(
+        context: AssetExecutionContext,
+        guiding_questions: dict,
+        inference_templates: dict,
+        sampled_frames: dict,
+        store: StoreResource,
+        vlm: VLMResource,
+    ) -> dg.Output[dict]:
+        return run_predictions(
+            context,
+            template="per_question",
+            questions=guiding_questions["questions"],
+            question_set=guiding_questions["question_set"],
+            frames=sampled_frames,
+            templates_ref=inference_templates,
+            store=store,
+            vlm=vlm,
+            aggregate=s.scoring.per_question_aggregate,
+        )
+
+    return [askhint_predictions, abstract_predictions, per_question_predictions]

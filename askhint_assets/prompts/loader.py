@@ -171,8 +171,8 @@ def _load_settings(path: Path) -> dict[str, Any]:
     if "merge_linkage" in top:
         node = top["merge_linkage"][1]
         s["merge_linkage"] = r.string(node, "merge_linkage").strip()
-        if s["merge_linkage"] not in ("ward", "centroid"):
-            raise r.fail(node, "merge_linkage", "expected one of ['ward', 'centroid']")
+        if s["merge_linkage"] not in ("ward", "centroid", "average"):
+            raise r.fail(node, "merge_linkage", "expected one of ['ward', 'centroid', 'average']")
     if "clustering" in top:
         c = r.mapping(top["clustering"][1], "clustering", set(DEFAULT_SETTINGS["clustering"]))
         cs = s["clustering"]

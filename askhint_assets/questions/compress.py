@@ -2,15 +2,23 @@
 
 Extractive rule of ``compress`` (deterministic for equal input):
 1. While there are more clusters than ``max(1, target_size // per_cluster[0])``, merge the closest
-   pair by centroid distance (default ``linkage="ward"``: size-weighted, see ``merge_clusters``;
-   ties: lowest ids). Clusters are then renumbered by size, largest first (ties: earliest question).
-2. Within a cluster, questions rank by centrality: cosine to the cluster's unit-norm mean vector
-   (ties: earlier question first).
+   pair (``linkage``, see ``merge_clusters``; ties: lowest ids). Clusters are then renumbered by
+   size, largest first (ties: earliest question). The shipped stores use ``average``: with ``ward``
+   one merged UCF-Crime cluster held 8 of the 13 classes, so its 2 slots could not cover them.
+2. Within a cluster, questions are picked one at a time by ``selection``:
+   - ``"facility_location"`` (default): greedy facility location on cosine similarity. Each pick
+     maximises the sum, over the cluster's members, of each member's highest cosine to a question
+     chosen so far in the cluster (before the first pick every member counts -1, so the first pick
+     is the most central question; ties: lower index). Later picks go where the cluster is not yet
+     covered, so a cluster with two sub-topics gets one question from each, not two near-synonyms
+     of the bigger one;
+   - ``"centrality"``: the next most central question: cosine to the cluster's unit-norm mean
+     vector (ties: earlier question first). Generic questions tend to win, so topics can vanish.
 3. Slots: each cluster, largest first, takes up to ``per_cluster[0]`` questions; then one more per
    cluster per round (largest first) up to ``per_cluster[1]``; if still short (too few clusters),
    further rounds ignore the maximum. A candidate with cosine > ``dedup_threshold`` to an already
-   chosen question is skipped. The result has ``target_size`` questions, or fewer only when fewer
-   distinct questions exist; none is an error.
+   chosen question (of any cluster) is never picked. The result has ``target_size`` questions, or
+   fewer only when fewer distinct questions exist; none is an error.
 
 ``summarise_with_llm`` is the abstractive alternative of the paper: a text-only LLM request per
 cluster asking for N general yes/no questions.
@@ -34,9 +42,13 @@ class Selected:
 
     question: str
     cluster: int
-    centrality: float
+    centrality: float  # cosine to its (merged) cluster's unit-norm mean vector
     source_ids: tuple[str, ...]  # the cluster's question ids, this one first, the rest by centrality
     index: int  # position in the input list
+
+
+LINKAGES = ("ward", "centroid", "average")
+SELECTIONS = ("facility_location", "centrality")
 
 
 def _merge_cost(x: np.ndarray, lab: np.ndarray, k: int, linkage: str) -> np.ndarray:
@@ -44,13 +56,17 @@ def _merge_cost(x: np.ndarray, lab: np.ndarray, k: int, linkage: str) -> np.ndar
     if linkage == "centroid":
         cent = centroids(x, lab, k)
         cost = -(cent @ cent.T)
+    elif linkage == "average":
+        onehot = np.eye(k)[lab]
+        size = onehot.sum(axis=0)
+        cost = -(onehot.T @ (x @ x.T) @ onehot) / (size[:, None] * size[None, :])
     elif linkage == "ward":
         mean = np.stack([x[lab == c].mean(axis=0) for c in range(k)])
         size = np.bincount(lab, minlength=k).astype(np.float64)
         dist = ((mean[:, None, :] - mean[None, :, :]) ** 2).sum(-1)
         cost = dist * (size[:, None] * size[None, :]) / (size[:, None] + size[None, :])
     else:
-        raise ValueError(f"linkage must be 'ward' or 'centroid', got {linkage!r}")
+        raise ValueError(f"linkage must be one of {list(LINKAGES)}, got {linkage!r}")
     cost[np.tril_indices(k)] = np.inf
     return cost
 
@@ -59,7 +75,8 @@ def merge_clusters(emb: np.ndarray, labels: np.ndarray, max_clusters: int, linka
     """Merge the closest cluster pairs until at most ``max_clusters``; ids 0.. by size, largest first.
 
     ``ward``: cost n_a·n_b/(n_a+n_b)·‖m_a−m_b‖² of the mean vectors, so small outlier clusters are
-    absorbed before big ones chain together; ``centroid``: highest centroid cosine first.
+    absorbed before big ones chain together; ``centroid``: highest centroid cosine first;
+    ``average``: highest mean pairwise cosine between the two clusters' questions first (UPGMA).
     """
     x = normalise(emb)
     _, lab = np.unique(np.asarray(labels, dtype=np.int64), return_inverse=True)
@@ -86,8 +103,12 @@ def compress(
     dedup_threshold: float = 0.95,
     ids: list[str] | None = None,
     linkage: str = "ward",
+    selection: str = "facility_location",
 ) -> list[Selected]:
-    """Pick Q* from clustered questions by the rule in the module docstring."""
+    """Pick Q* from clustered questions by the rule in the module docstring.
+
+    The result lists the clusters in id order, each cluster's questions in the order picked.
+    """
     n = len(questions)
     if n == 0:
         raise InputError("no questions to compress", field="questions")
@@ -95,26 +116,47 @@ def compress(
         raise ValueError("questions, emb, labels (and ids) must have the same length")
     if target_size < 1 or not 1 <= per_cluster[0] <= per_cluster[1]:
         raise ValueError(f"bad target_size {target_size} or per_cluster {per_cluster}")
+    if selection not in SELECTIONS:
+        raise ValueError(f"selection must be one of {list(SELECTIONS)}, got {selection!r}")
     ids = list(ids) if ids is not None else [str(i) for i in range(n)]
     x = normalise(emb)
     lab = merge_clusters(x, labels, target_size // per_cluster[0], linkage)
     k = int(lab.max()) + 1
     cent = centroids(x, lab, k)
     central = np.einsum("ij,ij->i", x, cent[lab])
-    ranked = [sorted(np.flatnonzero(lab == c).tolist(), key=lambda i: (-central[i], i)) for c in range(k)]
+    members = [np.flatnonzero(lab == c) for c in range(k)]
+    ranked = [sorted(m.tolist(), key=lambda i: (-central[i], i)) for m in members]
+    cover = [np.full(len(m), -1.0) for m in members]  # each member's best cosine to its cluster's picks
     cursor = [0] * k
     chosen: dict[int, list[int]] = {c: [] for c in range(k)}
     picked: list[int] = []
 
+    def distinct(i: int) -> bool:
+        return not picked or float(np.max(x[picked] @ x[i])) <= dedup_threshold
+
+    def next_pick(c: int) -> int | None:
+        if selection == "centrality":
+            while cursor[c] < len(ranked[c]):
+                i = ranked[c][cursor[c]]
+                cursor[c] += 1
+                if distinct(i):
+                    return i
+            return None
+        cands = [i for i in members[c].tolist() if i not in chosen[c] and distinct(i)]
+        if not cands:
+            return None
+        sim = x[members[c]] @ x[cands].T  # (members, candidates)
+        best = int(np.argmax(np.maximum(cover[c][:, None], sim).sum(axis=0)))  # first max: lowest index
+        cover[c] = np.maximum(cover[c], sim[:, best])
+        return cands[best]
+
     def take(c: int) -> bool:
-        while cursor[c] < len(ranked[c]):
-            i = ranked[c][cursor[c]]
-            cursor[c] += 1
-            if not picked or float(np.max(x[picked] @ x[i])) <= dedup_threshold:
-                chosen[c].append(i)
-                picked.append(i)
-                return True
-        return False
+        i = next_pick(c)
+        if i is None:
+            return False
+        chosen[c].append(i)
+        picked.append(i)
+        return True
 
     for c in range(k):
         while len(chosen[c]) < per_cluster[0] and len(picked) < target_size and take(c):
@@ -128,7 +170,7 @@ def compress(
                     progress = True
     out = []
     for c in range(k):
-        for i in sorted(chosen[c], key=lambda i: (-central[i], i)):
+        for i in chosen[c]:
             rest = tuple(ids[j] for j in ranked[c] if j != i)
             out.append(Selected(questions[i], c, round(float(central[i]), 6), (ids[i], *rest), i))
     return out

@@ -152,6 +152,90 @@ def test_compress_store_gives_the_target_size(stores, name, size):
         assert sorted(first.source_ids) == sorted(rows[i]["question_id"] for i in members)
 
 
+def _compress_store(stores, name, **over):
+    ps, rows, qs, emb = stores[name]
+    s = ps.settings
+    labels = cluster_questions(emb, ClusterConfig.from_dict(s["clustering"])).labels
+    kw = dict(
+        target_size=s["target_size"],
+        per_cluster=tuple(s["per_cluster"]),
+        dedup_threshold=s["dedup_threshold"],
+        ids=[r["question_id"] for r in rows],
+        linkage=s["merge_linkage"],
+    )
+    return compress(qs, emb, labels, **{**kw, **over})
+
+
+def _coverage(stores, name, sel):
+    """Classes and groups of the selected questions; mean best cosine of every question to Q*."""
+    ps, rows, _, emb = stores[name]
+    classes = {rows[x.index]["class"] for x in sel}
+    x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    score = float((x @ x[[s.index for s in sel]].T).max(axis=1).mean())
+    return classes, {ps.classes[c].group for c in classes}, score
+
+
+def test_ucf_qstar_covers_all_groups_and_the_distinct_topics(stores):
+    sel = _compress_store(stores, "ucf_crime")
+    classes, groups, score = _coverage(stores, "ucf_crime", sel)
+    assert len(sel) == 6 and len(groups) == 3 and len(classes) >= 6
+    # the topics the centrality rule dropped: shooting, explosion/fire, road accidents
+    assert "Shooting" in classes and {"Explosion", "Arson"} & classes and "RoadAccidents" in classes
+    _, _, central_score = _coverage(stores, "ucf_crime", _compress_store(stores, "ucf_crime", selection="centrality"))
+    assert score > central_score
+
+
+def test_xd_qstar_size_and_coverage(stores):
+    sel = _compress_store(stores, "xd_violence")
+    classes, groups, score = _coverage(stores, "xd_violence", sel)
+    assert len(sel) == 5 and len({s.question for s in sel}) == 5
+    assert len(classes) >= 4 and len(groups) == 2
+    _, _, central_score = _coverage(
+        stores, "xd_violence", _compress_store(stores, "xd_violence", selection="centrality")
+    )
+    assert score > central_score
+
+
+def test_facility_location_takes_one_question_from_each_sub_topic():
+    # one cluster, two tight sub-topics: A (6 questions around a) and B (3 around b), cos(a, b) = 0.5;
+    # within a sub-topic cosine 1/1.16 ≈ 0.86, below the dedup threshold
+    dim = 12
+    e = np.eye(dim)
+    a, b = e[0], 0.5 * e[0] + np.sqrt(0.75) * e[1]
+    emb = np.vstack([a + 0.4 * e[2 + i] for i in range(6)] + [b + 0.4 * e[8 + j] for j in range(3)])
+    labels = np.zeros(9, dtype=np.int64)
+    qs = [f"A{i}?" for i in range(6)] + [f"B{j}?" for j in range(3)]
+    central = compress(qs, emb, labels, target_size=2, selection="centrality")
+    fl = compress(qs, emb, labels, target_size=2)
+    assert [s.question[0] for s in central] == ["A", "A"]  # centrality: both from the bigger sub-topic
+    assert [s.question[0] for s in fl] == ["A", "B"]  # facility location: one from each
+    assert fl[0].index == central[0].index == 0  # the first pick is the most central (ties: lower index)
+    assert fl[1].index == 6
+    x = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    cent = x.mean(0) / np.linalg.norm(x.mean(0))
+    assert fl[1].centrality == pytest.approx(float(x[6] @ cent), abs=1e-6) and fl[1].centrality < fl[0].centrality
+    assert fl[1].source_ids[0] == "6" and sorted(fl[1].source_ids) == sorted(str(i) for i in range(9))
+    # with room for three, the third covers A's members best: another A
+    assert [s.question[0] for s in compress(qs, emb, labels, target_size=3, per_cluster=(3, 3))] == ["A", "B", "A"]
+
+
+def test_compress_rejects_unknown_selection_and_linkage():
+    emb, labels = _blobs([3, 3])
+    with pytest.raises(ValueError, match="selection must be one of"):
+        compress(["a?"] * 6, emb, labels, target_size=2, selection="random")
+    with pytest.raises(ValueError, match="linkage must be one of"):
+        merge_clusters(emb, labels, 1, "single")
+
+
+def test_average_linkage_merges_the_most_similar_clusters():
+    e = np.eye(4)
+    # clusters 0 and 2 point the same way, cluster 1 elsewhere
+    emb = np.vstack([e[0] + 0.1 * e[3], e[0] - 0.1 * e[3], e[1], e[1] + 0.1 * e[2], e[0] + 0.1 * e[2]])
+    labels = np.array([0, 0, 1, 1, 2])
+    merged = merge_clusters(emb, labels, 2, "average")
+    assert merged.tolist() == [0, 0, 1, 1, 0]
+
+
 def _blobs(sizes, dim=8, noise=0.4, seed=0):
     rng = np.random.default_rng(seed)
     emb, labels = [], []
@@ -162,16 +246,18 @@ def _blobs(sizes, dim=8, noise=0.4, seed=0):
     return np.vstack(emb), np.array(labels)
 
 
-def test_compress_picks_most_central_and_allocates_largest_first():
+@pytest.mark.parametrize("selection", ["facility_location", "centrality"])
+def test_compress_picks_most_central_first_and_allocates_largest_first(selection):
     emb, labels = _blobs([5, 3])
     others = emb[[0, 2, 3, 4]] / np.linalg.norm(emb[[0, 2, 3, 4]], axis=1, keepdims=True)
     emb[1] = others.mean(0)  # on the cluster's mean direction → the most central
     qs = [f"q{i}?" for i in range(len(emb))]
-    sel = compress(qs, emb, labels, target_size=5)
+    sel = compress(qs, emb, labels, target_size=5, selection=selection)
     assert [s.cluster for s in sel] == [0, 0, 0, 1, 1]
     assert sel[0].question == "q1?"
     assert sel[0].centrality == pytest.approx(1.0)
-    assert sel[1].centrality >= sel[2].centrality
+    if selection == "centrality":
+        assert sel[1].centrality >= sel[2].centrality
 
 
 def test_compress_merges_too_many_clusters():

@@ -166,6 +166,7 @@ CASES = {
     "missing_template": ("templates", TPL.replace('yes_no: "{question} Answer Yes or No."\n', ""), 1, "yes_no"),
     "groups_mismatch": ("templates", TPL + "groups:\n  - Violence/Harm to People\n", 7, "groups"),
     "bad_per_cluster": ("settings", "target_size: 2\nper_cluster: [3, 2]\n", 2, "per_cluster"),
+    "bad_merge_linkage": ("settings", "target_size: 2\nmerge_linkage: single\n", 2, "merge_linkage"),
     "bad_clustering": (
         "settings",
         "target_size: 2\nclustering:\n  cluster_selection_method: tree\n",
@@ -193,6 +194,9 @@ def test_mini_store_loads(tmp_path):
     ps = load_prompt_set(write_store(tmp_path))
     assert ps.templates.groups == ("Violence/Harm to People", "Public Safety Incidents")
     assert ps.settings["per_cluster"] == [2, 3]
+    assert ps.settings["merge_linkage"] == "ward"
+    ps = load_prompt_set(write_store(tmp_path, settings="target_size: 2\nmerge_linkage: average\n"))
+    assert ps.settings["merge_linkage"] == "average"
     assert [r["question_id"] for r in question_table(ps)] == ["Fighting/1", "Fighting/2", "Explosion/1"]
 
 

@@ -141,3 +141,23 @@ def test_store_gives_a_clear_error_when_the_lock_is_never_released(tmp_path):
     finally:
         release.set()
         p.join(10)
+
+
+def test_per_question_mode_asks_each_question_and_aggregates(tmp_path):
+    from askhint_assets.inference import predict_per_question
+
+    store = Store(tmp_path / "db.duckdb")
+    backend = FakeBackend()
+    frames = {f"f{i}": np.full((2, 4, 4, 3), 250 if i == 1 else 5, np.uint8) for i in range(2)}
+    qs = ["Do you see a fire?", "Do you see a fight?", "Do you see a crash?"]
+    runner = CachedRunner(backend, store)
+    rows = predict_per_question(_units(2), templates=default_templates(), questions=qs, question_set="qs",
+                                model="fake", runner=runner, load_frames=frames.__getitem__)
+    assert len(backend.sent) == 2 * 3
+    assert [r["answer"] for r in rows] == ["Normal", "Abnormal"]
+    assert rows[1]["score"] > 0.99 and rows[0]["score"] < 0.01
+    assert rows[1]["rationale"] == "; ".join(qs)
+    # editing one question re-asks only that question
+    predict_per_question(_units(2), templates=default_templates(), questions=[*qs[:2], "Do you see smoke?"],
+                         question_set="qs2", model="fake", runner=runner, load_frames=frames.__getitem__)
+    assert len(backend.sent) == 6 + 2
