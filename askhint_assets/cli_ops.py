@@ -28,10 +28,10 @@ def _instance():
 @click.command("update")
 def update_cmd() -> None:
     """Materialize only the assets that are stale or missing, and say why."""
+    import dagster as dg
+
     from askhint_assets.definitions import defs
     from askhint_assets.orchestration.update import update
-
-    import dagster as dg
 
     with _instance() as instance:
         try:

@@ -214,8 +214,9 @@ def build_prompt_assets(s: PipelineSettings) -> list:
 
     @dg.asset(
         group_name=GROUP,
-        code_version="1-" + hash_obj({"target": qcfg.target_size, "method": qcfg.method}, length=8),
-        description="Q*: the compact guiding questions, 2-3 per cluster chosen by centrality "
+        code_version="2-" + hash_obj({"target": qcfg.target_size, "method": qcfg.method}, length=8),
+        description="Q*: the compact guiding questions, 2-3 per merged cluster, chosen by greedy facility "
+        "location (representative and diverse; the first pick is the most central) "
         "(table `question_sets`; the id is a hash of the questions, so an edit that leaves Q* "
         "unchanged stops propagation here).",
     )
