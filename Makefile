@@ -11,7 +11,7 @@ export ASKHINT_HOME DAGSTER_HOME
 STAMP := $(VENV)/.askhint-installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 
 
-.PHONY: help install system-deps demo test ui update report lint bench clean-home
+.PHONY: help install system-deps demo test ui update report lint bench screenshots clean-home
 
 help:
 	@echo "make demo    set up .venv, build the smoke-test model and demo data, materialize every asset, print the report"
@@ -20,6 +20,7 @@ help:
 	@echo "make update  materialize only what is stale or missing, and say why"
 	@echo "make lint    ruff"
 	@echo "make bench   throughput benchmark (not part of the tests)"
+	@echo "make screenshots  UI screenshots into docs/ (after make demo)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +68,9 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/throughput.py
+
+screenshots: install
+	$(BIN)/python bench/screenshot_ui.py --home $(ASKHINT_HOME)
 
 clean-home:
 	rm -rf $(ASKHINT_HOME)

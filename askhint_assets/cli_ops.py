@@ -18,10 +18,14 @@ def _instance():
     import dagster as dg
 
     home = os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home()))
-    os.makedirs(home, exist_ok=True)
-    cfg = settings.PROJECT_ROOT / "dagster.yaml"
-    if cfg.exists() and not os.path.exists(os.path.join(home, "dagster.yaml")):
-        shutil.copy(cfg, os.path.join(home, "dagster.yaml"))
+    try:
+        os.makedirs(home, exist_ok=True)
+        cfg = settings.PROJECT_ROOT / "dagster.yaml"
+        if cfg.exists() and not os.path.exists(os.path.join(home, "dagster.yaml")):
+            shutil.copy(cfg, os.path.join(home, "dagster.yaml"))
+    except OSError as e:  # a read-only or misplaced ASKHINT_HOME: say so, no traceback
+        raise AskHintError(f"{home}: cannot create the Dagster home ({e.strerror}); "
+                           f"is ASKHINT_HOME ({settings.home()}) a writable folder?") from e
     return dg.DagsterInstance.get()
 
 

@@ -1,9 +1,10 @@
 """Where a result came from, read from DuckDB alone (no Dagster): report → predictions → Q* → clusters →
 class-prompt version, plus the plan, the model and what the database cannot tell.
 
-Every function opens one read-only connection, so it runs beside a materialization holding the
-write lock only once that has finished (the store retries while the file is locked). Results are
-plain JSON-ready dicts: timestamps as ISO strings, NaN as ``None``.
+Every function opens one read-only connection (while a run holds DuckDB's write lock it waits, as
+:meth:`Store.connect` retries) and works on databases written by older versions, whose missing
+columns it reports under ``untraceable``. Results are JSON-ready: timestamps as ISO strings, NaN as
+``None``.
 """
 
 from __future__ import annotations
@@ -282,12 +283,15 @@ def lineage(store: Store, report_id: str | None = None, dataset: str | None = No
 
     Keys: ``report`` (metrics), ``baseline`` (the abstract report beside it), ``predictions``, ``plan``,
     ``model``, ``question_set`` (Q*), ``clusters``, ``class_prompts`` (with ``ancestors``),
-    ``templates`` (inferred) and ``untraceable`` (what the database cannot tell, and why).
+    ``templates`` (recorded; inferred from timestamps on older databases) and ``untraceable`` (what the
+    database cannot tell, and why).
     """
     gaps: list[str] = []
     with store.connect(read_only=True) as con:
-        rid = _resolve(con, "eval_reports", "report_id", report_id, "report") if report_id else \
-            _latest_report_id(con, dataset)
+        if report_id:
+            rid = _resolve(con, "eval_reports", "report_id", report_id, "report")
+        else:
+            rid = _latest_report_id(con, dataset)
         rep = _report(con, rid)
         out: dict[str, Any] = {"report": rep, "baseline": None, "predictions": None, "plan": None, "model": None,
                                "question_set": None, "clusters": None, "class_prompts": None, "templates": None}

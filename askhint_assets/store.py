@@ -51,10 +51,11 @@ SCHEMA = [
         PRIMARY KEY (dataset, plan, video_id, unit))""",
     """CREATE TABLE IF NOT EXISTS responses (
         request_hash VARCHAR PRIMARY KEY, backend VARCHAR, model VARCHAR, text VARCHAR,
-        choice_logprobs JSON, created_at TIMESTAMP)""",
+        choice_logprobs JSON, fingerprint JSON, created_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS model_calls (
         call_id VARCHAR PRIMARY KEY, request_hash VARCHAR, backend VARCHAR, model VARCHAR,
-        latency_s DOUBLE, ok BOOLEAN, error VARCHAR, run_id VARCHAR, created_at TIMESTAMP)""",
+        latency_s DOUBLE, ok BOOLEAN, error VARCHAR, run_id VARCHAR, fingerprint JSON,
+        created_at TIMESTAMP)""",
     """CREATE TABLE IF NOT EXISTS predictions (
         dataset VARCHAR, plan VARCHAR, video_id VARCHAR, unit INTEGER, start_frame INTEGER,
         end_frame INTEGER, question_set VARCHAR, model VARCHAR, template VARCHAR, score DOUBLE,
@@ -66,7 +67,7 @@ SCHEMA = [
         report_id VARCHAR, created_at TIMESTAMP, dataset VARCHAR, question_set VARCHAR,
         model VARCHAR, template VARCHAR, granularity VARCHAR, metric VARCHAR, value DOUBLE,
         n_videos INTEGER, n_frames BIGINT, smoke_model BOOLEAN, source VARCHAR, plan VARCHAR,
-        templates_version VARCHAR,
+        templates_version VARCHAR, eval_settings JSON,
         PRIMARY KEY (report_id, metric))""",
 ]
 
@@ -124,6 +125,30 @@ class Store:
             raise StoreError(f"{self.path}: write failed: {e}") from e
         finally:
             con.close()
+
+    @contextmanager
+    def request_lock(self) -> Iterator[None]:
+        """Hold the inter-process lock on this database's model requests (file ``<db>.requests.lock``).
+
+        Two runs against one home take turns per batch, so a request one of them answered is a cache
+        hit for the other, never sent twice. ``flock`` dies with its process: a killed run leaves no lock.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no cross-process coordination
+            yield
+            return
+        lock = self.path.with_name(self.path.name + ".requests.lock")
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            f = open(lock, "a+b")  # noqa: SIM115 (held across the yield)
+        except OSError as e:
+            raise StoreError(f"{lock}: cannot create the request lock ({e.strerror})") from e
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+        finally:
+            f.close()  # releases the lock
 
     # -- generic helpers -------------------------------------------------------------------
 
@@ -183,20 +208,12 @@ class Store:
         """Store successful responses and log every request sent, in one transaction."""
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
-            if responses:
-                con.register("_r", pl.DataFrame(responses, infer_schema_length=None).to_arrow())
-                con.execute(
-                    "INSERT OR REPLACE INTO responses (request_hash, backend, model, text, "
-                    "choice_logprobs, created_at) SELECT request_hash, backend, model, text, "
-                    "choice_logprobs, created_at FROM _r"
-                )
-                con.unregister("_r")
-            if calls:
-                con.register("_c", pl.DataFrame(calls, infer_schema_length=None).to_arrow())
-                con.execute(
-                    "INSERT OR REPLACE INTO model_calls (call_id, request_hash, backend, model, "
-                    "latency_s, ok, error, run_id, created_at) SELECT call_id, request_hash, backend, "
-                    "model, latency_s, ok, error, run_id, created_at FROM _c"
-                )
-                con.unregister("_c")
+            for table, rows in (("responses", responses), ("model_calls", calls)):
+                if not rows:
+                    continue
+                df = pl.DataFrame(rows, infer_schema_length=None)
+                cols = ", ".join(df.columns)
+                con.register("_rows", df.to_arrow())
+                con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _rows")
+                con.unregister("_rows")
             con.execute("COMMIT")

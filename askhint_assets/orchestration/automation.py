@@ -80,8 +80,9 @@ EXPENSIVE = ("sampled_frames", "askhint_predictions", "abstract_predictions")
 
 
 def automation_conditions() -> dict[dg.AssetKey, dg.AutomationCondition]:
-    """The automation condition of each asset key. ``dataset_index`` has none: its inputs (video
-    files, annotations) are not observed, so the nightly schedule and ``askhint update`` cover it."""
+    """The automation condition of each asset key. Assets not listed have none and are left to the
+    nightly schedule and ``askhint update``: ``dataset_index`` (its video files and annotations are not
+    observed) and the optional ``prompt_count_ablation`` (an experiment with many VLM requests)."""
     out = {dg.AssetKey(k): ON_NEW_DATA_VERSION for k in CHEAP}
     out |= {dg.AssetKey(k): ON_SETTLED_NEW_DATA_VERSION for k in EXPENSIVE}
     out[dg.AssetKey("evaluation_report")] = ON_NEW_PREDICTIONS
@@ -108,6 +109,14 @@ def _latest_observed_version(instance: dg.DagsterInstance) -> tuple[str | None, 
     return obs.data_version, {k: v.value for k, v in obs.metadata.items()}
 
 
+def _parse_cursor(raw: str | None) -> dict | None:
+    try:
+        cursor = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return cursor if isinstance(cursor, dict) and "version" in cursor and "files" in cursor else None
+
+
 def build_prompt_store_sensor(s: PipelineSettings, minimum_interval_seconds: int = 30) -> dg.SensorDefinition:
     """The sensor that turns an edit of the prompt set's YAML files into a new ``prompt_store`` data version."""
     prompt_dir = s.prompt_dir()
@@ -124,7 +133,7 @@ def build_prompt_store_sensor(s: PipelineSettings, minimum_interval_seconds: int
         version = hash_tree(prompt_dir, "*.yaml")
         files = {p.name: hash_file(p) for p in sorted(prompt_dir.glob("*.yaml"))}
         cursor = json.dumps({"version": version, "files": files}, sort_keys=True)
-        previous = json.loads(context.cursor) if context.cursor else None
+        previous = _parse_cursor(context.cursor)
         if previous is None:  # a new sensor: compare with what the instance last recorded
             observed, meta = _latest_observed_version(context.instance)
             prev_files = {k.removeprefix("file:"): v for k, v in meta.items() if k.startswith("file:")}

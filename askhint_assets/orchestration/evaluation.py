@@ -1,6 +1,7 @@
 """Evaluation asset: pooled frame-level AUC/AP, video AUC, per-class AUC, ASK-Hint vs the baseline."""
 
 
+import json
 import math
 
 import dagster as dg
@@ -52,7 +53,7 @@ def frame_scores_for(
 
 
 def _report_rows(
-    ref: dict, result: EvalResult, report_id: str, granularity: str, plan: str, dataset: str
+    ref: dict, result: EvalResult, report_id: str, granularity: str, plan: str, dataset: str, eval_settings: str
 ) -> list[dict]:
     ts = now()
     return [
@@ -72,6 +73,7 @@ def _report_rows(
             "source": "pipeline",
             "plan": plan,
             "templates_version": ref.get("templates_version"),
+            "eval_settings": eval_settings,
         }
         for r in result.to_rows()
     ]
@@ -120,6 +122,7 @@ def report_markdown(
 
 def build_evaluation_assets(s: PipelineSettings) -> list:
     sc = s.scoring
+    eval_json = json.dumps({"frame_rule": sc.frame_rule, "smoothing": sc.smoothing})
 
     def report(context: AssetExecutionContext, refs: dict[str, dict], dataset_index: dict, st) -> dg.Output[dict]:
         dataset = dataset_index["dataset"]
@@ -136,9 +139,9 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 result = evaluate(scores, videos)
                 if g == head:
                     y, ys, _ = pooled_frame_arrays(scores, videos)
-                    curves[f"{LABELS[name]} (AUC {_fmt(result.frame_auc)})"] = (y, ys)
+                    curves[LABELS[name]] = (y, ys)
                 report_id = "ev-" + hash_obj({"ref": ref, "plan": plan, "metrics": result.to_rows()})
-                rows += _report_rows(ref, result, report_id, g, plan, dataset)
+                rows += _report_rows(ref, result, report_id, g, plan, dataset, eval_json)
                 results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
         st.upsert("eval_reports", rows)
         md = report_markdown(dataset, refs, results, n_failed)
@@ -251,7 +254,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                    "smoke_model": vlm.is_smoke, "templates_version": inference_templates["version"]}
             result = evaluate(frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing), videos)
             report_id = "ab-" + hash_obj({"ref": ref, "plan": plan, "metrics": result.to_rows()})
-            for r in _report_rows(ref, result, report_id, ablation_granularity, plan, dataset):
+            for r in _report_rows(ref, result, report_id, ablation_granularity, plan, dataset, eval_json):
                 r["source"] = f"ablation:size={len(qs)}"
                 rows.append(r)
             aucs.append(result.frame_auc)

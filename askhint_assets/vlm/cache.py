@@ -4,7 +4,8 @@ The key of a request is a hash of everything that determines the answer: the fra
 the full message text, the answer choices, the decoding settings and the backend's fingerprint
 (model identity + generation settings). Only greedy (deterministic) answers are cached, so a hit is
 exactly what the model would say again. Every request actually sent is logged in ``model_calls``;
-responses are stored batch by batch, so a run killed midway resumes where it stopped.
+responses are stored batch by batch, so a run killed midway resumes where it stopped. Batches are
+sent under the database's request lock, so two runs against one home never send the same request.
 """
 
 from __future__ import annotations
@@ -83,8 +84,14 @@ class CachedRunner:
                 todo.append((h, r))
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            responses = self.backend.generate([r for _, r in batch])
-            self._record(batch, responses)
+            with self.store.request_lock():  # another run may have answered some while we waited
+                for h, c in self.store.cached_responses([h for h, _ in batch]).items():
+                    out[h] = VLMResponse(text=c["text"], choice_logprobs=c["choice_logprobs"], extra={"cached": True})
+                    self.stats.cache_hits += hashes.count(h)
+                batch = [(h, r) for h, r in batch if h not in out]
+                responses = self.backend.generate([r for _, r in batch]) if batch else []
+                if batch:
+                    self._record(batch, responses)
             for (h, _), resp in zip(batch, responses, strict=True):
                 out[h] = resp
             if self.on_batch:
@@ -93,6 +100,7 @@ class CachedRunner:
 
     def _record(self, batch: list[tuple[str, VLMRequest]], responses: list[VLMResponse]) -> None:
         ts = now()
+        fingerprint = json.dumps(self.fingerprint, sort_keys=True)
         stored, calls = [], []
         for (h, _), resp in zip(batch, responses, strict=True):
             self.stats.sent += 1
@@ -106,6 +114,7 @@ class CachedRunner:
                         "choice_logprobs": json.dumps(resp.choice_logprobs)
                         if resp.choice_logprobs is not None
                         else None,
+                        "fingerprint": fingerprint,
                         "created_at": ts,
                     }
                 )
@@ -121,6 +130,7 @@ class CachedRunner:
                     "ok": bool(resp.ok),
                     "error": resp.error,
                     "run_id": self.run_id,
+                    "fingerprint": fingerprint,
                     "created_at": ts,
                 }
             )

@@ -1,0 +1,135 @@
+"""Screenshots of the Dagster UI for the docs: the asset graph and the evaluation report's ROC curve.
+
+    python bench/screenshot_ui.py [--home DIR] [--out docs]
+
+Without --home, materializes a fresh temporary home with the fake VLM (no model build, ~1 min); with
+--home, uses that already materialized ASKHINT_HOME. Starts `dagster dev` on a free 127.0.0.1 port and
+stops its process group at the end. The graph comes from Chromium's plain --screenshot; the ROC curve
+sits behind a "[Show Markdown]" link, so that page is driven over the DevTools protocol to click it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from websockets.sync.client import connect  # noqa: E402  (a dependency of dagster-webserver's uvicorn)
+
+from tests.e2e import ui_helpers as ui  # noqa: E402
+
+OPEN_ROC = """(() => {
+  const key = [...document.querySelectorAll('td span')].find(s => s.textContent.trim() === 'roc');
+  const link = key && key.closest('tr').querySelector('a');
+  if (link) link.click();
+  return !!link;
+})()"""
+ROC_SHOWN = "[...document.querySelectorAll('img[src^=\"data:image/png\"]')].some(i => i.complete && i.naturalWidth)"
+
+
+class DevTools:
+    """Just enough of the Chrome DevTools protocol: one page, commands in order (uses `websockets`)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.ids = itertools.count(1)
+
+    def call(self, method: str, timeout_s: float = 30, **params) -> dict:
+        msg_id = next(self.ids)
+        self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            msg = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if msg.get("id") == msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def eval(self, js: str):
+        return self.call("Runtime.evaluate", expression=js, returnByValue=True)["result"].get("value")
+
+    def wait_for(self, js: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not self.eval(js):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"page never satisfied: {js}")
+            time.sleep(0.25)
+
+
+@contextlib.contextmanager
+def devtools_chromium(window: tuple[int, int]):
+    """Headless Chromium with DevTools on an OS-chosen 127.0.0.1 port; yields a DevTools for its page."""
+    with tempfile.TemporaryDirectory(prefix="askhint-chromium-") as profile:
+        proc = subprocess.Popen(
+            [
+                ui.chromium_path() or "chromium", *ui.CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+                f"--window-size={window[0]},{window[1]}", "about:blank",
+            ],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        try:
+            port_file = Path(profile) / "DevToolsActivePort"
+            deadline = time.monotonic() + 30
+            while not (port_file.exists() and port_file.read_text().strip()):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("chromium did not open its DevTools port")
+                time.sleep(0.1)
+            port = port_file.read_text().split()[0]
+            pages = json.loads(ui.http_get(f"http://127.0.0.1:{port}/json/list"))
+            ws_url = next(p for p in pages if p["type"] == "page")["webSocketDebuggerUrl"]
+            with connect(ws_url, max_size=64 * 2**20, open_timeout=10) as ws:
+                yield DevTools(ws)
+        finally:
+            ui.stop_group(proc, grace_s=5)
+
+
+def screenshot_roc(base: str, out: Path, window: tuple[int, int] = ui.PAGE_WINDOW) -> None:
+    """The evaluation_report events page with the `roc` metadata (a markdown image) opened."""
+    with devtools_chromium(window) as dt:
+        dt.call("Page.enable")
+        w, h = window
+        dt.call("Emulation.setDeviceMetricsOverride", width=w, height=h, deviceScaleFactor=1, mobile=False)
+        dt.call("Page.navigate", url=f"{base}/assets/evaluation_report?view=events")
+        dt.wait_for("document.body && document.body.innerText.includes('Materialized in run')")
+        dt.wait_for(OPEN_ROC)
+        dt.wait_for(ROC_SHOWN)
+        time.sleep(1.0)  # the dialog's open transition
+        png = dt.call("Page.captureScreenshot", format="png")["data"]
+    out.write_bytes(base64.b64decode(png))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", type=Path, help="an already materialized ASKHINT_HOME (default: a fresh one)")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    args = ap.parse_args()
+    if not ui.chromium_path():
+        sys.exit("chromium is not installed: run `make system-deps`")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="askhint-ui-") as tmp:
+        if args.home:
+            env, meanwhile = ui.home_env(args.home.resolve()), None
+        else:
+            env = ui.prepare_home(Path(tmp) / "home")
+            meanwhile = lambda: ui.materialize_demo(env)  # noqa: E731
+        with ui.dagster_ui(env, Path(tmp) / "dagster-dev.log", meanwhile=meanwhile) as base:
+            graph = args.out / "ui-asset-graph.png"
+            ui.render(ui.graph_url(base), graph, window=ui.GRAPH_WINDOW)
+            report = args.out / "ui-report.png"
+            screenshot_roc(base, report)
+    print(f"wrote {graph} and {report}")
+
+
+if __name__ == "__main__":
+    main()
