@@ -29,10 +29,13 @@ BIN = Path(sys.executable).parent
 def home(tmp_path_factory, smoke_model_dir):
     """A fresh ASKHINT_HOME with the session's smoke model and a private copy of the prompt store."""
     h = tmp_path_factory.mktemp("askhint_home")
+    # the demo's settings, with a two-size ablation to keep the suite short
+    (h / "askhint.yaml").write_text("questions: {ablation_sizes: [3, 6]}\n")
     env = {
         "ASKHINT_HOME": str(h),
         "DAGSTER_HOME": str(h / "dagster"),
         "ASKHINT_PROMPTS_STORE": str(h / "prompts_store"),
+        "ASKHINT_CONFIG": str(h / "askhint.yaml"),
     }
     shutil.copytree(ROOT / "prompts_store", h / "prompts_store")
     (h / "dagster").mkdir()
@@ -100,6 +103,12 @@ def test_demo_materializes_every_asset_and_scores_far_above_chance(first_run, ho
     ) == 0
     report = (home / "reports" / "demo.md").read_text()
     assert "Smoke-test model" in report and "ASK-Hint" in report
+    assert "## Granularity `window`" in report and "## Granularity `video`" in report
+    # the prompt-count ablation evaluated every configured size
+    sizes = set(store.query("SELECT DISTINCT source FROM eval_reports WHERE source LIKE 'ablation:%'")["source"])
+    assert sizes == {"ablation:size=3", "ablation:size=6"}
+    out = _run("askhint", "report")
+    assert "frame_auc" in out and str(settings.db_path()) in out
 
 
 def test_second_materialization_sends_no_request(first_run, home):
