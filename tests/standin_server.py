@@ -288,6 +288,7 @@ def _summary(body: dict) -> dict:
 
 class _QuietServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops connections under load (the client sees a timeout)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Ignore clients that went away (a timed-out request); report anything else."""

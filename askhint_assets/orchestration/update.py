@@ -66,6 +66,18 @@ def observe_sources(instance: dg.DagsterInstance, defs: dg.Definitions) -> list[
     return [k.to_user_string() for k in keys]
 
 
+def failure_message(run: dg.ExecuteInProcessResult) -> str:
+    """The first failed step's own error (an exception an asset raised is wrapped by Dagster in a
+    ``DagsterExecutionStepExecutionError`` whose message says only which op failed)."""
+    failed = [e for e in run.all_events if e.is_step_failure]
+    if not failed:
+        return "see the Dagster logs"
+    err = failed[0].event_specific_data.error
+    while err.cause is not None and err.cls_name == "DagsterExecutionStepExecutionError":
+        err = err.cause
+    return err.message.strip()
+
+
 def update(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
@@ -84,9 +96,7 @@ def update(
         run = job.execute_in_process(instance=instance, asset_selection=[k for k, _ in todo], raise_on_error=False)
         result.rounds.append([(k.to_user_string(), why) for k, why in todo])
         if not run.success:
-            failed = [e for e in run.all_events if e.is_step_failure]
-            detail = failed[0].event_specific_data.error.message.strip() if failed else "see the Dagster logs"
-            raise dg.Failure(f"update run {run.run_id} failed: {detail}")
+            raise dg.Failure(f"update run {run.run_id} failed: {failure_message(run)}")
     else:
         raise dg.Failure(f"still stale after {max_rounds} rounds; is an asset non-deterministic?")
     if not result.rounds:
