@@ -67,7 +67,8 @@ lint: install
 	$(BIN)/ruff check askhint_assets tests bench
 
 bench: install
-	$(BIN)/python bench/throughput.py
+	$(BIN)/python -m askhint_assets.vlm.smoke_model
+	$(BIN)/python bench/throughput.py --model $(ASKHINT_HOME)/models/smoke-qwen2_5_vl
 
 screenshots: install
 	$(BIN)/python bench/screenshot_ui.py --home $(ASKHINT_HOME)
