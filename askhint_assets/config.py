@@ -171,5 +171,12 @@ def _validate(s: PipelineSettings, path: str) -> None:
     for ok, fld, expected in checks:
         if not ok:
             raise InputError(f"must be {expected}", path=path, field=fld)
+    if s.questions.method == "llm":
+        raise InputError(
+            "the LLM cluster summariser (questions.compress.summarise_with_llm) is not wired into the pipeline yet; "
+            "use centrality (deterministic facility-location selection)",
+            path=path,
+            field="questions.method",
+        )
     if s.model.backend == "openai" and not s.model.base_urls:
         raise InputError("the openai backend needs at least one base URL", path=path, field="model.base_urls")

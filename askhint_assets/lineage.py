@@ -389,7 +389,8 @@ def diff(store: Store, version_a: str, version_b: str, dataset: str | None = Non
 
 def history(store: Store, dataset: str | None = None) -> list[dict[str, Any]]:
     """Q* versions oldest first: created_at, prompt version and its parent, size, questions, and the latest
-    ASK-Hint frame AUC per data set (``frame_auc`` is the one of ``dataset``). With ``dataset``, only the
+    ASK-Hint frame AUC per data set (``frame_auc`` is the one of ``dataset``; window granularity where
+    both were evaluated; ablation rows excluded). With ``dataset``, only the
     versions of the prompt sets evaluated on it."""
     with store.connect(read_only=True) as con:
         sets = _rows(
@@ -401,8 +402,9 @@ def history(store: Store, dataset: str | None = None) -> list[dict[str, Any]]:
         aucs = _rows(
             con,
             "SELECT question_set, dataset, model, value, n_videos, smoke_model FROM eval_reports "
-            "WHERE template = 'askhint' AND metric = 'frame_auc' QUALIFY row_number() OVER "
-            "(PARTITION BY question_set, dataset ORDER BY created_at DESC) = 1",
+            "WHERE template = 'askhint' AND metric = 'frame_auc' AND coalesce(source, '') NOT LIKE 'ablation:%' "
+            "QUALIFY row_number() OVER (PARTITION BY question_set, dataset "
+            "ORDER BY created_at DESC, granularity = 'video', granularity) = 1",
         )
     by_qs: dict[str, dict[str, dict[str, Any]]] = {}
     for r in aucs:

@@ -16,12 +16,13 @@ from askhint_assets.evaluation.metrics import EvalResult, evaluate, pooled_frame
 from askhint_assets.evaluation.plots import ablation_plot, per_class_bar, roc_plot
 from askhint_assets.evaluation.published import published_rows
 from askhint_assets.hashing import hash_obj
+from askhint_assets.lineage import history
 from askhint_assets.orchestration.data import load_videos
 from askhint_assets.orchestration.metadata import image_md, md_table
 from askhint_assets.orchestration.predictions import load_units, score_units
 from askhint_assets.orchestration.prompts import select_qstar
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.store import now
+from askhint_assets.store import Store, now
 
 GROUP = "evaluation"
 LABELS = {"askhint": "ASK-Hint", "per_question": "ASK-Hint, per question", "abstract": "abstract prompt"}
@@ -155,6 +156,11 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
         }
         bars = per_class_bar(per_class, f"Per-class AUC ({head}): {dataset}")
         a, b = results[(head, "askhint")], results[(head, "abstract")]
+        versions = [
+            {"question_set": h["question_set"], "created_at": h["created_at"], "size": h["size"],
+             "frame_auc": h.get("frame_auc"), "Q*": " / ".join(h["questions"])}
+            for h in history(Store(st.path), dataset)
+        ]
         return dg.Output(
             {"dataset": dataset, "report_ids": report_ids, "frame_auc": a.frame_auc},
             data_version=dg.DataVersion(hash_obj(report_ids)),
@@ -173,6 +179,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),
                 "per_class_auc": dg.MetadataValue.md(image_md(bars, "per-class AUC")),
                 "report_file": dg.MetadataValue.path(str(reports / f"{dataset}.md")),
+                "prompt_version_history": dg.MetadataValue.md(md_table(versions)),
             },
         )
 

@@ -65,14 +65,14 @@ GROUP_OF = {
     "RoadAccidents": "Public Safety Incidents",
 }
 RATIONALE = {
-    "Fighting": "Two people in red are punching and kicking each other.",
-    "Shooting": "A person fires a gun and another person falls down.",
-    "Vandalism": "A person is smashing a wall and painting over it.",
-    "Stealing": "A person grabs a box that is not theirs and runs away.",
-    "Explosion": "A sudden explosion fills the street with fire.",
-    "RoadAccidents": "Two cars crash into each other on the road.",
+    "Fighting": "Two people are fighting.",
+    "Shooting": "A person shoots someone.",
+    "Vandalism": "A person smashes a wall.",
+    "Stealing": "A person steals a box.",
+    "Explosion": "A big explosion happens.",
+    "RoadAccidents": "Two cars crash.",
 }
-NORMAL_STAGE2 = "Group: None\nReason: People and cars move normally; nothing unusual happens."
+NORMAL_STAGE2 = "Group: None\nReason: Nothing unusual happens."
 
 TEXT_CONFIG = dict(
     hidden_size=128, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
@@ -81,7 +81,7 @@ TEXT_CONFIG = dict(
 )
 VISION_CONFIG = dict(
     depth=2, hidden_size=64, intermediate_size=128, num_heads=4, out_hidden_size=128, patch_size=14,
-    temporal_patch_size=2, spatial_merge_size=2, window_size=56, fullatt_block_indexes=[1],
+    temporal_patch_size=2, spatial_merge_size=2, window_size=112, fullatt_block_indexes=[1],
     tokens_per_second=2, in_channels=3,
 )
 TOKENIZER_VOCAB = 1200
@@ -101,9 +101,10 @@ _GENERIC = (
 )
 
 
-def _prompt_texts() -> list[str]:
-    """Every text of the prompt stores (all YAML files), one item per file."""
-    return [p.read_text(encoding="utf-8") for p in sorted(settings.PROMPTS_STORE.glob("*/*.yaml"))]
+def _corpus_files() -> list[Path]:
+    """The prompt-store files whose text trains the tokenizer (questions and taxonomies of every set)."""
+    store = settings.PROMPTS_STORE
+    return sorted([*store.glob("*/class_questions.yaml"), *store.glob("*/taxonomy.yaml")])
 
 
 def load_class_questions() -> dict[str, tuple[str, ...]]:
@@ -123,7 +124,7 @@ def stage2_answer(event: str | None) -> str:
 
 def _corpus(t: Templates, class_questions: dict[str, tuple[str, ...]]) -> list[str]:
     qs = [q for qq in class_questions.values() for q in qq]
-    texts = [*_prompt_texts(), _GENERIC, t.system, t.abstract, *t.groups]
+    texts = [*(p.read_text(encoding="utf-8") for p in _corpus_files()), _GENERIC, t.system, t.abstract, *t.groups]
     rng = np.random.default_rng(0)
     for _ in range(40):
         pick = list(rng.choice(qs, size=6, replace=False))
@@ -295,24 +296,35 @@ def _video_inputs(frames: np.ndarray, fps: float) -> dict:
 
 def _collate(tokenizer, examples: list[Example], videos: list[dict], video_token_id: int,
              pad_id: int) -> dict:
-    """Right-padded batch with labels on the answer tokens (and the closing ``<|im_end|>``)."""
+    """Right-padded batch with labels and loss weights on the answer tokens (and the closing ``<|im_end|>``).
+
+    Weights: 1/sqrt(answer length) per token, so one-word answers are not drowned by stage 2's two
+    lines, times ``FIRST_LINE_WEIGHT`` on the first line of a multi-line answer (stage 2's group).
+    """
     eos = tokenizer.convert_tokens_to_ids(families.QWEN_IM_END)
-    seqs, labels = [], []
+    seqs, labels, weights = [], [], []
     for ex, v in zip(examples, videos, strict=True):
         p = encode_prompt(tokenizer, ex.messages, v)
-        a = [*tokenizer.encode(ex.answer, add_special_tokens=False), eos]
+        first, sep, rest = ex.answer.partition("\n")
+        head = tokenizer.encode(first, add_special_tokens=False)
+        tail = tokenizer.encode(sep + rest, add_special_tokens=False) if sep else []
+        a = [*head, *tail, eos]
+        w = [FIRST_LINE_WEIGHT if sep else 1.0] * len(head) + [1.0] * (len(tail) + 1)
         seqs.append(p + a)
         labels.append([-100] * len(p) + a)
+        weights.append([0.0] * len(p) + [x / math.sqrt(len(a)) for x in w])
     n = max(map(len, seqs))
     ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
     lab = torch.full((len(seqs), n), -100, dtype=torch.long)
+    wt = torch.zeros((len(seqs), n))
     mask = torch.zeros((len(seqs), n), dtype=torch.long)
-    for i, (s, lb) in enumerate(zip(seqs, labels, strict=True)):
+    for i, (s, lb, w) in enumerate(zip(seqs, labels, weights, strict=True)):
         ids[i, : len(s)] = torch.tensor(s)
         lab[i, : len(s)] = torch.tensor(lb)
+        wt[i, : len(s)] = torch.tensor(w)
         mask[i, : len(s)] = 1
     return {
-        "input_ids": ids, "attention_mask": mask, "labels": lab,
+        "input_ids": ids, "attention_mask": mask, "labels": lab, "loss_weights": wt,
         "mm_token_type_ids": (ids == video_token_id).int() * 2,
         "pixel_values_videos": torch.from_numpy(np.concatenate([v["pixel_values_videos"] for v in videos])),
         "video_grid_thw": torch.from_numpy(np.concatenate([v["video_grid_thw"] for v in videos])),
@@ -321,20 +333,14 @@ def _collate(tokenizer, examples: list[Example], videos: list[dict], video_token
 
 
 def _answer_loss(model, batch: dict) -> torch.Tensor:
-    """Mean over examples of each example's mean answer-token cross-entropy.
-
-    Averaging per example keeps one-word answers (stage 1, yes/no) from being drowned by the long
-    stage-2 answers; the LM head runs on the labelled rows only.
-    """
-    labels = batch.pop("labels")
+    """Weighted mean cross-entropy of the answer tokens; the LM head runs on those rows only."""
+    labels, weights = batch.pop("labels"), batch.pop("loss_weights")
     hidden = model.model(**batch, use_cache=False).last_hidden_state
-    target = labels[:, 1:]
+    target, w = labels[:, 1:], weights[:, 1:]
     keep = target != -100
     logits = model.lm_head(hidden[:, :-1][keep])
     ce = torch.nn.functional.cross_entropy(logits, target[keep], reduction="none")
-    rows = keep.nonzero()[:, 0]
-    weight = 1.0 / keep.sum(1).clamp(min=1).to(ce.dtype)
-    return (ce * weight[rows]).sum() / keep.any(1).sum().clamp(min=1)
+    return (ce * w[keep]).sum() / w[keep].sum()
 
 
 class _ClipPool:
@@ -364,7 +370,8 @@ class _ClipPool:
         return [items[i] for i in self.rng.integers(0, len(items), size=k)]
 
 
-KIND_WEIGHTS = {"stage1": 0.4, "abstract": 0.15, "stage2": 0.15, "yes_no": 0.3}
+FIRST_LINE_WEIGHT = 3.0
+KIND_WEIGHTS = {"stage1": 0.35, "abstract": 0.1, "stage2": 0.25, "yes_no": 0.3}
 FRAME_COUNTS = {SMOKE_MAX_FRAMES: 0.7, 12: 0.15, 8: 0.15}
 
 
@@ -387,18 +394,26 @@ def train(
     Stops after ``max_steps`` steps when given, else once ``seconds`` have passed and at least
     ``min_steps`` steps are done (so a busy machine still gets a usable model). Each step draws clips
     from a pool (``renders_per_step`` new renders replace old ones) and one prompt kind per example
-    (weights ``KIND_WEIGHTS``); loss only on the answer tokens plus the closing ``<|im_end|>``; AdamW
-    with warm-up and cosine decay over the run. ``threads`` sets torch's CPU threads for the run (one
+    (weights ``KIND_WEIGHTS``, stage 2 only on clips showing an event); loss only on the answer
+    tokens plus the closing ``<|im_end|>``; AdamW with warm-up and cosine decay over the run.
+    ``threads`` sets torch's CPU threads for the run (one
     is much faster than two on an oversubscribed machine). Returns ``{"steps", "seconds", "loss"}``.
     """
-    old_threads = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _train(Path(model_dir), seconds, seed, batch_size, lr, max_steps, min_steps, renders_per_step,
                       pool_size, log)
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` torch CPU threads (``None``: leave as is)."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
     finally:
-        torch.set_num_threads(old_threads)
+        torch.set_num_threads(old)
 
 
 def _train(model_dir: Path, seconds: float, seed: int, batch_size: int, lr: float, max_steps: int | None,
@@ -433,7 +448,12 @@ def _train(model_dir: Path, seconds: float, seed: int, batch_size: int, lr: floa
         for _ in range(renders_per_step if need <= 0 else 0):
             pool.add(int(rng.choice(counts, p=count_p)))
         drawn = pool.draw(nf, batch_size)
-        examples = [make_examples(rng, event, t, cq)[rng.choice(len(kinds), p=kind_p)] for _, event in drawn]
+        examples = []
+        for _, event in drawn:
+            k = kinds[rng.choice(len(kinds), p=kind_p)]
+            if k == "stage2" and event is None:  # stage 2 follows an Abnormal answer only
+                k = "stage1"
+            examples.append(next(ex for ex in make_examples(rng, event, t, cq) if ex.kind == k))
         scale = min(1.0, (step + 1) / 30) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr * scale
@@ -547,12 +567,15 @@ def recipe(train_seconds: float = SMOKE_TRAIN_SECONDS, seed: int = 0, min_steps:
         "pixels": [SMOKE_MIN_PIXELS, SMOKE_MAX_PIXELS],
         "clip_size": list(SMOKE_CLIP_SIZE),
         "kinds": KIND_WEIGHTS,
+        "first_line_weight": FIRST_LINE_WEIGHT,
         "frame_counts": {str(k): v for k, v in FRAME_COUNTS.items()},
         "train_seconds": train_seconds,
         "min_steps": min_steps,
         "seed": seed,
         "synth": hash_file(synth.__file__),
         "class_questions": hash_obj(load_class_questions()),
+        "tokenizer_corpus": hash_obj({str(p.relative_to(settings.PROMPTS_STORE)): hash_file(p)
+                                      for p in _corpus_files()}),
         "templates": hash_obj(default_templates()),
     }
 
@@ -604,6 +627,7 @@ def ensure_smoke_model(
     min_steps: int | None = None,
     seed: int = 0,
     eval_clips: int = 48,
+    threads: int | None = 1,
     force: bool = False,
     log: Callable[[str], None] | None = print,
 ) -> Path:
@@ -612,7 +636,8 @@ def ensure_smoke_model(
     Trains ``train_seconds`` and at least ``min_steps`` steps (default ``SMOKE_MIN_STEPS``, or none
     when ``train_seconds`` is 0). Idempotent: the marker holds the recipe hash; a missing, different
     or incomplete folder is rebuilt in a temporary sibling folder and renamed into place (under a file
-    lock, so parallel callers wait).
+    lock, so parallel callers wait). ``threads``: torch CPU threads while training (1 copes best with
+    a busy machine).
     """
     out = Path(out_dir) if out_dir is not None else settings.smoke_model_dir()
     if min_steps is None:
@@ -629,8 +654,11 @@ def ensure_smoke_model(
         shutil.rmtree(tmp, ignore_errors=True)
         tok = build_tokenizer(tmp)
         build_model(tmp, tok, seed=seed)
-        stats = train(tmp, seconds=train_seconds, min_steps=min_steps, seed=seed, log=log)
-        acc = evaluate(tmp, n_clips=eval_clips, kinds=("stage1", "abstract", "yes_no")) if eval_clips else {}
+        stats = train(tmp, seconds=train_seconds, min_steps=min_steps, seed=seed, threads=threads, log=log)
+        acc = {}
+        if eval_clips:
+            with torch_threads(threads):
+                acc = evaluate(tmp, n_clips=eval_clips, kinds=("stage1", "abstract", "yes_no"))
         marker = {
             "askhint_smoke_test_model": True,
             "note": "smoke-test model: its AUC means nothing",
@@ -660,12 +688,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=SMOKE_TRAIN_SECONDS, help="training time budget")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-clips", type=int, default=60, help="held-out clips to evaluate on")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--force", action="store_true", help="rebuild even if an identical model exists")
     a = ap.parse_args(argv)
     t0 = time.monotonic()
-    out = ensure_smoke_model(a.out, train_seconds=a.seconds, seed=a.seed, force=a.force, eval_clips=0)
+    out = ensure_smoke_model(a.out, train_seconds=a.seconds, seed=a.seed, force=a.force, eval_clips=0,
+                             threads=a.threads or None)
     print(f"model: {out}  ({time.monotonic() - t0:.1f} s)")
-    acc = evaluate(out, n_clips=a.eval_clips)
+    with torch_threads(a.threads or None):
+        acc = evaluate(out, n_clips=a.eval_clips)
     print(json.dumps(acc, indent=2))
     return 0
 

@@ -170,3 +170,39 @@ def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(fir
     assert store.scalar(
         "SELECT count(DISTINCT question_set) FROM eval_reports WHERE template = 'askhint' AND metric = 'frame_auc'"
     ) == n_sets + 1
+
+
+def test_report_agrees_with_scikit_learn_on_the_pooled_frames(first_run, home):
+    """Rebuild the pooled frame vectors from the stored rows alone and score them with scikit-learn."""
+    import json
+
+    import numpy as np
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    store = Store(settings.db_path())
+    videos = store.query("SELECT video_id, num_frames, intervals FROM videos WHERE status = 'ok' ORDER BY video_id")
+    report = store.query(
+        "SELECT plan, metric, value FROM eval_reports WHERE source = 'pipeline' AND template = 'askhint' "
+        "AND granularity = 'window' AND metric IN ('frame_auc', 'frame_ap')"
+    )
+    plan = report["plan"][0]
+    preds = store.query(
+        "SELECT video_id, start_frame, end_frame, score FROM predictions WHERE template = 'askhint' AND plan = ?",
+        [plan],
+    )
+    y, s = [], []
+    for vid, n, intervals in videos.iter_rows():
+        truth = np.zeros(n)
+        for a, b in json.loads(intervals):
+            truth[a:min(b, n)] = 1
+        total, count = np.zeros(n), np.zeros(n)
+        for _, a, b, score in preds.filter(preds["video_id"] == vid).iter_rows():
+            total[a:b] += score
+            count[a:b] += 1
+        assert count.min() > 0, f"{vid}: frames no window covers"
+        y.append(truth)
+        s.append(total / count)
+    y, s = np.concatenate(y), np.concatenate(s)
+    got = dict(zip(report["metric"], report["value"], strict=True))
+    assert abs(got["frame_auc"] - roc_auc_score(y, s)) < 1e-9
+    assert abs(got["frame_ap"] - average_precision_score(y, s)) < 1e-9

@@ -221,7 +221,7 @@ class TransformersBackend:
     @torch.no_grad()
     def _answer(self, reqs: list[VLMRequest], preps: list[dict]) -> list[VLMResponse]:
         t0 = time.perf_counter()
-        limits = [min(r.max_new_tokens, self.max_new_tokens) for r in reqs]
+        limits = [max(1, min(r.max_new_tokens, self.max_new_tokens)) for r in reqs]
         inputs = self._batch_inputs(preps)
         gen = self._model.generate(
             **inputs, max_new_tokens=max(limits), do_sample=False, num_beams=1, temperature=None,
