@@ -47,6 +47,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 
 demo: install
 	$(BIN)/python -m askhint_assets.vlm.smoke_model
+	$(BIN)/askhint observe
 	$(BIN)/dagster asset materialize -m askhint_assets.definitions --select '*'
 	$(BIN)/askhint report
 

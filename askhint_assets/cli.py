@@ -214,9 +214,10 @@ def _table(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def _register() -> None:
     from askhint_assets.cli_lineage import diff_cmd, history_cmd, lineage_cmd
-    from askhint_assets.cli_ops import report_cmd, update_cmd
+    from askhint_assets.cli_ops import observe_cmd, report_cmd, update_cmd
 
     main.add_command(update_cmd)
+    main.add_command(observe_cmd)
     main.add_command(report_cmd)
     main.add_command(lineage_cmd)
     main.add_command(diff_cmd)

@@ -47,6 +47,17 @@ def update_cmd() -> None:
     click.echo(f"observed {observed}; materialized {n} asset(s) in {len(result.rounds)} run(s)")
 
 
+@click.command("observe")
+def observe_cmd() -> None:
+    """Observe the source assets (the prompt files), recording their current data versions."""
+    from askhint_assets.definitions import defs
+    from askhint_assets.orchestration.update import observe_sources
+
+    with _instance() as instance:
+        keys = observe_sources(instance, defs)
+    click.echo(f"observed {', '.join(keys) or 'nothing'}")
+
+
 @click.command("report")
 def report_cmd() -> None:
     """Print the latest evaluation report of the configured data set, and where things are."""

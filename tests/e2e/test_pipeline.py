@@ -71,6 +71,7 @@ def _materialized(out: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def first_run(home):
+    _run("askhint", "observe")  # as `make demo` does: record the prompt files' data version first
     out = _run("dagster", "asset", "materialize", "-m", "askhint_assets.definitions", "--select", "*")
     return out
 
