@@ -1,0 +1,193 @@
+"""The smoke Qwen2.5-VL: built like a real checkpoint, loaded by transformers, served by the backend."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from askhint_assets.prompts.templates import (
+    STAGE1_CHOICES,
+    YES_NO_CHOICES,
+    default_templates,
+    stage1_messages,
+    stage2_messages,
+    yes_no_messages,
+)
+from askhint_assets.video.synth import render_clip
+from askhint_assets.vlm import families
+from askhint_assets.vlm import smoke_model as sm
+from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
+from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest
+
+QS = ["Do you see punching, kicking, or wrestling between people?", "Do you see a sudden explosion?"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("smoke") / "smoke-qwen2_5_vl"
+    tok = sm.build_tokenizer(d)
+    sm.build_model(d, tok)
+    stats = sm.train(d, max_steps=2, batch_size=2, log=None)
+    assert stats["steps"] == 2 and math.isfinite(stats["loss"])
+    return d
+
+
+@pytest.fixture(scope="module")
+def backend(model_dir) -> TransformersBackend:
+    return TransformersBackend(str(model_dir), batch_size=4, max_new_tokens=8)
+
+
+def _clip(seed: int, event: str | None = "Explosion", n: int = 16) -> np.ndarray:
+    return render_clip(event, n, seed=seed)
+
+
+def test_loads_like_a_real_checkpoint(model_dir) -> None:
+    from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
+    cfg = model.config
+    assert cfg.model_type == "qwen2_5_vl"
+    assert cfg.text_config.vocab_size == len(tok)
+    for attr, token in (("video_token_id", "<|video_pad|>"), ("image_token_id", "<|image_pad|>"),
+                        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>")):
+        assert getattr(cfg, attr) == tok.convert_tokens_to_ids(token)
+    for token in families.QWEN_SPECIAL_TOKENS:
+        assert tok.encode(token, add_special_tokens=False) == [tok.convert_tokens_to_ids(token)]
+    assert tok.eos_token == "<|im_end|>" and tok.pad_token == "<|endoftext|>"
+    json.loads((model_dir / "video_preprocessor_config.json").read_text())
+
+
+def test_answer_words_are_single_tokens(model_dir) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    for w in (*STAGE1_CHOICES, *YES_NO_CHOICES):
+        assert len(tok.encode(w, add_special_tokens=False)) == 1
+        assert len(tok.encode(" " + w, add_special_tokens=False)) == 1
+    # the answer after "assistant\n" tokenises the same alone and in context
+    prompt = families.render_prompt("qwen2_5_vl", [Message("user", "x")], None)
+    assert tok.encode(prompt + "Abnormal", add_special_tokens=False)[-1] == tok.convert_tokens_to_ids("Abnormal")
+
+
+def test_chat_template_equals_render_prompt(model_dir) -> None:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    msgs = stage1_messages(default_templates(), QS)
+    chat = [{"role": "system", "content": msgs[0].text},
+            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": msgs[1].text}]}]
+    official = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
+    assert official == families.render_prompt("qwen2_5_vl", msgs, families.video_placeholder("qwen2_5_vl"))
+
+
+def test_backend_protocol_and_fingerprint(backend, model_dir) -> None:
+    assert isinstance(backend, VLMBackend)
+    fp = backend.fingerprint()
+    assert fp["backend"] == "transformers" and fp["model"] == model_dir.name and fp["greedy"] is True
+    assert (fp["min_pixels"], fp["max_pixels"]) == (sm.SMOKE_MIN_PIXELS, sm.SMOKE_MAX_PIXELS)
+    assert fp == TransformersBackend(str(model_dir), batch_size=1, max_new_tokens=8).fingerprint()
+    assert fp != TransformersBackend(str(model_dir), max_new_tokens=9).fingerprint()
+
+
+def _stage1(seed: int, event: str | None = "Explosion", n: int = 16) -> VLMRequest:
+    return VLMRequest(stage1_messages(default_templates(), QS), _clip(seed, event, n), frames_fps=2.0,
+                      choices=STAGE1_CHOICES, max_new_tokens=4)
+
+
+def test_stage1_text_and_logprobs(backend) -> None:
+    (r,) = backend.generate([_stage1(1_000_001)])
+    assert r.ok, r.error
+    assert isinstance(r.text, str)
+    lp = r.choice_logprobs
+    assert set(lp) == set(STAGE1_CHOICES)
+    assert all(math.isfinite(v) and v <= 0 for v in lp.values())
+    assert 0 < sum(math.exp(v) for v in lp.values()) <= 1 + 1e-5
+    assert r.latency_s > 0 and r.extra["video_tokens"] == 96 and r.extra["video_grid_thw"] == [8, 6, 8]
+
+
+def test_batch_equals_one_by_one(backend) -> None:
+    t = default_templates()
+    reqs = [
+        _stage1(1_000_002, "Fighting"),
+        _stage1(1_000_003, None),
+        VLMRequest(yes_no_messages(t, QS[0]), _clip(1_000_004, "Stealing"), frames_fps=3.0,
+                   choices=YES_NO_CHOICES, max_new_tokens=6),
+    ]
+    together = backend.generate(reqs)
+    alone = [backend.generate([r])[0] for r in reqs]
+    for a, b in zip(together, alone, strict=True):
+        assert a.ok and b.ok
+        assert a.text == b.text
+        for c in a.choice_logprobs:
+            assert a.choice_logprobs[c] == pytest.approx(b.choice_logprobs[c], abs=1e-4)
+    assert together[0].extra["batch_size"] == 3
+
+
+def test_text_only_and_mixed_batch(backend) -> None:
+    text = VLMRequest([Message("user", "Summarise these questions into one general question.")], None,
+                      max_new_tokens=5)
+    (alone,) = backend.generate([text])
+    assert alone.ok and alone.choice_logprobs is None and alone.extra["new_tokens"] <= 5
+    mixed = backend.generate([_stage1(1_000_005), text, _stage1(1_000_006, None, n=8)])
+    assert all(r.ok for r in mixed)
+    assert mixed[1].text == alone.text
+    assert mixed[2].extra["video_grid_thw"] == [4, 6, 8]
+    longer = VLMRequest(yes_no_messages(default_templates(), QS[1]), None, choices=YES_NO_CHOICES,
+                        max_new_tokens=5)
+    pair = backend.generate([text, longer])  # left padding of text-only prompts
+    (longer_alone,) = backend.generate([longer])
+    assert pair[0].text == alone.text and pair[1].text == longer_alone.text
+    for c in YES_NO_CHOICES:
+        assert pair[1].choice_logprobs[c] == pytest.approx(longer_alone.choice_logprobs[c], abs=1e-4)
+
+
+def test_teacher_forced_choices(backend) -> None:
+    groups = tuple(f"Group: {g}" for g in default_templates().groups)  # same first token "Group"
+    msgs = stage2_messages(default_templates(), QS, "Abnormal")
+    reqs = [VLMRequest(msgs, _clip(s), frames_fps=2.0, choices=groups, max_new_tokens=4)
+            for s in (1_000_007, 1_000_008)]
+    both = backend.generate(reqs)
+    one = backend.generate(reqs[:1])[0]
+    for r in both:
+        assert r.ok and set(r.choice_logprobs) == set(groups)
+        assert all(math.isfinite(v) and v < 0 for v in r.choice_logprobs.values())
+    for g in groups:
+        assert both[0].choice_logprobs[g] == pytest.approx(one.choice_logprobs[g], abs=1e-4)
+
+
+def test_bad_request_does_not_sink_the_batch(backend) -> None:
+    bad = VLMRequest(stage1_messages(default_templates(), QS), np.zeros((4, 8, 8), np.float32),
+                     choices=STAGE1_CHOICES)
+    out = backend.generate([_stage1(1_000_009), bad])
+    assert out[0].ok and not out[1].ok and "frames" in out[1].error
+
+
+def test_sampling_and_labels() -> None:
+    assert sm.sample_indices(32, 16).tolist() == list(range(1, 32, 2))
+    assert sm.sample_indices(5, 16).tolist() == [0, 1, 2, 3, 4]
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        frames, fps, event, shown = sm.sample_clip(rng, i)
+        assert frames.shape == (16, 96, 128, 3) and fps > 0
+        assert shown == (event is not None)
+    assert sm.stage2_answer("Explosion").startswith("Group: Public Safety Incidents\nReason: ")
+
+
+def test_ensure_is_idempotent_and_atomic(tmp_path) -> None:
+    d = tmp_path / "m"
+    assert sm.ensure_smoke_model(d, train_seconds=0, eval_clips=0, log=None) == d
+    assert sm.is_complete(d)
+    marker = json.loads((d / sm.MARKER).read_text())
+    assert marker["askhint_smoke_test_model"] and "means nothing" in (d / sm.README).read_text()
+    stamp = (d / "model.safetensors").stat().st_mtime_ns
+    sm.ensure_smoke_model(d, train_seconds=0, eval_clips=0, log=None)
+    assert (d / "model.safetensors").stat().st_mtime_ns == stamp  # nothing rebuilt
+    (d / "tokenizer.json").unlink()  # incomplete → rebuilt
+    sm.ensure_smoke_model(d, train_seconds=0, eval_clips=0, log=None)
+    assert sm.is_complete(d) and (d / "tokenizer.json").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.tmp") or p.name.startswith(".m.old")]
