@@ -169,7 +169,8 @@ def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(fir
     assert _calls(store) > calls0
     # eval_reports holds rows for every Q* version, the baseline once per run of it
     assert store.scalar(
-        "SELECT count(DISTINCT question_set) FROM eval_reports WHERE template = 'askhint' AND metric = 'frame_auc'"
+        "SELECT count(DISTINCT question_set) FROM eval_reports WHERE template = 'askhint' AND metric = 'frame_auc' "
+        "AND source = 'pipeline'"
     ) == n_sets + 1
 
 
@@ -183,13 +184,16 @@ def test_report_agrees_with_scikit_learn_on_the_pooled_frames(first_run, home):
     store = Store(settings.db_path())
     videos = store.query("SELECT video_id, num_frames, intervals FROM videos WHERE status = 'ok' ORDER BY video_id")
     report = store.query(
-        "SELECT plan, metric, value FROM eval_reports WHERE source = 'pipeline' AND template = 'askhint' "
-        "AND granularity = 'window' AND metric IN ('frame_auc', 'frame_ap')"
+        "SELECT plan, question_set, metric, value FROM eval_reports WHERE source = 'pipeline' "
+        "AND template = 'askhint' AND granularity = 'window' AND metric IN ('frame_auc', 'frame_ap') "
+        "QUALIFY rank() OVER (ORDER BY created_at DESC) = 1"
     )
-    plan = report["plan"][0]
+    assert report.height == 2, report
+    plan, qset = report["plan"][0], report["question_set"][0]
     preds = store.query(
-        "SELECT video_id, start_frame, end_frame, score FROM predictions WHERE template = 'askhint' AND plan = ?",
-        [plan],
+        "SELECT video_id, start_frame, end_frame, score FROM predictions WHERE template = 'askhint' AND plan = ? "
+        "AND question_set = ?",
+        [plan, qset],
     )
     y, s = [], []
     for vid, n, intervals in videos.iter_rows():
