@@ -677,7 +677,7 @@ def ensure_smoke_model(
         tmp.rename(out)
         shutil.rmtree(trash, ignore_errors=True)
         if log:
-            log(f"smoke model ready in {out} ({marker['build_seconds']} s); held-out: {acc}")
+            log(f"smoke model ready in {out} ({marker['build_seconds']} s)" + (f"; held-out: {acc}" if acc else ""))
     return out
 
 
