@@ -48,6 +48,28 @@ class Unit:
     frames_fps: float
 
 
+def prediction_row(u: Unit, *, question_set: str, model: str, template: str, run_id: str, **fields) -> dict:
+    """One ``predictions`` row for unit ``u``; stage-2 fields default to empty."""
+    return {
+        "dataset": u.dataset,
+        "plan": u.plan,
+        "video_id": u.video_id,
+        "unit": u.unit,
+        "start_frame": u.start_frame,
+        "end_frame": u.end_frame,
+        "question_set": question_set,
+        "model": model,
+        "template": template,
+        "group_name": None,
+        "rationale": None,
+        "raw_stage2": None,
+        "stage2_request": None,
+        **fields,
+        "run_id": run_id,
+        "created_at": now(),
+    }
+
+
 def _chunks(items: Sequence[Unit], size: int) -> Iterator[Sequence[Unit]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -99,29 +121,19 @@ def predict(
             answer = parse_stage1(r1.text) if r1.ok else None
             scored = abnormal_probability(r1.choice_logprobs if r1.ok else None, answer)
             rows.append(
-                {
-                    "dataset": u.dataset,
-                    "plan": u.plan,
-                    "video_id": u.video_id,
-                    "unit": u.unit,
-                    "start_frame": u.start_frame,
-                    "end_frame": u.end_frame,
-                    "question_set": question_set,
-                    "model": model,
-                    "template": template,
-                    "score": float(scored.score),
-                    "score_source": scored.source if r1.ok else "failed",
-                    "answer": answer,
-                    "group_name": None,
-                    "rationale": None,
-                    "parse_ok": answer is not None,
-                    "raw_stage1": r1.text if r1.ok else f"ERROR: {r1.error}",
-                    "raw_stage2": None,
-                    "stage1_request": h1,
-                    "stage2_request": None,
-                    "run_id": runner.run_id,
-                    "created_at": now(),
-                }
+                prediction_row(
+                    u,
+                    question_set=question_set,
+                    model=model,
+                    template=template,
+                    run_id=runner.run_id,
+                    score=float(scored.score),
+                    score_source=scored.source if r1.ok else "failed",
+                    answer=answer,
+                    parse_ok=answer is not None,
+                    raw_stage1=r1.text if r1.ok else f"ERROR: {r1.error}",
+                    stage1_request=h1,
+                )
             )
             abnormal = answer == templates.abnormal_word or (answer is None and scored.score >= 0.5)
             if template == "askhint" and r1.ok and abnormal:
@@ -207,29 +219,20 @@ def predict_per_question(
             ]
             yes = [q for q, p in zip(qs, parsed, strict=True) if p]
             rows.append(
-                {
-                    "dataset": u.dataset,
-                    "plan": u.plan,
-                    "video_id": u.video_id,
-                    "unit": u.unit,
-                    "start_frame": u.start_frame,
-                    "end_frame": u.end_frame,
-                    "question_set": question_set,
-                    "model": model,
-                    "template": "per_question",
-                    "score": float(aggregate_question_scores([s.score for s in scored], aggregate)),
-                    "score_source": "failed" if failed else _weakest(s.source for s in scored),
-                    "answer": templates.abnormal_word if yes else templates.normal_word,
-                    "group_name": None,
-                    "rationale": "; ".join(yes) or None,
-                    "parse_ok": all(p is not None for p in parsed),
-                    "raw_stage1": json.dumps([r.text if r.ok else f"ERROR: {r.error}" for _, r in per_q]),
-                    "raw_stage2": None,
-                    "stage1_request": json.dumps([h for h, _ in per_q]),
-                    "stage2_request": None,
-                    "run_id": runner.run_id,
-                    "created_at": now(),
-                }
+                prediction_row(
+                    u,
+                    question_set=question_set,
+                    model=model,
+                    template="per_question",
+                    run_id=runner.run_id,
+                    score=float(aggregate_question_scores([s.score for s in scored], aggregate)),
+                    score_source="failed" if failed else _weakest(s.source for s in scored),
+                    answer=templates.abnormal_word if yes else templates.normal_word,
+                    rationale="; ".join(yes) or None,
+                    parse_ok=all(p is not None for p in parsed),
+                    raw_stage1=json.dumps([r.text if r.ok else f"ERROR: {r.error}" for _, r in per_q]),
+                    stage1_request=json.dumps([h for h, _ in per_q]),
+                )
             )
         if on_rows:
             on_rows([r for r in rows if r["score_source"] != "failed"])
