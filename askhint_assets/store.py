@@ -78,6 +78,14 @@ class StoreError(AskHintError):
     """The database could not be opened or written (locked too long, read-only, disk full)."""
 
 
+def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pl.DataFrame, replace: bool) -> None:
+    """Insert a polars frame's columns into ``table`` (``INSERT OR REPLACE`` with ``replace``)."""
+    cols = ", ".join(df.columns)
+    con.register("_rows", df.to_arrow())
+    con.execute(f"INSERT {'OR REPLACE ' if replace else ''}INTO {table} ({cols}) SELECT {cols} FROM _rows")
+    con.unregister("_rows")
+
+
 def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -167,11 +175,8 @@ class Store:
         df = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows, infer_schema_length=None)
         if df.height == 0:
             return 0
-        cols = ", ".join(df.columns)
         with self.connect() as con:
-            con.register("_rows", df.to_arrow())
-            con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _rows")
-            con.unregister("_rows")
+            _insert(con, table, df, replace=True)
         return df.height
 
     def replace_where(self, table: str, where: str, params: Sequence[Any], rows: list[dict[str, Any]]) -> None:
@@ -181,10 +186,7 @@ class Store:
             con.execute("BEGIN TRANSACTION")
             con.execute(f"DELETE FROM {table} WHERE {where}", list(params))
             if df.height:
-                cols = ", ".join(df.columns)
-                con.register("_rows", df.to_arrow())
-                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _rows")
-                con.unregister("_rows")
+                _insert(con, table, df, replace=False)
             con.execute("COMMIT")
 
     # -- the response cache ----------------------------------------------------------------
@@ -209,11 +211,6 @@ class Store:
         with self.connect() as con:
             con.execute("BEGIN TRANSACTION")
             for table, rows in (("responses", responses), ("model_calls", calls)):
-                if not rows:
-                    continue
-                df = pl.DataFrame(rows, infer_schema_length=None)
-                cols = ", ".join(df.columns)
-                con.register("_rows", df.to_arrow())
-                con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) SELECT {cols} FROM _rows")
-                con.unregister("_rows")
+                if rows:
+                    _insert(con, table, pl.DataFrame(rows, infer_schema_length=None), replace=True)
             con.execute("COMMIT")

@@ -186,11 +186,11 @@ def build_data_assets(s: PipelineSettings) -> list:
             st.replace_where(
                 "scoring_units", "dataset = ? AND plan = ?", [ds.name, p], [r for r in unit_rows if r["plan"] == p]
             )
-        for f in failed:
+        if failed:
             with st.connect() as con:
-                con.execute(
+                con.executemany(
                     "UPDATE videos SET status = 'failed', reason = ? WHERE dataset = ? AND video_id = ?",
-                    [f["reason"], ds.name, f["video"]],
+                    [[f["reason"], ds.name, f["video"]] for f in failed],
                 )
         keys = sorted((r["plan"], r["video_id"], r["unit"], r["frames_key"]) for r in unit_rows)
         return dg.Output(

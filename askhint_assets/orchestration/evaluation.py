@@ -22,7 +22,7 @@ from askhint_assets.orchestration.metadata import image_md, md_table
 from askhint_assets.orchestration.predictions import load_units, score_units
 from askhint_assets.orchestration.prompts import select_qstar
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.store import Store, now
+from askhint_assets.store import now
 
 GROUP = "evaluation"
 LABELS = {"askhint": "ASK-Hint", "per_question": "ASK-Hint, per question", "abstract": "abstract prompt"}
@@ -159,7 +159,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
         versions = [
             {"question_set": h["question_set"], "created_at": h["created_at"], "size": h["size"],
              "frame_auc": h.get("frame_auc"), "Q*": " / ".join(h["questions"])}
-            for h in history(Store(st.path), dataset)
+            for h in history(st, dataset)
         ]
         return dg.Output(
             {"dataset": dataset, "report_ids": report_ids, "frame_auc": a.frame_auc},

@@ -32,12 +32,8 @@ class EmbedderResource(dg.ConfigurableResource):
 
     _embedder: Any = PrivateAttr(default=None)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        from askhint_assets.questions.embed import Embedder
-
-        self._embedder = Embedder(self.model_path or None, device=self.device)
-
     def embedder(self):
+        """The embedder, built once (the model itself loads on the first ``embed``)."""
         if self._embedder is None:
             from askhint_assets.questions.embed import Embedder
 
