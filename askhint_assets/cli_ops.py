@@ -60,22 +60,26 @@ def observe_cmd() -> None:
 
 @click.command("report")
 def report_cmd() -> None:
-    """Print the latest evaluation report of the configured data set, and where things are."""
+    """Print the latest evaluation report of each configured data set, and where things are."""
     from askhint_assets.config import load_settings
     from askhint_assets.store import Store
 
-    s = load_settings()
-    path = settings.home() / "reports" / f"{s.dataset.name}.md"
-    if not path.exists():
-        raise AskHintError(f"{path}: no report yet; run `make demo` or materialize evaluation_report")
-    click.echo(path.read_text())
+    names = [one.dataset.name for one in load_settings().per_dataset()]
+    paths = [settings.home() / "reports" / f"{name}.md" for name in names]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise AskHintError(f"{', '.join(missing)}: no report yet; run `make demo` or materialize evaluation_report")
+    for path in paths:
+        click.echo(path.read_text())
     st = Store(settings.db_path())
     with st.connect(read_only=True) as con:
         calls = con.execute("SELECT count(*), count(DISTINCT run_id) FROM model_calls").fetchone()
-        preds = con.execute("SELECT count(*) FROM predictions WHERE dataset = ?", [s.dataset.name]).fetchone()[0]
+        preds = con.execute(
+            "SELECT count(*) FROM predictions WHERE list_contains(?, dataset)", [names]
+        ).fetchone()[0]
     click.echo(f"DuckDB: {settings.db_path()}")
     click.echo(f"  predictions rows: {preds}; model requests ever sent: {calls[0]} in {calls[1]} run(s)")
-    click.echo(f"Report file: {path}")
+    click.echo(f"Report file(s): {', '.join(str(p) for p in paths)}")
     click.echo("UI: `make ui`, then open http://127.0.0.1:3000 (asset groups prompts, data, inference, evaluation)")
 
 

@@ -9,7 +9,8 @@ by ``model.api_key_env`` at call time.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ SMOKE_MODEL = "smoke"
 class DatasetSettings:
     name: str = "demo"
     kind: str = "ucf_crime"  # ucf_crime | xd_violence | folder
-    root: str | None = None  # default for the demo: $ASKHINT_HOME/data/demo_ucf (generated)
+    root: str | None = None  # unset: the generated demo in the kind's layout ($ASKHINT_HOME/data/demo_ucf|demo_xd)
     annotations: str | None = None
     prompt_set: str = "ucf_crime"
     on_error: str = "skip"  # skip: record a failed video and go on; raise: stop at the first
@@ -88,7 +89,21 @@ class PipelineSettings:
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     questions: QuestionSettings = field(default_factory=QuestionSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    # ``datasets:`` in the YAML: several data sets in one code location, each with its own asset chain
+    # under the key prefix ``<name>/`` (and its prompt set's chain under ``<prompt_set>/``)
+    datasets: tuple[DatasetSettings, ...] = ()
     source: str = "defaults"
+
+    @property
+    def multi_dataset(self) -> bool:
+        """True when the settings list data sets (``datasets:``): every asset key then has a prefix."""
+        return bool(self.datasets)
+
+    def per_dataset(self) -> list[PipelineSettings]:
+        """One settings object per data set, each with ``dataset`` set (the single one when not listed)."""
+        if not self.datasets:
+            return [self]
+        return [replace(self, dataset=d, datasets=()) for d in self.datasets]
 
     @property
     def is_smoke_model(self) -> bool:
@@ -97,7 +112,7 @@ class PipelineSettings:
     def dataset_root(self) -> Path:
         if self.dataset.root:
             return Path(self.dataset.root).expanduser()
-        return settings.demo_dataset_dir()
+        return settings.demo_dataset_dir(self.dataset.kind)
 
     def prompt_dir(self) -> Path:
         return settings.prompts_store() / self.dataset.prompt_set
@@ -144,19 +159,48 @@ def load_settings(path: str | Path | None = None) -> PipelineSettings:
         "questions": QuestionSettings,
         "model": ModelSettings,
     }
-    unknown = set(data) - set(sections)
+    unknown = set(data) - set(sections) - {"datasets"}
     if unknown:
-        raise InputError(f"unknown section(s) {sorted(unknown)}; known: {sorted(sections)}", path=p)
+        raise InputError(f"unknown section(s) {sorted(unknown)}; known: {sorted([*sections, 'datasets'])}", path=p)
     built = {name: _build(cls, data.get(name), str(p), name) for name, cls in sections.items()}
-    s = PipelineSettings(**built, source=str(p))
-    _validate(s, str(p))
+    datasets = _build_datasets(data, str(p))
+    s = PipelineSettings(**built, datasets=datasets, source=str(p))
+    for i, one in enumerate(s.per_dataset()):
+        _validate(one, str(p), f"datasets[{i}]" if s.multi_dataset else "dataset")
     return s
 
 
-def _validate(s: PipelineSettings, path: str) -> None:
+_KEY_PART = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def _build_datasets(data: dict, path: str) -> tuple[DatasetSettings, ...]:
+    """The ``datasets:`` list: names unique and usable as asset-key prefixes; not mixed with ``dataset:``."""
+    raw = data.get("datasets")
+    if raw is None:
+        return ()
+    if "dataset" in data:
+        raise InputError("use either `dataset:` (one data set) or `datasets:` (a list), not both", path=path,
+                         field="datasets")
+    if not isinstance(raw, list) or not raw:
+        raise InputError("must be a non-empty list of data set mappings", path=path, field="datasets")
+    out = [_build(DatasetSettings, d, path, f"datasets[{i}]") for i, d in enumerate(raw)]
+    seen: set[str] = set()
+    for i, d in enumerate(out):
+        if "name" not in raw[i]:
+            raise InputError("every listed data set needs a `name`", path=path, field=f"datasets[{i}].name")
+        if not _KEY_PART.match(d.name) or not _KEY_PART.match(d.prompt_set):
+            raise InputError("names and prompt sets must be letters, digits and _ (they become asset-key "
+                             "prefixes), starting with a letter", path=path, field=f"datasets[{i}].name")
+        if d.name in seen:
+            raise InputError(f"data set name {d.name!r} is used twice", path=path, field=f"datasets[{i}].name")
+        seen.add(d.name)
+    return tuple(out)
+
+
+def _validate(s: PipelineSettings, path: str, ds_field: str = "dataset") -> None:
     checks = [
-        (s.dataset.kind in ("ucf_crime", "xd_violence", "folder"), "dataset.kind", "ucf_crime|xd_violence|folder"),
-        (s.dataset.on_error in ("skip", "raise"), "dataset.on_error", "skip|raise"),
+        (s.dataset.kind in ("ucf_crime", "xd_violence", "folder"), f"{ds_field}.kind", "ucf_crime|xd_violence|folder"),
+        (s.dataset.on_error in ("skip", "raise"), f"{ds_field}.on_error", "skip|raise"),
         (
             bool(s.scoring.granularities) and set(s.scoring.granularities) <= {"video", "window"},
             "scoring.granularities",
@@ -171,6 +215,9 @@ def _validate(s: PipelineSettings, path: str) -> None:
     for ok, fld, expected in checks:
         if not ok:
             raise InputError(f"must be {expected}", path=path, field=fld)
+    if not s.dataset.root and s.dataset.kind == "folder":
+        raise InputError("a folder data set needs `root` (only ucf_crime and xd_violence have a generated demo)",
+                         path=path, field=f"{ds_field}.root")
     if s.questions.method == "llm":
         raise InputError(
             "the LLM cluster summariser (questions.compress.summarise_with_llm) is not wired into the pipeline yet; "

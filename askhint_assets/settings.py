@@ -49,6 +49,6 @@ def data_dir() -> Path:
     return home() / "data"
 
 
-def demo_dataset_dir() -> Path:
-    """The generated demo data set, in the UCF-Crime layout."""
-    return data_dir() / "demo_ucf"
+def demo_dataset_dir(kind: str = "ucf_crime") -> Path:
+    """The generated demo data set of a layout (``ucf_crime`` → ``demo_ucf``, ``xd_violence`` → ``demo_xd``)."""
+    return data_dir() / {"ucf_crime": "demo_ucf", "xd_violence": "demo_xd"}.get(kind, f"demo_{kind}")

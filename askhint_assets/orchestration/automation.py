@@ -79,30 +79,43 @@ CHEAP = ("class_prompts", "inference_templates", "question_embeddings", "questio
 EXPENSIVE = ("sampled_frames", "askhint_predictions", "abstract_predictions")
 
 
-def automation_conditions() -> dict[dg.AssetKey, dg.AutomationCondition]:
-    """The automation condition of each asset key. Assets not listed have none and are left to the
-    nightly schedule and ``askhint update``: ``dataset_index`` (its video files and annotations are not
-    observed) and the optional ``prompt_count_ablation`` (an experiment with many VLM requests)."""
-    out = {dg.AssetKey(k): ON_NEW_DATA_VERSION for k in CHEAP}
-    out |= {dg.AssetKey(k): ON_SETTLED_NEW_DATA_VERSION for k in EXPENSIVE}
-    out[dg.AssetKey("evaluation_report")] = ON_NEW_PREDICTIONS
-    return out
+def condition_for(key: dg.AssetKey) -> dg.AutomationCondition | None:
+    """The automation condition of an asset, by its name (the last part of its key, so a data set's
+    prefixed chain gets the same conditions). Assets without one are left to the nightly schedule and
+    ``askhint update``: ``dataset_index`` (its video files and annotations are not observed) and the
+    optional ``prompt_count_ablation`` (an experiment with many VLM requests)."""
+    name = key.path[-1]
+    if name in CHEAP:
+        return ON_NEW_DATA_VERSION
+    if name in EXPENSIVE:
+        return ON_SETTLED_NEW_DATA_VERSION
+    if name != "evaluation_report":
+        return None
+    if len(key.path) == 1:
+        return ON_NEW_PREDICTIONS
+    index = dg.AssetKey([*key.path[:-1], "dataset_index"])
+    return on_new_data_version("on_new_predictions", ignore=dg.AssetSelection.assets(index))
+
+
+def automation_conditions(keys: Sequence[dg.AssetKey] | None = None) -> dict[dg.AssetKey, dg.AutomationCondition]:
+    """The automation condition of each asset key that has one (default: the unprefixed demo keys)."""
+    keys = keys or [dg.AssetKey(k) for k in (*CHEAP, *EXPENSIVE, "evaluation_report")]
+    return {k: c for k in keys if (c := condition_for(k)) is not None}
 
 
 def with_automation(assets: Sequence) -> list:
-    """``assets`` with the conditions of :func:`automation_conditions` set on their specs (source
-    assets, which are observed and never requested, pass through)."""
-    conditions = automation_conditions()
+    """``assets`` with the conditions of :func:`condition_for` set on their specs (source assets, which
+    are observed and never requested, pass through)."""
 
     def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
-        cond = conditions.get(spec.key)
+        cond = condition_for(spec.key)
         return spec if cond is None else spec.replace_attributes(automation_condition=cond)
 
     return [a.map_asset_specs(apply) if isinstance(a, dg.AssetsDefinition) else a for a in assets]
 
 
-def _latest_observed_version(instance: dg.DagsterInstance) -> tuple[str | None, dict]:
-    records = instance.fetch_observations(PROMPT_STORE, limit=1).records
+def _latest_observed_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[str | None, dict]:
+    records = instance.fetch_observations(key, limit=1).records
     if not records or records[0].asset_observation is None:
         return None, {}
     obs = records[0].asset_observation
@@ -117,15 +130,21 @@ def _parse_cursor(raw: str | None) -> dict | None:
     return cursor if isinstance(cursor, dict) and "version" in cursor and "files" in cursor else None
 
 
-def build_prompt_store_sensor(s: PipelineSettings, minimum_interval_seconds: int = 30) -> dg.SensorDefinition:
-    """The sensor that turns an edit of the prompt set's YAML files into a new ``prompt_store`` data version."""
+def build_prompt_store_sensor(
+    s: PipelineSettings, minimum_interval_seconds: int = 30, key: dg.AssetKey = PROMPT_STORE
+) -> dg.SensorDefinition:
+    """The sensor that turns an edit of the prompt set's YAML files into a new data version of ``key``
+    (``prompt_store``, or ``<prompt_set>/prompt_store`` with several data sets; the sensor is then named
+    ``<prompt_set>_prompt_store_sensor``)."""
     prompt_dir = s.prompt_dir()
+    name = "prompt_store_sensor" if len(key.path) == 1 else f"{'_'.join(key.path[:-1])}_prompt_store_sensor"
 
     @dg.sensor(
-        name="prompt_store_sensor",
+        name=name,
         minimum_interval_seconds=minimum_interval_seconds,
         description=f"Hashes the YAML files in `{prompt_dir}`; when the hash changes it records an observation "
-        "of `prompt_store` with the hash as its data version (the automation conditions take it from there).",
+        f"of `{key.to_user_string()}` with the hash as its data version (the automation conditions take it "
+        "from there).",
     )
     def prompt_store_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         if not prompt_dir.is_dir():
@@ -135,14 +154,14 @@ def build_prompt_store_sensor(s: PipelineSettings, minimum_interval_seconds: int
         cursor = json.dumps({"version": version, "files": files}, sort_keys=True)
         previous = _parse_cursor(context.cursor)
         if previous is None:  # a new sensor: compare with what the instance last recorded
-            observed, meta = _latest_observed_version(context.instance)
+            observed, meta = _latest_observed_version(context.instance, key)
             prev_files = {k.removeprefix("file:"): v for k, v in meta.items() if k.startswith("file:")}
             previous = {"version": observed, "files": prev_files}
         if previous["version"] == version:
             return dg.SensorResult(skip_reason=f"prompt store unchanged ({version})", cursor=cursor)
         changed = sorted(f for f in files.keys() | previous["files"].keys() if files.get(f) != previous["files"].get(f))
         observation = dg.AssetObservation(
-            asset_key=PROMPT_STORE,
+            asset_key=key,
             tags={DATA_VERSION_TAG: version},
             description=f"prompt files changed: {', '.join(changed)}" if previous["files"] else "prompt files changed",
             metadata={

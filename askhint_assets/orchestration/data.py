@@ -79,10 +79,10 @@ def build_data_assets(s: PipelineSettings) -> list:
         from askhint_assets.datasets.registry import load_dataset
 
         root = s.dataset_root()
-        if ds.name == "demo" and not ds.root:
-            from askhint_assets.datasets.demo import generate_demo
+        if not ds.root:  # the generated demo in the kind's layout
+            from askhint_assets.datasets.demo import DEMO_GENERATORS
 
-            generate_demo(root)
+            DEMO_GENERATORS[ds.kind](root)
         dataset = load_dataset(
             ds.kind, root, ds.annotations, on_error=ds.on_error, inclusive_end=ds.inclusive_end
         )
