@@ -212,6 +212,127 @@ def _table(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+@main.command("generate-questions")
+@click.option("--prompt-set", "prompt_set", required=True, help="Source prompt set (a folder of the prompt store).")
+@click.option("--classes", help="Comma-separated classes to generate (default: all); the others keep their questions.")
+@click.option("--out", help="Name of the new prompt set (default: <prompt-set>-generated-<short hash>).")
+@click.pass_context
+def generate_questions_cmd(ctx: click.Context, prompt_set: str, classes: str | None, out: str | None) -> None:
+    """Ask the configured model (settings file ASKHINT_CONFIG, section model) for 3-5 yes/no questions per class.
+
+    Writes a NEW prompt set in the prompt store (ASKHINT_PROMPTS_STORE): a copy of PROMPT_SET with
+    class_questions.yaml replaced, for review; never overwrites an existing folder. Requests go
+    through the DuckDB cache, so a rerun sends nothing. If any class gets fewer than 3 valid
+    questions, nothing is written and the command exits 1 listing those classes (greedy answers are
+    cached: change the model or its settings to get different ones).
+    """
+    try:
+        code = _generate_questions(prompt_set, classes, out)
+    except AskHintError as exc:
+        click.echo(f"error: {exc}", err=True)
+        code = 2
+    if code:
+        ctx.exit(code)
+
+
+def _new_prompt_dir(store_dir: Path, name: str) -> Path:
+    """``store_dir/name``, refused when the name is not a plain folder name or the folder exists."""
+    if not name or name != Path(name).name or name.startswith("."):
+        raise InputError(f"--out must be a plain folder name, got {name!r}")
+    dest = store_dir / name
+    if dest.exists():
+        raise InputError(f"prompt set folder {dest} already exists; choose another --out (nothing was written)")
+    return dest
+
+
+def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -> int:
+    """Generate, validate, write and record; returns the exit code (1: some class failed)."""
+    import shutil
+    import uuid
+
+    from askhint_assets import settings
+    from askhint_assets.config import load_settings
+    from askhint_assets.hashing import hash_obj
+    from askhint_assets.orchestration.prompts import class_prompt_content
+    from askhint_assets.orchestration.resources import VLMResource
+    from askhint_assets.prompts.loader import load_prompt_set
+    from askhint_assets.questions import generate
+    from askhint_assets.store import Store, now
+    from askhint_assets.vlm.cache import CachedRunner
+
+    s = load_settings()
+    store_dir = settings.prompts_store()
+    ps = load_prompt_set(store_dir / prompt_set)
+    chosen = [c.strip() for c in classes.split(",") if c.strip()] if classes else list(ps.classes)
+    unknown = [c for c in chosen if c not in ps.classes]
+    if unknown or not chosen:
+        raise InputError(f"--classes: unknown {unknown or chosen}; {prompt_set} has {list(ps.classes)}")
+    if out is not None:
+        _new_prompt_dir(store_dir, out)  # fail before any request
+
+    backend = VLMResource.from_settings(s.model).get_backend()
+    requests = generate.class_requests(ps, chosen)
+    runner = CachedRunner(backend, Store(settings.db_path()), run_id=f"generate-questions-{uuid.uuid4().hex[:8]}",
+                          batch_size=s.model.batch_size)
+    answers = dict(zip(requests, (r for _, r in runner.run(list(requests.values()))), strict=True))
+    kept_curated = [q for c, qs in ps.class_questions.items() if c not in requests for q in qs]
+    results = generate.validate_answers(answers, taken=kept_curated)
+
+    st = runner.stats
+    click.echo(f"model {backend.model_name} ({backend.backend_name}): {st.requests} request(s), "
+               f"{st.sent} sent, {st.cache_hits} from the cache")
+    for c, r in results.items():
+        click.echo(f"{'ok  ' if r.ok else 'FAIL'} {c}: {len(r.questions)} question(s) kept")
+        for q in r.questions:
+            click.echo(f"       - {q}")
+        for problem in r.problems:
+            click.echo(f"       ! {problem}")
+    failed = [c for c, r in results.items() if not r.ok]
+    if failed:
+        click.echo(f"error: fewer than {generate.MIN_QUESTIONS} valid questions for {', '.join(failed)}; "
+                   "nothing was written", err=True)
+        return 1
+
+    questions = {c: results[c].questions if c in results else ps.class_questions[c] for c in ps.classes}
+    gen_settings = generate.generation_settings(ps, list(requests))
+    name = out or f"{prompt_set}-generated-{hash_obj([questions, gen_settings], length=8)}"
+    dest = _new_prompt_dir(store_dir, name)
+    header = {
+        "model": f"{backend.model_name} ({backend.backend_name})",
+        "backend_fingerprint": backend.fingerprint(),
+        "settings": gen_settings,
+        "date": now().isoformat(timespec="seconds"),
+        "curated (not generated)": [c for c in ps.classes if c not in requests] or "none",
+    }
+    tmp = store_dir / f".{name}.tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        shutil.copytree(store_dir / prompt_set, tmp)
+        (tmp / "class_questions.yaml").write_text(generate.render_class_questions(questions, header), encoding="utf-8")
+        new_ps = load_prompt_set(tmp)  # the loader's validation, before the folder appears
+        tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    content = class_prompt_content(new_ps)
+    version = "cp-" + hash_obj(content)
+    db = Store(settings.db_path())
+    if not db.scalar("SELECT count(*) FROM prompt_versions WHERE version = ?", [version]):
+        db.upsert("prompt_versions", [{
+            "version": version,
+            "prompt_set": new_ps.name,
+            "kind": "class_prompts",
+            "parent": "cp-" + hash_obj(class_prompt_content(ps)),
+            "produced_by": f"model {backend.model_name} ({backend.backend_name}), "
+                           f"settings {json.dumps(gen_settings, sort_keys=True)}",
+            "content": json.dumps(content),
+            "files": json.dumps(new_ps.files),
+            "created_at": now(),
+        }])
+    click.echo(f"wrote prompt set {dest} (class-prompt version {version}); review its class_questions.yaml, "
+               f"then use it with `dataset: {{prompt_set: {name}}}` in the settings file named by ASKHINT_CONFIG")
+    return 0
+
+
 def _register() -> None:
     from askhint_assets.cli_lineage import diff_cmd, history_cmd, lineage_cmd
     from askhint_assets.cli_ops import observe_cmd, report_cmd, update_cmd

@@ -218,12 +218,5 @@ def _validate(s: PipelineSettings, path: str, ds_field: str = "dataset") -> None
     if not s.dataset.root and s.dataset.kind == "folder":
         raise InputError("a folder data set needs `root` (only ucf_crime and xd_violence have a generated demo)",
                          path=path, field=f"{ds_field}.root")
-    if s.questions.method == "llm":
-        raise InputError(
-            "the LLM cluster summariser (questions.compress.summarise_with_llm) is not wired into the pipeline yet; "
-            "use centrality (deterministic facility-location selection)",
-            path=path,
-            field="questions.method",
-        )
     if s.model.backend == "openai" and not s.model.base_urls:
         raise InputError("the openai backend needs at least one base URL", path=path, field="model.base_urls")

@@ -11,11 +11,12 @@ from dagster import AssetExecutionContext
 from askhint_assets.config import PipelineSettings
 from askhint_assets.hashing import hash_obj, hash_tree
 from askhint_assets.orchestration.metadata import image_md, md_table
-from askhint_assets.orchestration.resources import EmbedderResource, StoreResource
+from askhint_assets.orchestration.resources import EmbedderResource, StoreResource, VLMResource, model_label
 from askhint_assets.prompts.loader import PromptSet, load_prompt_set, question_table
 from askhint_assets.questions.cluster import ClusterConfig, cluster_questions
-from askhint_assets.questions.compress import compress
-from askhint_assets.store import now
+from askhint_assets.questions.compress import SUMMARY_PROMPT, SUMMARY_SYSTEM, Selected, compress, summarise_clusters
+from askhint_assets.store import Store, now
+from askhint_assets.vlm.cache import CachedRunner
 
 GROUP = "prompts"
 
@@ -212,58 +213,163 @@ def build_prompt_assets(s: PipelineSettings) -> list:
             },
         )
 
-    @dg.asset(
-        group_name=GROUP,
-        code_version="2-" + hash_obj({"target": qcfg.target_size, "method": qcfg.method}, length=8),
-        description="Q*: the compact guiding questions, 2-3 per merged cluster, chosen by greedy facility "
+    guiding_kw = {
+        "name": "guiding_questions",
+        "group_name": GROUP,
+        "code_version": guiding_code_version(s),
+        "description": "Q*: the compact guiding questions, 2-3 per merged cluster, chosen by greedy facility "
         "location (representative and diverse; the first pick is the most central) "
         "(table `question_sets`; the id is a hash of the questions, so an edit that leaves Q* "
         "unchanged stops propagation here).",
-    )
-    def guiding_questions(question_clusters: dict, store: StoreResource) -> dg.Output[dict]:
-        st = store.store()
-        prompt_settings = load_class_prompts(st, question_clusters["version"])["settings"]
-        target = qcfg.target_size or int(prompt_settings.get("target_size", 6))
-        selected, classes, labels = select_qstar(st, question_clusters, target)
-        qs = [sel.question for sel in selected]
-        qset = "qs-" + hash_obj(qs)
-        settings_json = json.dumps({**prompt_settings, "target_size": target, "method": qcfg.method})
-        if not st.scalar("SELECT count(*) FROM question_sets WHERE question_set = ?", [qset]):
-            st.upsert(
-                "question_sets",
-                [
-                    {
-                        "question_set": qset,
-                        "questions": qs,
-                        "prompt_set": question_clusters["prompt_set"],
-                        "prompt_version": question_clusters["version"],
-                        "clustering_id": question_clusters["clustering_id"],
-                        "settings": settings_json,
-                        "method": qcfg.method,
-                        "created_at": now(),
-                    }
-                ],
-            )
-        md = "\n".join(
-            f"{i}. {sel.question}  _(cluster {sel.cluster}, from {classes[sel.index]})_"
-            for i, sel in enumerate(selected, 1)
-        )
-        return dg.Output(
-            {
-                "question_set": qset,
-                "questions": qs,
-                "prompt_set": question_clusters["prompt_set"],
-                "prompt_version": question_clusters["version"],
-                "clustering_id": question_clusters["clustering_id"],
-                "target_size": target,
-                "n_clusters": int(labels.max()) + 1 if len(labels) else 0,
-                "question_classes": [classes[sel.index] for sel in selected],
-            },
-            data_version=dg.DataVersion(qset),
-            metadata={"question_set": qset, "size": len(qs), "Q*": dg.MetadataValue.md(md)},
+    }
+    if qcfg.method == "llm":
+        guiding_kw["description"] += (
+            " `questions.method: llm`: the configured model rewrites each merged cluster's picks as as many "
+            "general questions (cached requests); a cluster whose answer does not parse keeps its picks."
         )
 
+        @dg.asset(**guiding_kw)
+        def guiding_questions_llm(
+            context: AssetExecutionContext, question_clusters: dict, store: StoreResource, vlm: VLMResource
+        ) -> dg.Output[dict]:
+            return _guiding_questions(s, question_clusters, store.store(), vlm, context.run_id)
+
+        guiding_questions = guiding_questions_llm
+    else:
+
+        @dg.asset(**guiding_kw)
+        def guiding_questions(question_clusters: dict, store: StoreResource) -> dg.Output[dict]:
+            return _guiding_questions(s, question_clusters, store.store())
+
     return [prompt_store, class_prompts, inference_templates, question_embeddings, question_clusters, guiding_questions]
+
+
+LLM_MAX_NEW_TOKENS = 256  # per summary request; the backend's own ``model.max_new_tokens`` caps it
+
+
+def guiding_code_version(s: PipelineSettings) -> str:
+    """The code version of ``guiding_questions``: target and method; with ``llm`` also the model
+    settings and the summary prompt, so changing either marks Q* stale."""
+    key: dict = {"target": s.questions.target_size, "method": s.questions.method}
+    if s.questions.method == "llm":
+        key |= {"model": s.section_hash("model"), "prompt": [SUMMARY_SYSTEM, SUMMARY_PROMPT, LLM_MAX_NEW_TOKENS]}
+    return "2-" + hash_obj(key, length=8)
+
+
+def _guiding_questions(
+    s: PipelineSettings, ref: dict, st: Store, vlm: VLMResource | None = None, run_id: str = ""
+) -> dg.Output[dict]:
+    """Q* of the clusters ``ref``: the deterministic selection, rewritten per cluster by ``vlm`` if given."""
+    method = s.questions.method
+    prompt_settings = load_class_prompts(st, ref["version"])["settings"]
+    target = s.questions.target_size or int(prompt_settings.get("target_size", 6))
+    selected, classes, labels = select_qstar(st, ref, target)
+    qs = [sel.question for sel in selected]
+    q_classes = [classes[sel.index] for sel in selected]
+    lines = [f"{sel.question}  _(cluster {sel.cluster}, from {classes[sel.index]})_" for sel in selected]
+    settings = {**prompt_settings, "target_size": target, "method": method}
+    extra_out: dict = {}
+    extra_md: dict = {}
+    if vlm is not None:
+        llm = _llm_qstar(st, ref, selected, classes, vlm, run_id)
+        qs, q_classes, lines = llm["questions"], llm["classes"], llm["lines"]
+        produced_by = f"method llm, model {model_label(vlm)} ({vlm.backend})"
+        settings |= {"produced_by": produced_by, "clusters": llm["status"]}
+        extra_out = {"method": method, "produced_by": produced_by, "cluster_status": llm["status"]}
+        n_llm = sum(v == "llm" for v in llm["status"].values())
+        extra_md = {
+            "produced_by": produced_by,
+            "clusters_summarised": f"{n_llm} of {len(llm['status'])} (the others fell back to the selection)",
+            "cluster_status": dg.MetadataValue.json(llm["status"]),
+            "requests_sent": llm["stats"].sent,
+            "cache_hits": llm["stats"].cache_hits,
+        }
+    qset = "qs-" + hash_obj(qs)
+    if not st.scalar("SELECT count(*) FROM question_sets WHERE question_set = ?", [qset]):
+        st.upsert(
+            "question_sets",
+            [
+                {
+                    "question_set": qset,
+                    "questions": qs,
+                    "prompt_set": ref["prompt_set"],
+                    "prompt_version": ref["version"],
+                    "clustering_id": ref["clustering_id"],
+                    "settings": json.dumps(settings),
+                    "method": method,
+                    "created_at": now(),
+                }
+            ],
+        )
+    md = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
+    return dg.Output(
+        {
+            "question_set": qset,
+            "questions": qs,
+            "prompt_set": ref["prompt_set"],
+            "prompt_version": ref["version"],
+            "clustering_id": ref["clustering_id"],
+            "target_size": target,
+            "n_clusters": int(labels.max()) + 1 if len(labels) else 0,
+            "question_classes": q_classes,
+            **extra_out,
+        },
+        data_version=dg.DataVersion(qset),
+        metadata={"question_set": qset, "size": len(qs), "Q*": dg.MetadataValue.md(md), **extra_md},
+    )
+
+
+def _llm_qstar(
+    st: Store, ref: dict, selected: list[Selected], classes: list[str], vlm: VLMResource, run_id: str
+) -> dict:
+    """Rewrite each merged cluster's picks with the model (as many questions as were picked there).
+
+    A cluster keeps its picks ("fallback: reason") when the answer failed, parsed to fewer
+    questions than picked, or repeats a question of another cluster. Returns ``questions``,
+    ``classes`` (per question), ``lines`` (markdown), ``status`` (per cluster) and ``stats``.
+    """
+    ids, _, questions, _ = _load_embeddings(st, ref)
+    text_of = dict(zip(ids, questions, strict=True))
+    class_of = dict(zip(ids, classes, strict=True))
+    order = {qid: i for i, qid in enumerate(ids)}
+    picks: dict[int, list[Selected]] = {}
+    for sel in selected:
+        picks.setdefault(sel.cluster, []).append(sel)
+    members = {c: sorted(p[0].source_ids, key=order.__getitem__) for c, p in picks.items()}
+    runner = CachedRunner(vlm.get_backend(), st, run_id=run_id, batch_size=vlm.batch_size)
+    summaries = summarise_clusters(
+        lambda reqs: [resp for _, resp in runner.run(reqs)],
+        {c: [text_of[i] for i in m] for c, m in members.items()},
+        {c: len(p) for c, p in picks.items()},
+        max_new_tokens=LLM_MAX_NEW_TOKENS,
+    )
+    out: dict = {"questions": [], "classes": [], "lines": [], "status": {}, "stats": runner.stats}
+    accepted: set[str] = set()
+    for c in sorted(picks):
+        summary = summaries[c]
+        others = accepted | {sel.question.casefold() for sel in selected if sel.cluster != c}
+        problem = summary.problem
+        if problem is None and len(summary.questions) < summary.wanted:
+            problem = f"{len(summary.questions)} of {summary.wanted} questions in the answer {summary.text[:200]!r}"
+        dup = next((q for q in summary.questions if q.casefold() in others), None)
+        if problem is None and dup is not None:
+            problem = f"repeats a question of another cluster: {dup!r}"
+        if problem is None:
+            chosen = list(summary.questions)
+            cls = ", ".join(dict.fromkeys(class_of[i] for i in members[c]))
+            out["classes"] += [cls] * len(chosen)
+            out["lines"] += [f"{q}  _(cluster {c}, LLM summary of {len(members[c])} questions)_" for q in chosen]
+            out["status"][f"cluster {c}"] = "llm"
+        else:
+            chosen = [sel.question for sel in picks[c]]
+            out["classes"] += [classes[sel.index] for sel in picks[c]]
+            out["lines"] += [
+                f"{sel.question}  _(cluster {c}, from {classes[sel.index]}; LLM fallback)_" for sel in picks[c]
+            ]
+            out["status"][f"cluster {c}"] = f"fallback: {problem}"
+        out["questions"] += chosen
+        accepted |= {q.casefold() for q in chosen}
+    return out
 
 
 def select_qstar(st, clusters_ref: dict, target: int) -> tuple[list, list[str], np.ndarray]:

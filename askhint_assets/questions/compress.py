@@ -20,20 +20,23 @@ Extractive rule of ``compress`` (deterministic for equal input):
    chosen question (of any cluster) is never picked. The result has ``target_size`` questions, or
    fewer only when fewer distinct questions exist; none is an error.
 
-``summarise_with_llm`` is the abstractive alternative of the paper: a text-only LLM request per
-cluster asking for N general yes/no questions.
+``summarise_with_llm`` / ``summarise_clusters`` are the abstractive alternative of the paper: a
+text-only LLM request per cluster asking for N general yes/no questions (``questions.method: llm``;
+the ``guiding_questions`` asset asks for as many per merged cluster as the rule above picks there).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from askhint_assets.errors import BackendError, InputError
 from askhint_assets.questions.cluster import centroids, normalise
-from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest
+from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest, VLMResponse
 
 
 @dataclass(frozen=True)
@@ -193,13 +196,84 @@ SUMMARY_PROMPT = (
 _BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d+[.):]|Q\d+[.):])\s*")
 
 
+def _json_list(text: str) -> list[str] | None:
+    """The strings of the first JSON list in ``text`` (code fences and prose around it allowed)."""
+    start, end = text.find("["), text.rfind("]")
+    if start < 0 or end <= start:
+        return None
+    try:
+        items = json.loads(text[start : end + 1])
+    except ValueError:
+        return None
+    return [i for i in items if isinstance(i, str)] if isinstance(items, list) else None
+
+
 def parse_questions(text: str) -> list[str]:
-    """The lines of ``text`` that end with "?", bullets/numbers and quotes removed, deduplicated."""
+    """The questions in ``text``: a JSON list of strings, else its lines; only those ending with "?",
+    bullets/numbers and quotes removed, whitespace collapsed, deduplicated (case-insensitive)."""
+    items = _json_list(text)
     out: list[str] = []
-    for line in text.splitlines():
-        q = _BULLET.sub("", line).strip().strip("\"'`").strip()
+    for line in items if items is not None else text.splitlines():
+        q = " ".join(_BULLET.sub("", line).strip().strip("\"'`").split())
         if len(q) > 1 and q.endswith("?") and q.casefold() not in {o.casefold() for o in out}:
             out.append(q)
+    return out
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    """One cluster's LLM answer: the parsed questions (at most ``wanted``) or why it is unusable."""
+
+    cluster: int
+    wanted: int
+    questions: tuple[str, ...]
+    problem: str | None = None  # None: the answer parsed (it may still hold fewer than ``wanted``)
+    text: str = ""
+
+
+def summary_requests(
+    clusters: dict[int, list[str]],
+    per_cluster: int | dict[int, int],
+    *,
+    max_new_tokens: int = 256,
+    system: str = SUMMARY_SYSTEM,
+    prompt: str = SUMMARY_PROMPT,
+) -> dict[int, VLMRequest]:
+    """The text-only request of each cluster (cluster id → request), clusters in id order."""
+    out: dict[int, VLMRequest] = {}
+    for c in sorted(clusters):
+        n = per_cluster[c] if isinstance(per_cluster, dict) else per_cluster
+        text = prompt.format(questions="\n".join(f"- {q}" for q in clusters[c]), n=n)
+        out[c] = VLMRequest(
+            messages=[Message("system", system), Message("user", text)], frames=None, max_new_tokens=max_new_tokens
+        )
+    return out
+
+
+def summarise_clusters(
+    send: Callable[[list[VLMRequest]], list[VLMResponse]],
+    clusters: dict[int, list[str]],
+    per_cluster: int | dict[int, int],
+    *,
+    max_new_tokens: int = 256,
+    system: str = SUMMARY_SYSTEM,
+    prompt: str = SUMMARY_PROMPT,
+) -> dict[int, ClusterSummary]:
+    """Ask for N general questions per cluster through ``send`` (``backend.generate``, or a
+    ``CachedRunner``'s answers); a failed or question-less answer is reported in ``problem``."""
+    reqs = summary_requests(clusters, per_cluster, max_new_tokens=max_new_tokens, system=system, prompt=prompt)
+    responses = send(list(reqs.values()))
+    if len(responses) != len(reqs):
+        raise BackendError(f"backend answered {len(responses)} of {len(reqs)} summary requests")
+    out: dict[int, ClusterSummary] = {}
+    for c, resp in zip(reqs, responses, strict=True):
+        n = per_cluster[c] if isinstance(per_cluster, dict) else per_cluster
+        if not resp.ok:
+            out[c] = ClusterSummary(c, n, (), f"summary request failed: {resp.error}", resp.text)
+            continue
+        qs = parse_questions(resp.text)
+        problem = None if qs else f'the answer has no question ending with "?": {resp.text[:200]!r}'
+        out[c] = ClusterSummary(c, n, tuple(qs[:n]), problem, resp.text)
     return out
 
 
@@ -217,28 +291,11 @@ def summarise_with_llm(
     Keeps the first N parsed questions of each answer (fewer if the model wrote fewer); an answer
     that failed or holds no line ending with "?" raises ``BackendError`` naming the cluster.
     """
-    keys = sorted(clusters)
-    want = {c: per_cluster[c] if isinstance(per_cluster, dict) else per_cluster for c in keys}
-    requests = [
-        VLMRequest(
-            messages=[
-                Message("system", system),
-                Message("user", prompt.format(questions="\n".join(f"- {q}" for q in clusters[c]), n=want[c])),
-            ],
-            frames=None,
-            max_new_tokens=max_new_tokens,
-        )
-        for c in keys
-    ]
-    responses = backend.generate(requests)
-    if len(responses) != len(requests):
-        raise BackendError(f"backend answered {len(responses)} of {len(requests)} summary requests")
     out: list[str] = []
-    for c, resp in zip(keys, responses, strict=True):
-        if not resp.ok:
-            raise BackendError(f"cluster {c}: summary request failed: {resp.error}")
-        qs = parse_questions(resp.text)
-        if not qs:
-            raise BackendError(f'cluster {c}: the answer has no question ending with "?": {resp.text[:200]!r}')
-        out.extend(qs[: want[c]])
+    for c, summary in summarise_clusters(
+        backend.generate, clusters, per_cluster, max_new_tokens=max_new_tokens, system=system, prompt=prompt
+    ).items():
+        if summary.problem:
+            raise BackendError(f"cluster {c}: {summary.problem}")
+        out.extend(summary.questions)
     return out
