@@ -10,8 +10,11 @@ judged abnormal, and only with the ``askhint`` template.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,6 +32,9 @@ from askhint_assets.vlm.cache import CachedRunner
 from askhint_assets.vlm.parse import parse_stage1, parse_stage2, parse_yes_no
 from askhint_assets.vlm.score import abnormal_probability, aggregate_question_scores, yes_probability
 from askhint_assets.vlm.types import VLMRequest
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 TEMPLATES = ("askhint", "abstract")  # per_question: see predict_per_question
 ABSTRACT_QUESTION_SET = "abstract"
@@ -75,6 +81,46 @@ def _chunks(items: Sequence[Unit], size: int) -> Iterator[Sequence[Unit]]:
         yield items[i : i + size]
 
 
+def prefetched(items: Iterable[T], load: Callable[[T], R]) -> Generator[tuple[T, R], None, None]:
+    """Yield ``(item, load(item))`` in order, loading the next item in a background thread meanwhile.
+
+    While the caller works on item i, ``load(item i+1)`` runs on one worker thread; at most one item is
+    loaded ahead (bounded memory). An exception from ``load`` is raised when its item is reached. The
+    worker is shut down (pending loads cancelled) when the generator ends, raises or is closed: wrap it
+    in ``contextlib.closing`` so that also happens when the caller's loop body raises.
+    """
+    it = iter(items)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="askhint-prefetch")
+    try:
+        ahead: tuple[T, Future[R]] | None = None
+        for item in it:
+            ahead = (item, pool.submit(load, item))
+            break
+        while ahead is not None:
+            item, fut = ahead
+            ahead = None
+            for nxt in it:  # start the next load before handing this item out
+                ahead = (nxt, pool.submit(load, nxt))
+                break
+            yield item, fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _loaded_chunks(
+    units: Sequence[Unit], chunk_size: int, load_frames: Callable[[str], np.ndarray], prefetch: bool
+) -> Generator[tuple[Sequence[Unit], dict[str, np.ndarray]], None, None]:
+    """Chunks of ``units`` with their frames by ``frames_key`` (the next chunk's loaded meanwhile if ``prefetch``)."""
+
+    def load(chunk: Sequence[Unit]) -> dict[str, np.ndarray]:
+        return {key: load_frames(key) for key in dict.fromkeys(u.frames_key for u in chunk)}
+
+    chunks = _chunks(list(units), chunk_size)
+    if prefetch:
+        return prefetched(chunks, load)
+    return ((chunk, load(chunk)) for chunk in chunks)
+
+
 def predict(
     units: Sequence[Unit],
     *,
@@ -88,11 +134,13 @@ def predict(
     max_new_tokens_stage2: int = 64,
     chunk_size: int = 16,
     on_rows: Callable[[list[dict]], None] | None = None,
+    prefetch: bool = True,
 ) -> list[dict]:
     """Score every unit; rows are handed to ``on_rows`` chunk by chunk (so progress is kept).
 
     A unit whose stage-1 request failed (after the backend's retries) comes back with
-    ``score_source="failed"`` and is not handed to ``on_rows``.
+    ``score_source="failed"`` and is not handed to ``on_rows``. With ``prefetch``, the next chunk's
+    frames are loaded in a background thread while the model answers the current chunk.
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {TEMPLATES}")
@@ -100,66 +148,83 @@ def predict(
         raise ValueError("the askhint template needs at least one guiding question")
     qs = list(questions)
     all_rows: list[dict] = []
-    for chunk in _chunks(list(units), chunk_size):
-        frames = {u.frames_key: load_frames(u.frames_key) for u in chunk}
-
-        def request(u: Unit, messages, choices, max_new_tokens: int, frames=frames) -> VLMRequest:
-            return VLMRequest(
-                messages=messages,
-                frames=frames[u.frames_key],
-                frames_fps=u.frames_fps,
-                frames_key=u.frames_key,
-                choices=choices,
-                max_new_tokens=max_new_tokens,
-            )
-
-        msgs1 = stage1_messages(templates, qs) if template == "askhint" else abstract_messages(templates)
-        stage1 = runner.run([request(u, msgs1, STAGE1_CHOICES, 4) for u in chunk])
-        rows = []
-        need_stage2: list[int] = []
-        for i, (u, (h1, r1)) in enumerate(zip(chunk, stage1, strict=True)):
-            answer = parse_stage1(r1.text) if r1.ok else None
-            scored = abnormal_probability(r1.choice_logprobs if r1.ok else None, answer)
-            rows.append(
-                prediction_row(
-                    u,
-                    question_set=question_set,
-                    model=model,
-                    template=template,
-                    run_id=runner.run_id,
-                    score=float(scored.score),
-                    score_source=scored.source if r1.ok else "failed",
-                    answer=answer,
-                    parse_ok=answer is not None,
-                    raw_stage1=r1.text if r1.ok else f"ERROR: {r1.error}",
-                    stage1_request=h1,
-                )
-            )
-            abnormal = answer == templates.abnormal_word or (answer is None and scored.score >= 0.5)
-            if template == "askhint" and r1.ok and abnormal:
-                need_stage2.append(i)
-        if need_stage2:
-            reqs = []
-            for i in need_stage2:
-                u = chunk[i]
-                msgs2 = stage2_messages(templates, qs, templates.abnormal_word)
-                reqs.append(request(u, msgs2, None, max_new_tokens_stage2))
-            for i, (h2, r2) in zip(need_stage2, runner.run(reqs), strict=True):
-                row = rows[i]
-                row["stage2_request"] = h2
-                if not r2.ok:
-                    row["raw_stage2"] = f"ERROR: {r2.error}"
-                    row["parse_ok"] = False
-                    continue
-                parsed = parse_stage2(r2.text, tuple(templates.groups))
-                row["raw_stage2"] = r2.text
-                row["group_name"] = parsed.group
-                row["rationale"] = parsed.rationale
-                row["parse_ok"] = bool(row["parse_ok"] and parsed.ok)
-        if on_rows:  # units whose stage-1 request failed are not stored: a rerun asks them again
-            on_rows([r for r in rows if r["score_source"] != "failed"])
-        all_rows.extend(rows)
+    with closing(_loaded_chunks(units, chunk_size, load_frames, prefetch)) as loaded:
+        for chunk, frames in loaded:
+            all_rows.extend(_predict_chunk(chunk, frames, template, templates, qs, question_set, model, runner,
+                                           max_new_tokens_stage2, on_rows))
     return all_rows
+
+
+def _predict_chunk(
+    chunk: Sequence[Unit],
+    frames: dict[str, np.ndarray],
+    template: str,
+    templates: Templates,
+    qs: list[str],
+    question_set: str,
+    model: str,
+    runner: CachedRunner,
+    max_new_tokens_stage2: int,
+    on_rows: Callable[[list[dict]], None] | None,
+) -> list[dict]:
+    """:func:`predict` on one chunk whose frames are loaded: stage 1, stage 2 where abnormal, rows."""
+
+    def request(u: Unit, messages, choices, max_new_tokens: int) -> VLMRequest:
+        return VLMRequest(
+            messages=messages,
+            frames=frames[u.frames_key],
+            frames_fps=u.frames_fps,
+            frames_key=u.frames_key,
+            choices=choices,
+            max_new_tokens=max_new_tokens,
+        )
+
+    msgs1 = stage1_messages(templates, qs) if template == "askhint" else abstract_messages(templates)
+    stage1 = runner.run([request(u, msgs1, STAGE1_CHOICES, 4) for u in chunk])
+    rows = []
+    need_stage2: list[int] = []
+    for i, (u, (h1, r1)) in enumerate(zip(chunk, stage1, strict=True)):
+        answer = parse_stage1(r1.text) if r1.ok else None
+        scored = abnormal_probability(r1.choice_logprobs if r1.ok else None, answer)
+        rows.append(
+            prediction_row(
+                u,
+                question_set=question_set,
+                model=model,
+                template=template,
+                run_id=runner.run_id,
+                score=float(scored.score),
+                score_source=scored.source if r1.ok else "failed",
+                answer=answer,
+                parse_ok=answer is not None,
+                raw_stage1=r1.text if r1.ok else f"ERROR: {r1.error}",
+                stage1_request=h1,
+            )
+        )
+        abnormal = answer == templates.abnormal_word or (answer is None and scored.score >= 0.5)
+        if template == "askhint" and r1.ok and abnormal:
+            need_stage2.append(i)
+    if need_stage2:
+        reqs = []
+        for i in need_stage2:
+            u = chunk[i]
+            msgs2 = stage2_messages(templates, qs, templates.abnormal_word)
+            reqs.append(request(u, msgs2, None, max_new_tokens_stage2))
+        for i, (h2, r2) in zip(need_stage2, runner.run(reqs), strict=True):
+            row = rows[i]
+            row["stage2_request"] = h2
+            if not r2.ok:
+                row["raw_stage2"] = f"ERROR: {r2.error}"
+                row["parse_ok"] = False
+                continue
+            parsed = parse_stage2(r2.text, tuple(templates.groups))
+            row["raw_stage2"] = r2.text
+            row["group_name"] = parsed.group
+            row["rationale"] = parsed.rationale
+            row["parse_ok"] = bool(row["parse_ok"] and parsed.ok)
+    if on_rows:  # units whose stage-1 request failed are not stored: a rerun asks them again
+        on_rows([r for r in rows if r["score_source"] != "failed"])
+    return rows
 
 
 _SOURCE_STRENGTH = {"none": 0, "answer": 1, "logprobs": 2}
@@ -182,59 +247,61 @@ def predict_per_question(
     aggregate: str = "max",
     chunk_size: int = 16,
     on_rows: Callable[[list[dict]], None] | None = None,
+    prefetch: bool = True,
 ) -> list[dict]:
     """Per-question mode: each Q* question asked on its own (Yes/No) over the same frames.
 
     A unit's score aggregates P(Yes) over the questions: ``max`` (any cue fires; default) or ``mean``.
     Each question is its own cached request, so editing one question re-asks only that question.
     ``answer`` is Abnormal when any question was answered Yes; ``rationale`` lists those questions.
+    ``prefetch``: as in :func:`predict`.
     """
     if not questions:
         raise ValueError("per-question mode needs at least one guiding question")
     qs = list(questions)
     all_rows: list[dict] = []
-    for chunk in _chunks(list(units), chunk_size):
-        frames = {u.frames_key: load_frames(u.frames_key) for u in chunk}
-        reqs = [
-            VLMRequest(
-                messages=yes_no_messages(templates, q),
-                frames=frames[u.frames_key],
-                frames_fps=u.frames_fps,
-                frames_key=u.frames_key,
-                choices=YES_NO_CHOICES,
-                max_new_tokens=4,
-            )
-            for u in chunk
-            for q in qs
-        ]
-        answers = runner.run(reqs)
-        rows = []
-        for i, u in enumerate(chunk):
-            per_q = answers[i * len(qs) : (i + 1) * len(qs)]
-            failed = any(not r.ok for _, r in per_q)
-            parsed = [parse_yes_no(r.text) if r.ok else None for _, r in per_q]
-            scored = [
-                yes_probability(r.choice_logprobs if r.ok else None, p)
-                for (_, r), p in zip(per_q, parsed, strict=True)
-            ]
-            yes = [q for q, p in zip(qs, parsed, strict=True) if p]
-            rows.append(
-                prediction_row(
-                    u,
-                    question_set=question_set,
-                    model=model,
-                    template="per_question",
-                    run_id=runner.run_id,
-                    score=float(aggregate_question_scores([s.score for s in scored], aggregate)),
-                    score_source="failed" if failed else _weakest(s.source for s in scored),
-                    answer=templates.abnormal_word if yes else templates.normal_word,
-                    rationale="; ".join(yes) or None,
-                    parse_ok=all(p is not None for p in parsed),
-                    raw_stage1=json.dumps([r.text if r.ok else f"ERROR: {r.error}" for _, r in per_q]),
-                    stage1_request=json.dumps([h for h, _ in per_q]),
+    with closing(_loaded_chunks(units, chunk_size, load_frames, prefetch)) as loaded:
+        for chunk, frames in loaded:
+            reqs = [
+                VLMRequest(
+                    messages=yes_no_messages(templates, q),
+                    frames=frames[u.frames_key],
+                    frames_fps=u.frames_fps,
+                    frames_key=u.frames_key,
+                    choices=YES_NO_CHOICES,
+                    max_new_tokens=4,
                 )
-            )
-        if on_rows:
-            on_rows([r for r in rows if r["score_source"] != "failed"])
-        all_rows.extend(rows)
+                for u in chunk
+                for q in qs
+            ]
+            answers = runner.run(reqs)
+            rows = []
+            for i, u in enumerate(chunk):
+                per_q = answers[i * len(qs) : (i + 1) * len(qs)]
+                failed = any(not r.ok for _, r in per_q)
+                parsed = [parse_yes_no(r.text) if r.ok else None for _, r in per_q]
+                scored = [
+                    yes_probability(r.choice_logprobs if r.ok else None, p)
+                    for (_, r), p in zip(per_q, parsed, strict=True)
+                ]
+                yes = [q for q, p in zip(qs, parsed, strict=True) if p]
+                rows.append(
+                    prediction_row(
+                        u,
+                        question_set=question_set,
+                        model=model,
+                        template="per_question",
+                        run_id=runner.run_id,
+                        score=float(aggregate_question_scores([s.score for s in scored], aggregate)),
+                        score_source="failed" if failed else _weakest(s.source for s in scored),
+                        answer=templates.abnormal_word if yes else templates.normal_word,
+                        rationale="; ".join(yes) or None,
+                        parse_ok=all(p is not None for p in parsed),
+                        raw_stage1=json.dumps([r.text if r.ok else f"ERROR: {r.error}" for _, r in per_q]),
+                        stage1_request=json.dumps([h for h, _ in per_q]),
+                    )
+                )
+            if on_rows:
+                on_rows([r for r in rows if r["score_source"] != "failed"])
+            all_rows.extend(rows)
     return all_rows

@@ -10,7 +10,10 @@ One process, one run, every figure printed beside its baseline measured in the s
   template (stage 1 + stage 2 for abnormal units) over the demo data set, cold caches;
 * the share of that wall time spent decoding frames (PyAV, ``units.extract_units``), in the model
   (``backend.generate``), in DuckDB, in frame-cache file I/O, and elsewhere (planning, prompt
-  building, hashing, parsing);
+  building, hashing, parsing); frame-cache reads that ``predict`` prefetches on its background thread
+  overlap the model and are reported beside the shares, not in them;
+* the joint template's scoring wall (frames cached, empty response cache, model warm) with that prefetch
+  against without it (``prefetch=False``), alternating, best of two each;
 * the cache-hit rerun (the same scoring again: requests_sent should be 0) against the first run;
 * model requests per video: joint ASK-Hint template vs per-question mode vs the abstract baseline;
 * one full Dagster materialization of the pipeline (transformers backend, fresh home) timed per
@@ -36,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections import defaultdict
@@ -147,7 +151,11 @@ class TimedStore(Store):
 
 
 class TimedFrameCache(FrameCache):
-    """The frame cache with its file I/O (npz write, read, existence check) timed as "frame_io"."""
+    """The frame cache with its file I/O (npz write, read, existence check) timed as "frame_io".
+
+    Reads on another thread than the main one (``predict``'s prefetch, overlapping the model) are timed
+    as "frame_io_prefetch" instead: they are off the critical path.
+    """
 
     def __init__(self, root: Path, clock: Clock) -> None:
         super().__init__(root)
@@ -162,7 +170,8 @@ class TimedFrameCache(FrameCache):
             return super().save(*a, **k)
 
     def get(self, key):
-        with self.clock("frame_io"):
+        on_main = threading.current_thread() is threading.main_thread()
+        with self.clock("frame_io" if on_main else "frame_io_prefetch"):
             return super().get(key)
 
 
@@ -320,7 +329,7 @@ class Bench:
         return units
 
     def score(self, mode: str, units: list[Unit], backend, store: Store, cache: FrameCache, clock: Clock,
-              run_id: str) -> tuple[list[dict], CachedRunner]:
+              run_id: str, prefetch: bool = True) -> tuple[list[dict], CachedRunner]:
         runner = CachedRunner(TimedBackend(backend, clock), store, run_id=run_id, batch_size=self.args.batch_size)
 
         def keep(rows: list[dict]) -> None:
@@ -329,7 +338,7 @@ class Bench:
             store.upsert("predictions", rows)
 
         common = dict(templates=self.templates, model=backend.model_name, runner=runner,
-                      load_frames=lambda key: cache.load(key)[0], on_rows=keep)
+                      load_frames=lambda key: cache.load(key)[0], on_rows=keep, prefetch=prefetch)
         if mode == "askhint":
             rows = predict(units, template="askhint", questions=self.qs, question_set=self.qset, **common)
         elif mode == "abstract":
@@ -379,6 +388,7 @@ class Bench:
         out.update(
             videos=n, units=len(units), wall_s=wall, videos_per_s=n / wall, s_per_video=wall / n,
             seconds=parts, shares={k: v / wall for k, v in parts.items()},
+            frame_io_prefetch_s=clock.get("frame_io_prefetch"),
             requests_sent=runner.stats.sent, failed=runner.stats.failed, stage1_requests=len(rows),
             stage2_requests=stage2,
             model_s_per_request=parts["model"] / runner.stats.sent if runner.stats.sent else None,
@@ -404,7 +414,30 @@ class Bench:
                                   "model_s": clock.get("model"), "failed": r.stats.failed}
         for m in out["modes"].values():
             m["per_video"] = m["requests_sent"] / n
+
+        out["prefetch"] = self.prefetch_ab(name, units, backend, cache, bhome)
         return out
+
+    def prefetch_ab(self, name: str, units: list[Unit], backend, cache: FrameCache, bhome: Path,
+                    rounds: int = 2) -> dict:
+        """The joint template with frame prefetch off and on, alternating, each with an empty response
+        cache (fresh store) and the frames cached; best wall of ``rounds`` per setting (the model is warm
+        by now, unlike in the first run)."""
+        runs: dict[str, list[dict]] = {"off": [], "on": []}
+        for k in range(rounds):
+            for setting in ("off", "on"):
+                clock = Clock()
+                store = TimedStore(bhome / f"prefetch-{setting}-{k}.duckdb", clock)
+                with store.connect():
+                    pass
+                frames = TimedFrameCache(cache.root, clock)  # the same cached frames, read on this clock
+                t0 = time.perf_counter()
+                _, r = self.score("askhint", units, backend, store, frames, clock,
+                                  f"bench-{name}-prefetch-{setting}-{k}", prefetch=setting == "on")
+                runs[setting].append({"wall_s": time.perf_counter() - t0, "requests_sent": r.stats.sent,
+                                      "model_s": clock.get("model"), "frame_io_s": clock.get("frame_io"),
+                                      "frame_io_prefetch_s": clock.get("frame_io_prefetch")})
+        return {s: {"best_wall_s": min(x["wall_s"] for x in v), "runs": v} for s, v in runs.items()}
 
 
 # ---------------------------------------------------------------------------------------- Dagster
@@ -575,6 +608,17 @@ def main_table(results: dict[str, dict]) -> str:
             return f"{v:.2f} ({v / j:.2f}x joint)" if j else f"{v:.2f}"
         return f
 
+    def prefetched(r):
+        s = r["frame_io_prefetch_s"]
+        return f"{'yes' if s > 0 else 'no'}: {s:.2f} s off the critical path"
+
+    def prefetch_wall(r, setting: str):
+        ab = r["prefetch"]
+        w = ab[setting]["best_wall_s"]
+        io = min(x["frame_io_s"] + x["frame_io_prefetch_s"] for x in ab[setting]["runs"])
+        rel = f"; {w / ab['on']['best_wall_s']:.2f}x on" if setting == "off" else ""
+        return f"{w:.2f} s (frame reads {io:.3f} s{rel})"
+
     def mode_wall(m):
         def f(r):
             base = r["modes"]["askhint"]["wall_s"]
@@ -593,6 +637,7 @@ def main_table(results: dict[str, dict]) -> str:
         row("  share: model (backend.generate)", lambda r: pct(r["shares"]["model"])),
         row("  share: DuckDB (cache look-ups, call log, rows)", lambda r: pct(r["shares"]["duckdb"])),
         row("  share: frame-cache file I/O", lambda r: pct(r["shares"]["frame_io"])),
+        row("  frame-cache reads overlapped with model (prefetch)", prefetched),
         row("  share: other (plan, prompts, hashing, parsing)", lambda r: pct(r["shares"]["other"])),
         row("requests sent (stage 1 + stage 2)",
             lambda r: f"{r['requests_sent']} ({r['stage1_requests']} + {r['stage2_requests']})"),
@@ -607,6 +652,8 @@ def main_table(results: dict[str, dict]) -> str:
         row("scoring wall, frames cached: joint", lambda r: f"{r['modes']['askhint']['wall_s']:.2f} s"),
         row("scoring wall, frames cached: per-question", mode_wall("per_question")),
         row("scoring wall, frames cached: abstract", mode_wall("abstract")),
+        row("joint scoring wall, warm model, prefetch on (best of 2)", lambda r: prefetch_wall(r, "on")),
+        row("joint scoring wall, warm model, prefetch off (best of 2)", lambda r: prefetch_wall(r, "off")),
     ]
     return table(["", *names], rows)
 
@@ -784,7 +831,9 @@ def run(args, home: Path, report: dict, t_start: float) -> int:
         print("  " + legend[name])
     print(main_table(results))
     print("(the per-question and abstract runs reuse the decoded frames: their walls compare with the joint "
-          "template's scoring wall, i.e. the first run without planning and decoding)")
+          "template's scoring wall, i.e. the first run without planning and decoding; the prefetch on/off rows "
+          "repeat that scoring with an empty response cache after everything else, model warm, alternating "
+          "off/on: with prefetch the frame reads overlap the model, without it they are in line)")
 
     if dag is not None:
         print(f"\nDagster: one full materialization, {len(videos)} videos, transformers backend, fresh home "

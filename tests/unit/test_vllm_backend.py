@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import sys
 import types
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from askhint_assets.vlm.backends.vllm_backend import (
     choice_logprobs_from_vllm,
 )
 from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest
+from tests.vllm_fake import Logprob as FakeLogprob  # the shape of vllm.sequence.Logprob
 
 CHOICES = ("Normal", "Abnormal")
 
@@ -25,13 +25,6 @@ CHOICES = ("Normal", "Abnormal")
 def req(frames: int | None = 6, fps: float = 2.0, choices=CHOICES, text="Normal or Abnormal?") -> VLMRequest:
     arr = None if frames is None else np.zeros((frames, 28, 28, 3), np.uint8)
     return VLMRequest([Message("user", text)], arr, frames_fps=fps, choices=choices, max_new_tokens=8)
-
-
-@dataclass
-class FakeLogprob:  # the shape of vllm.sequence.Logprob
-    logprob: float
-    rank: int | None = None
-    decoded_token: str | None = None
 
 
 def test_inputs_qwen():

@@ -147,7 +147,8 @@ class VLLMBackend:
         return self._llm
 
     def generate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
-        """Answer all requests in one batched ``llm.generate`` call (bad requests fail alone)."""
+        """Answer all requests in one batched ``llm.generate`` call; a bad request, or one the engine
+        fails on (the batch is then retried one request at a time), fails alone with ``ok=False``."""
         if not requests:
             return []
         llm = self._engine()
@@ -166,10 +167,21 @@ class VLLMBackend:
             index.append(i)
         if inputs:
             t0 = time.perf_counter()
-            results = llm.generate(inputs, params, use_tqdm=False)
+            try:
+                results = llm.generate(inputs, params, use_tqdm=False)
+            except Exception:  # the engine failed the batch: ask one by one, so a bad request fails alone
+                results = []
+                for inp, par in zip(inputs, params, strict=True):
+                    try:
+                        results.append(llm.generate([inp], [par], use_tqdm=False)[0])
+                    except Exception as e:
+                        results.append(e)
             latency = (time.perf_counter() - t0) / len(inputs)
             tokenizer = llm.get_tokenizer()
             for i, res in zip(index, results, strict=True):
+                if isinstance(res, Exception):
+                    out[i] = VLMResponse(text="", ok=False, error=f"vllm engine: {type(res).__name__}: {res}")
+                    continue
                 comp = res.outputs[0]
                 lps = None
                 if requests[i].choices:
