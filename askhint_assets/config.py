@@ -83,12 +83,24 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class ExecutionSettings:
+    """How runs execute; changes no artefact (scores are the same however they are split)."""
+
+    executor: str = "in_process"  # in_process | multiprocess (steps, e.g. shards, in parallel processes)
+    max_concurrent: int = 0  # multiprocess: at most this many step processes at once (0: one per CPU)
+    # split each prediction asset into this many shard assets by a stable hash of the video id; with the
+    # multiprocess executor the shards run in parallel (each process loads its own model client)
+    shards: int = 1
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     dataset: DatasetSettings = field(default_factory=DatasetSettings)
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     questions: QuestionSettings = field(default_factory=QuestionSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     # ``datasets:`` in the YAML: several data sets in one code location, each with its own asset chain
     # under the key prefix ``<name>/`` (and its prompt set's chain under ``<prompt_set>/``)
     datasets: tuple[DatasetSettings, ...] = ()
@@ -158,6 +170,7 @@ def load_settings(path: str | Path | None = None) -> PipelineSettings:
         "scoring": ScoringSettings,
         "questions": QuestionSettings,
         "model": ModelSettings,
+        "execution": ExecutionSettings,
     }
     unknown = set(data) - set(sections) - {"datasets"}
     if unknown:
@@ -211,6 +224,11 @@ def _validate(s: PipelineSettings, path: str, ds_field: str = "dataset") -> None
         (s.sampling.max_frames >= 2, "sampling.max_frames", "an integer >= 2"),
         (s.questions.method in ("centrality", "llm"), "questions.method", "centrality|llm"),
         (s.scoring.per_question_aggregate in ("max", "mean"), "scoring.per_question_aggregate", "max|mean"),
+        (s.execution.executor in ("in_process", "multiprocess"), "execution.executor", "in_process|multiprocess"),
+        (isinstance(s.execution.shards, int) and 1 <= s.execution.shards <= 256, "execution.shards",
+         "an integer from 1 to 256"),
+        (isinstance(s.execution.max_concurrent, int) and s.execution.max_concurrent >= 0,
+         "execution.max_concurrent", "an integer >= 0 (0: one per CPU)"),
     ]
     for ok, fld, expected in checks:
         if not ok:

@@ -98,8 +98,20 @@ def build_defs(s: PipelineSettings | None = None) -> dg.Definitions:
         sensors=sensors,
         schedules=[nightly_reevaluation],
         resources=resources_for(s),
-        executor=dg.in_process_executor,
+        executor=executor_for(s),
     )
+
+
+def executor_for(s: PipelineSettings) -> dg.ExecutorDefinition:
+    """``execution.executor``: one process (the default: the model is loaded once), or a process per
+    step so that independent steps (shards, data sets) run in parallel. ``askhint update`` and the
+    tests execute in process whatever is set; ``dagster asset materialize``, the UI and the daemon use it."""
+    if s.execution.executor == "in_process":
+        return dg.in_process_executor
+    if not s.execution.max_concurrent:
+        return dg.multiprocess_executor
+    return dg.multiprocess_executor.configured({"max_concurrent": s.execution.max_concurrent},
+                                               name="askhint_multiprocess")
 
 
 defs = build_defs()

@@ -135,28 +135,35 @@ class Store:
             con.close()
 
     @contextmanager
-    def request_lock(self) -> Iterator[None]:
-        """Hold the inter-process lock on this database's model requests (file ``<db>.requests.lock``).
+    def request_locks(self, request_hashes: Sequence[str]) -> Iterator[None]:
+        """Hold the inter-process locks of these model requests (``<db>.requests.locks/<stripe>``).
 
-        Two runs against one home take turns per batch, so a request one of them answered is a cache
-        hit for the other, never sent twice. ``flock`` dies with its process: a killed run leaves no lock.
+        Requests are locked by stripe (the first three hex digits of their hash, 4096 stripes), taken in
+        sorted order so two holders never deadlock. Two runs that want the same request take turns, so a
+        request one of them answered is a cache hit for the other, never sent twice; runs (or shards of
+        one run) asking different requests rarely share a stripe and go on in parallel. ``flock`` dies
+        with its process: a killed run leaves no lock.
         """
         try:
             import fcntl
         except ImportError:  # not POSIX: no cross-process coordination
             yield
             return
-        lock = self.path.with_name(self.path.name + ".requests.lock")
+        folder = self.path.with_name(self.path.name + ".requests.locks")
+        held = []
         try:
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            f = open(lock, "a+b")  # noqa: SIM115 (held across the yield)
-        except OSError as e:
-            raise StoreError(f"{lock}: cannot create the request lock ({e.strerror})") from e
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                for stripe in sorted({h[:3] for h in request_hashes}):
+                    f = open(folder / stripe, "a+b")  # noqa: SIM115 (held across the yield)
+                    held.append(f)
+                    fcntl.flock(f, fcntl.LOCK_EX)
+            except OSError as e:
+                raise StoreError(f"{folder}: cannot take the request locks ({e.strerror})") from e
             yield
         finally:
-            f.close()  # releases the lock
+            for f in held:
+                f.close()  # releases its lock
 
     # -- generic helpers -------------------------------------------------------------------
 

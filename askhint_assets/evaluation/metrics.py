@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.errors import InputError
@@ -61,6 +60,8 @@ def frame_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
     """Pooled frame-level ROC-AUC (sklearn ``roc_auc_score``); NaN if only one class is present."""
     if not _two_classes(np.asarray(y_true)):
         return math.nan
+    from sklearn.metrics import roc_auc_score  # loaded on first use: step processes start faster
+
     return float(roc_auc_score(y_true, y_score))
 
 
@@ -70,6 +71,8 @@ def frame_ap(y_true: np.ndarray, y_score: np.ndarray) -> float:
     y = np.asarray(y_true)
     if len(y) == 0 or int(np.sum(y)) == 0:
         return math.nan
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(y, y_score))
 
 

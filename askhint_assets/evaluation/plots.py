@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from sklearn.metrics import roc_curve
+
+if TYPE_CHECKING:  # matplotlib and scikit-learn load on the first figure (step processes start faster)
+    from matplotlib.figure import Figure
 
 FIGSIZE = (6.0, 4.0)
 DPI = 100
@@ -20,6 +21,8 @@ MAX_CURVE_POINTS = 2000
 
 
 def _png(fig: Figure) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.tight_layout()
@@ -27,8 +30,14 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def _figure(**kw) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(**kw)
+
+
 def _axes():
-    fig = Figure(figsize=FIGSIZE, dpi=DPI)
+    fig = _figure(figsize=FIGSIZE, dpi=DPI)
     return fig, fig.subplots()
 
 
@@ -45,6 +54,8 @@ def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) ->
     downsampled. Labels get the AUC appended."""
     fig, ax = _axes()
     for label, (y_true, y_score) in curves.items():
+        from sklearn.metrics import roc_curve
+
         fpr, tpr, _ = roc_curve(y_true, y_score)
         auc = float(np.trapezoid(tpr, fpr))
         fx, ty = downsample_curve(fpr, tpr)
@@ -85,7 +96,7 @@ def ablation_plot(sizes: Sequence[float], aucs: Sequence[float], title: str, xla
 def similarity_heatmap(sim: np.ndarray, labels: Sequence[str], title: str) -> bytes:
     """Cosine-similarity matrix as a heatmap; tick labels (e.g. each question's class) on both axes."""
     n = len(labels)
-    fig = Figure(figsize=(7.0, 6.0), dpi=DPI)
+    fig = _figure(figsize=(7.0, 6.0), dpi=DPI)
     ax = fig.subplots()
     im = ax.imshow(sim, vmin=-0.2, vmax=1.0, cmap="viridis")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)

@@ -26,6 +26,7 @@ import dagster as dg
 
 from askhint_assets.config import PipelineSettings
 from askhint_assets.hashing import hash_file, hash_tree
+from askhint_assets.sharding import is_shard
 
 AC = dg.AutomationCondition
 
@@ -87,7 +88,7 @@ def condition_for(key: dg.AssetKey) -> dg.AutomationCondition | None:
     name = key.path[-1]
     if name in CHEAP:
         return ON_NEW_DATA_VERSION
-    if name in EXPENSIVE:
+    if name in EXPENSIVE or is_shard(name):
         return ON_SETTLED_NEW_DATA_VERSION
     if name != "evaluation_report":
         return None

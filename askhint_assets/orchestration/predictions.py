@@ -14,6 +14,7 @@ from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict, predi
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
+from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.vlm.cache import CachedRunner
 
@@ -62,12 +63,13 @@ def score_units(
     store: StoreResource,
     vlm: VLMResource,
     aggregate: str = "max",
+    shard: tuple[int, int] | None = None,
 ) -> tuple[list[dict], CachedRunner]:
     """Score ``units`` with ``template``; rows are upserted chunk by chunk (a killed run resumes)."""
     st = store.store()
     templates = _templates(st, templates_ref)
     cache = FrameCache(settings.frames_cache_dir())
-    runner = CachedRunner(vlm.get_backend(), st, run_id=context.run_id, batch_size=vlm.batch_size)
+    runner = CachedRunner(vlm.get_backend(shard), st, run_id=context.run_id, batch_size=vlm.batch_size)
     done = [0]
 
     def keep(rows: list[dict]) -> None:
@@ -104,10 +106,14 @@ def run_predictions(
     store: StoreResource,
     vlm: VLMResource,
     aggregate: str = "max",
+    shard: tuple[int, int] | None = None,
 ) -> dg.Output[dict]:
-    """Score every unit of every plan with ``template`` and describe the result."""
+    """Score every unit of every plan with ``template`` (only the videos of ``shard = (index, count)``
+    when given) and describe the result."""
     units = load_units(store.store(), frames["dataset"], sorted(frames["plans"].values()))
-    if not units:
+    if shard is not None:
+        units = [u for u in units if shard_of(u.video_id, shard[1]) == shard[0]]
+    elif not units:
         raise dg.Failure(f"no scoring units for data set {frames['dataset']}: did every video fail?")
     model = model_label(vlm)
     t0 = time.perf_counter()
@@ -121,6 +127,7 @@ def run_predictions(
         store=store,
         vlm=vlm,
         aggregate=aggregate,
+        shard=shard,
     )
     elapsed = time.perf_counter() - t0
     scores = sorted(
@@ -144,116 +151,163 @@ def run_predictions(
         for r in rows
         if r["group_name"]
     ][:8]
+    ref = {
+        "dataset": frames["dataset"],
+        "plans": frames["plans"],
+        "question_set": question_set,
+        "templates_version": templates_ref["version"],
+        "model": model,
+        "template": template,
+        "smoke_model": vlm.is_smoke,
+    }
+    stats = {
+        "units": len(rows),
+        "videos": len({r["video_id"] for r in rows}),
+        "requests": runner.stats.requests,
+        "cache_hits": runner.stats.cache_hits,
+        "requests_sent": runner.stats.sent,
+        "unparsed": sum(not r["parse_ok"] for r in rows),
+        "seconds": round(elapsed, 2),
+    }
+    if shard is not None:  # the gather asset combines the shards' versions and counts
+        ref |= {"shard": list(shard), "scores_version": version, "stats": stats}
     return dg.Output(
-        {
-            "dataset": frames["dataset"],
-            "plans": frames["plans"],
-            "question_set": question_set,
-            "templates_version": templates_ref["version"],
-            "model": model,
-            "template": template,
-            "smoke_model": vlm.is_smoke,
-        },
+        ref,
         data_version=dg.DataVersion(version),
         metadata={
             "model": model,
             "smoke_test_model": vlm.is_smoke,
             "question_set": question_set,
-            "units": len(rows),
-            "requests": runner.stats.requests,
-            "cache_hits": runner.stats.cache_hits,
-            "requests_sent": runner.stats.sent,
+            **({"shard": f"{shard[0]} of {shard[1]}"} if shard is not None else {}),
+            **{k: v for k, v in stats.items() if k != "videos"},
             "failed_requests": runner.stats.failed,
             "failed_units": n_fail,
             "score_sources": dg.MetadataValue.json(sources),
-            "unparsed": sum(not r["parse_ok"] for r in rows),
-            "seconds": round(elapsed, 2),
             "sample_rationales": dg.MetadataValue.md(md_table(sample)),
         },
     )
 
 
+def gather_shards(shards: dict[str, dict]) -> dg.Output[dict]:
+    """One prediction reference from its shards' (all from the same Q*, templates and model)."""
+    refs = [shards[k] for k in sorted(shards)]
+    common = {k: v for k, v in refs[0].items() if k not in ("shard", "scores_version", "stats")}
+    for name, ref in sorted(shards.items()):
+        mismatch = [k for k, v in common.items() if ref.get(k) != v]
+        if mismatch:
+            raise dg.Failure(f"shard {name} differs from the others in {mismatch}; materialize every shard again")
+    totals = {k: sum(r["stats"][k] for r in refs) for k in refs[0]["stats"] if k != "seconds"}
+    if not totals["units"]:
+        raise dg.Failure(f"no scoring units for data set {common['dataset']} in any shard: did every video fail?")
+    rows = [{"shard": name, **ref["stats"]} for name, ref in sorted(shards.items())]
+    return dg.Output(
+        common,
+        data_version=dg.DataVersion(hash_obj([r["scores_version"] for r in refs])),
+        metadata={
+            "model": common["model"],
+            "smoke_test_model": common["smoke_model"],
+            "question_set": common["question_set"],
+            **totals,
+            "shards": dg.MetadataValue.md(md_table(rows)),
+            "slowest_shard_seconds": max(r["stats"]["seconds"] for r in refs),
+        },
+    )
+
+
+_DESCRIPTIONS = {
+    "askhint_predictions": "ASK-Hint predictions: the two-stage template with Q* (Normal/Abnormal, then group "
+    "and rationale when abnormal) for every scoring unit (table `predictions`, template `askhint`). Requests are "
+    "content-addressed: cached answers are never asked again.",
+    "abstract_predictions": "The abstract-prompt baseline (\"Is there an anomaly in this video?\") on the same "
+    "units (table `predictions`, template `abstract`). Independent of Q*.",
+    "per_question_predictions": "Per-question mode: each Q* question asked on its own (Yes/No) over the same "
+    "frames, P(Yes) aggregated by `{agg}` (table `predictions`, template `per_question`). More requests than "
+    "the joint template; a one-question edit re-asks only it.",
+}
+
+
+def _scoring_asset(name: str, template: str, code_version: str, description: str, aggregate: str,
+                   shard: tuple[int, int] | None) -> dg.AssetsDefinition:
+    """An asset scoring every unit (or one shard's) with ``template``; Q* is an input unless abstract."""
+    spec = dict(name=name, group_name=GROUP, code_version=code_version, description=description)
+
+    def score(context, guiding_questions, inference_templates, sampled_frames, store, vlm) -> dg.Output[dict]:
+        return run_predictions(
+            context,
+            template=template,
+            questions=guiding_questions["questions"] if guiding_questions else [],
+            question_set=guiding_questions["question_set"] if guiding_questions else ABSTRACT_QUESTION_SET,
+            frames=sampled_frames,
+            templates_ref=inference_templates,
+            store=store,
+            vlm=vlm,
+            aggregate=aggregate,
+            shard=shard,
+        )
+
+    if template == "abstract":
+
+        @dg.asset(**spec)
+        def without_questions(
+            context: AssetExecutionContext,
+            inference_templates: dict,
+            sampled_frames: dict,
+            store: StoreResource,
+            vlm: VLMResource,
+        ) -> dg.Output[dict]:
+            return score(context, None, inference_templates, sampled_frames, store, vlm)
+
+        return without_questions
+
+    @dg.asset(**spec)
+    def with_questions(
+        context: AssetExecutionContext,
+        guiding_questions: dict,
+        inference_templates: dict,
+        sampled_frames: dict,
+        store: StoreResource,
+        vlm: VLMResource,
+    ) -> dg.Output[dict]:
+        return score(context, guiding_questions, inference_templates, sampled_frames, store, vlm)
+
+    return with_questions
+
+
+def _gather_asset(name: str, n_shards: int, description: str) -> dg.AssetsDefinition:
+    shards = [shard_name(name, k) for k in range(n_shards)]
+
+    @dg.asset(
+        name=name,
+        group_name=GROUP,
+        code_version=f"1-gather-{n_shards}",
+        ins={s: dg.AssetIn() for s in shards},
+        description=f"{description} Gathered from {n_shards} shard assets (`{shards[0]}` ...), which score "
+        "disjoint sets of videos and, with the multiprocess executor, run in parallel; no model request here.",
+    )
+    def gather(**shard_refs: dict) -> dg.Output[dict]:
+        return gather_shards(shard_refs)
+
+    return gather
+
+
 def build_prediction_assets(s: PipelineSettings) -> list:
+    """The prediction assets of the enabled templates; with ``execution.shards`` > 1 each is split into
+    shard assets plus a gathering asset of the same name (so checks and evaluation are unchanged)."""
     model_version = s.section_hash("model")
-
-    @dg.asset(
-        group_name=GROUP,
-        code_version="1-" + model_version,
-        description="ASK-Hint predictions: the two-stage template with Q* (Normal/Abnormal, then group "
-        "and rationale when abnormal) for every scoring unit (table `predictions`, template "
-        "`askhint`). Requests are content-addressed: cached answers are never asked again.",
-    )
-    def askhint_predictions(
-        context: AssetExecutionContext,
-        guiding_questions: dict,
-        inference_templates: dict,
-        sampled_frames: dict,
-        store: StoreResource,
-        vlm: VLMResource,
-    ) -> dg.Output[dict]:
-        return run_predictions(
-            context,
-            template="askhint",
-            questions=guiding_questions["questions"],
-            question_set=guiding_questions["question_set"],
-            frames=sampled_frames,
-            templates_ref=inference_templates,
-            store=store,
-            vlm=vlm,
-        )
-
-    @dg.asset(
-        group_name=GROUP,
-        code_version="1-" + model_version,
-        description="The abstract-prompt baseline (\"Is there an anomaly in this video?\") on the same "
-        "units (table `predictions`, template `abstract`). Independent of Q*.",
-    )
-    def abstract_predictions(
-        context: AssetExecutionContext,
-        inference_templates: dict,
-        sampled_frames: dict,
-        store: StoreResource,
-        vlm: VLMResource,
-    ) -> dg.Output[dict]:
-        return run_predictions(
-            context,
-            template="abstract",
-            questions=[],
-            question_set=ABSTRACT_QUESTION_SET,
-            frames=sampled_frames,
-            templates_ref=inference_templates,
-            store=store,
-            vlm=vlm,
-        )
-
-    if not s.scoring.per_question:
-        return [askhint_predictions, abstract_predictions]
-
-    @dg.asset(
-        group_name=GROUP,
-        code_version="1-" + model_version + "-" + s.scoring.per_question_aggregate,
-        description="Per-question mode: each Q* question asked on its own (Yes/No) over the same frames, "
-        f"P(Yes) aggregated by `{s.scoring.per_question_aggregate}` (table `predictions`, template "
-        "`per_question`). More requests than the joint template; a one-question edit re-asks only it.",
-    )
-    def per_question_predictions(
-        context: AssetExecutionContext,
-        guiding_questions: dict,
-        inference_templates: dict,
-        sampled_frames: dict,
-        store: StoreResource,
-        vlm: VLMResource,
-    ) -> dg.Output[dict]:
-        return run_predictions(
-            context,
-            template="per_question",
-            questions=guiding_questions["questions"],
-            question_set=guiding_questions["question_set"],
-            frames=sampled_frames,
-            templates_ref=inference_templates,
-            store=store,
-            vlm=vlm,
-            aggregate=s.scoring.per_question_aggregate,
-        )
-
-    return [askhint_predictions, abstract_predictions, per_question_predictions]
+    agg = s.scoring.per_question_aggregate
+    templates = {"askhint_predictions": "askhint", "abstract_predictions": "abstract"}
+    if s.scoring.per_question:
+        templates["per_question_predictions"] = "per_question"
+    n = s.execution.shards
+    out = []
+    for name, template in templates.items():
+        version = "1-" + model_version + ("-" + agg if template == "per_question" else "")
+        description = _DESCRIPTIONS[name].format(agg=agg)
+        if n == 1:
+            out.append(_scoring_asset(name, template, version, description, agg, None))
+            continue
+        for k in range(n):
+            out.append(_scoring_asset(shard_name(name, k), template, f"{version}-shard-{k}-of-{n}",
+                                      f"Shard {k} of {n} of `{name}`: " + description, agg, (k, n)))
+        out.append(_gather_asset(name, n, description))
+    return out

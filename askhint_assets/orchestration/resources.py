@@ -60,7 +60,7 @@ class VLMResource(dg.ConfigurableResource):
     max_retries: int = 4
     smoke_train_seconds: int = 240
 
-    _backend: Any = PrivateAttr(default=None)
+    _backends: dict = PrivateAttr(default_factory=dict)
 
     @classmethod
     def from_settings(cls, m: ModelSettings) -> VLMResource:
@@ -91,11 +91,20 @@ class VLMResource(dg.ConfigurableResource):
 
         return str(ensure_smoke_model(settings.smoke_model_dir(), train_seconds=self.smoke_train_seconds))
 
-    def get_backend(self) -> VLMBackend:
-        """The backend, built once per run (the model is loaded lazily on the first request)."""
-        if self._backend is None:
-            self._backend = build_backend(self)
-        return self._backend
+    def get_backend(self, shard: tuple[int, int] | None = None) -> VLMBackend:
+        """The backend, built once per run (the model is loaded lazily on the first request). For a
+        shard ``(index, count)`` of an openai backend with several servers: a client pinned to the
+        shard's servers (:func:`askhint_assets.sharding.urls_for_shard`); the cache key is unchanged."""
+        urls = list(self.base_urls)
+        if shard is not None and self.backend == "openai" and len(urls) > 1:
+            from askhint_assets.sharding import urls_for_shard
+
+            urls = urls_for_shard(urls, *shard)
+        key = tuple(urls)
+        if key not in self._backends:
+            self._backends[key] = build_backend(self if urls == list(self.base_urls) else
+                                                self.model_copy(update={"base_urls": urls}))
+        return self._backends[key]
 
 
 def build_backend(r: VLMResource) -> VLMBackend:

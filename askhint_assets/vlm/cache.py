@@ -5,7 +5,8 @@ the full message text, the answer choices, the decoding settings and the backend
 (model identity + generation settings). Only greedy (deterministic) answers are cached, so a hit is
 exactly what the model would say again. Every request actually sent is logged in ``model_calls``;
 responses are stored batch by batch, so a run killed midway resumes where it stopped. Batches are
-sent under the database's request lock, so two runs against one home never send the same request.
+sent under per-request locks (striped by hash), so two runs against one home never send the same request,
+while runs or shards asking different requests proceed in parallel.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class CachedRunner:
                 todo.append((h, r))
         for start in range(0, len(todo), self.batch_size):
             batch = todo[start : start + self.batch_size]
-            with self.store.request_lock():  # another run may have answered some while we waited
+            with self.store.request_locks([h for h, _ in batch]):  # another run may have answered some
                 for h, c in self.store.cached_responses([h for h, _ in batch]).items():
                     out[h] = VLMResponse(text=c["text"], choice_logprobs=c["choice_logprobs"], extra={"cached": True})
                     self.stats.cache_hits += hashes.count(h)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +162,42 @@ def test_per_question_mode_asks_each_question_and_aggregates(tmp_path):
     predict_per_question(_units(2), templates=default_templates(), questions=[*qs[:2], "Do you see smoke?"],
                          question_set="qs2", model="fake", runner=runner, load_frames=frames.__getitem__)
     assert len(backend.sent) == 6 + 2
+
+
+def _hold_request_locks(path: str, hashes: list[str], ready, release) -> None:
+    with Store(path).request_locks(hashes):
+        ready.set()
+        release.wait(20)
+
+
+def _stripe_is_free(path: Path, stripe: str) -> bool:
+    import fcntl
+
+    folder = path.with_name(path.name + ".requests.locks")
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / stripe, "a+b") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return True
+
+
+def test_request_locks_hold_only_the_stripes_of_their_requests(tmp_path):
+    """Another process asking the same request waits; one asking different requests does not (shards)."""
+    path = tmp_path / "db.duckdb"
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_request_locks, args=(str(path), ["abc123", "abd999"], ready, release))
+    p.start()
+    try:
+        assert ready.wait(20)
+        assert not _stripe_is_free(path, "abc") and not _stripe_is_free(path, "abd")
+        assert _stripe_is_free(path, "fff")
+        with Store(path).request_locks(["fff000", "0aa111"]):  # other requests: taken at once
+            pass
+    finally:
+        release.set()
+        p.join(20)
+    assert _stripe_is_free(path, "abc")  # released with the process's context
