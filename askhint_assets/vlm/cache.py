@@ -4,14 +4,16 @@ The key of a request is a hash of everything that determines the answer: the fra
 the full message text, the answer choices, the decoding settings and the backend's fingerprint
 (model identity + generation settings). Only greedy (deterministic) answers are cached, so a hit is
 exactly what the model would say again. Every request actually sent is logged in ``model_calls``;
-responses are stored batch by batch, so a run killed midway resumes where it stopped. Batches are
-sent under per-request locks (striped by hash), so two runs against one home never send the same request,
-while runs or shards asking different requests proceed in parallel.
+responses are stored as they come (grouped so that storing stays a small share of the time), so a
+run killed midway resumes where it stopped. Requests are sent under per-request locks (striped by
+hash), so two runs against one home never send the same request, while runs or shards asking
+different requests proceed in parallel.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +36,10 @@ def request_hash(request: VLMRequest, fingerprint: dict) -> str:
         },
         length=32,
     )
+
+
+STORE_SHARE = 0.1
+"""At most this share of a runner's time goes to storing answers (a fast model: several batches per store)."""
 
 
 @dataclass
@@ -62,42 +68,59 @@ class CachedRunner:
         self.on_batch = on_batch
         self.fingerprint = backend.fingerprint()
         self.stats = RunStats()
+        self._stored_at = time.perf_counter()
+        self._store_cost = 0.0  # the first batch is stored at once, which measures the cost
 
     def hash(self, request: VLMRequest) -> str:
         return request_hash(request, self.fingerprint)
 
     def run(self, requests: Sequence[VLMRequest]) -> list[tuple[str, VLMResponse]]:
-        """Return ``(request_hash, response)`` per request, in order."""
+        """Return ``(request_hash, response)`` per request, in order.
+
+        Under the locks of these requests (another run asking any of them waits, then finds them
+        cached): one cache read, then the misses in batches of ``batch_size``. Answers are stored as
+        they come, but at most as often as keeps the storing below ``STORE_SHARE`` of the time (a
+        store is due once ``1/STORE_SHARE`` times its last cost has passed): every batch with a slow
+        model, every few batches with a fast one. Pending answers are stored when the call ends, also
+        when a batch raises; a killed run loses only what was pending.
+        """
         hashes = [self.hash(r) for r in requests]
-        cached = self.store.cached_responses(sorted(set(hashes)))
-        out: dict[str, VLMResponse] = {
-            h: VLMResponse(text=c["text"], choice_logprobs=c["choice_logprobs"], extra={"cached": True})
-            for h, c in cached.items()
-        }
+        unique = list(dict.fromkeys(hashes))
         self.stats.requests += len(requests)
-        todo: list[tuple[str, VLMRequest]] = []
-        seen: set[str] = set()
-        for h, r in zip(hashes, requests, strict=True):
-            if h in out:
-                self.stats.cache_hits += 1
-            elif h not in seen:
-                seen.add(h)
-                todo.append((h, r))
-        for start in range(0, len(todo), self.batch_size):
-            batch = todo[start : start + self.batch_size]
-            with self.store.request_locks([h for h, _ in batch]):  # another run may have answered some
-                for h, c in self.store.cached_responses([h for h, _ in batch]).items():
-                    out[h] = VLMResponse(text=c["text"], choice_logprobs=c["choice_logprobs"], extra={"cached": True})
-                    self.stats.cache_hits += hashes.count(h)
-                batch = [(h, r) for h, r in batch if h not in out]
-                responses = self.backend.generate([r for _, r in batch]) if batch else []
-                if batch:
-                    self._record(batch, responses)
-            for (h, _), resp in zip(batch, responses, strict=True):
-                out[h] = resp
-            if self.on_batch:
-                self.on_batch(min(start + self.batch_size, len(todo)), len(todo))
+        out: dict[str, VLMResponse] = {}
+        with self.store.request_locks(unique):
+            for h, c in self.store.cached_responses(unique).items():
+                out[h] = VLMResponse(text=c["text"], choice_logprobs=c["choice_logprobs"], extra={"cached": True})
+            self.stats.cache_hits += sum(h in out for h in hashes)
+            first: dict[str, VLMRequest] = {}
+            for h, r in zip(hashes, requests, strict=True):
+                first.setdefault(h, r)
+            todo = [(h, first[h]) for h in unique if h not in out]
+            pending: list[tuple[tuple[str, VLMRequest], VLMResponse]] = []
+            try:
+                for start in range(0, len(todo), self.batch_size):
+                    batch = todo[start : start + self.batch_size]
+                    responses = self.backend.generate([r for _, r in batch])
+                    pending += zip(batch, responses, strict=True)
+                    for (h, _), resp in zip(batch, responses, strict=True):
+                        out[h] = resp
+                    if time.perf_counter() - self._stored_at >= self._store_cost / STORE_SHARE:
+                        self._store(pending)
+                    if self.on_batch:
+                        self.on_batch(min(start + self.batch_size, len(todo)), len(todo))
+            finally:
+                self._store(pending)
         return [(h, out[h]) for h in hashes]
+
+    def _store(self, pending: list) -> None:
+        """Record the pending answers (and empty the list), timing it for the next decision."""
+        if not pending:
+            return
+        t0 = time.perf_counter()
+        self._record([b for b, _ in pending], [r for _, r in pending])
+        pending.clear()
+        self._stored_at = time.perf_counter()
+        self._store_cost = self._stored_at - t0
 
     def _record(self, batch: list[tuple[str, VLMRequest]], responses: list[VLMResponse]) -> None:
         ts = now()
