@@ -34,6 +34,8 @@ def lineage_text(d: dict[str, Any]) -> str:
         f"{r['n_videos']} videos, {r['n_frames']} frames",
         "  " + ", ".join(f"{k} {_pct(m.get(k))}" for k in ("frame_auc", "frame_ap", "video_auc")),
     ]
+    if r.get("eval_settings"):
+        out.append(f"  evaluation settings {json.dumps(r['eval_settings'], sort_keys=True)}")
     if r.get("smoke_model"):
         out.append("  smoke-test model: the numbers show the wiring works, not ASK-Hint's quality")
     if d.get("baseline"):
@@ -55,6 +57,8 @@ def lineage_text(d: dict[str, Any]) -> str:
     if mo := d.get("model"):
         by = ", ".join(f"{a['backend']}/{a['model']} ({a['units']} units)" for a in mo["answered_by"]) or "-"
         out.append(f"model {mo['label']}: answered by {by}")
+        for fp in mo.get("fingerprints") or []:
+            out.append(f"  fingerprint {json.dumps(fp, sort_keys=True)}")
     if q := d.get("question_set"):
         out.append(f"Q* {q['question_set']} ({len(q['questions'])} questions, method {q['method']}, "
                    f"created {q['created_at']})")

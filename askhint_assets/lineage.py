@@ -83,7 +83,8 @@ def _report(con: duckdb.DuckDBPyConnection, report_id: str) -> dict[str, Any]:
     head = rows[0]
     keys = ("report_id", "created_at", "dataset", "question_set", "model", "template", "granularity", "plan",
             "templates_version", "n_videos", "n_frames", "smoke_model", "source")
-    return {**{k: head.get(k) for k in keys}, "metrics": {r["metric"]: r["value"] for r in rows}}
+    return {**{k: head.get(k) for k in keys}, "eval_settings": _json(head.get("eval_settings")),
+            "metrics": {r["metric"]: r["value"] for r in rows}}
 
 
 def _latest_report_id(con: duckdb.DuckDBPyConnection, dataset: str | None) -> str:
@@ -191,8 +192,17 @@ def _model(con: duckdb.DuckDBPyConnection, rep: dict[str, Any], plan: str, runs:
         "FROM model_calls WHERE list_contains(?, run_id)",
         [runs],
     )
+    fingerprints = [
+        _json(r["fingerprint"]) for r in _rows(
+            con,
+            "SELECT DISTINCT r.fingerprint FROM predictions p JOIN responses r ON r.request_hash = p.stage1_request "
+            "WHERE p.dataset = ? AND p.plan = ? AND p.question_set = ? AND p.model = ? AND p.template = ? "
+            "AND r.fingerprint IS NOT NULL",
+            [rep["dataset"], plan, rep["question_set"], rep["model"], rep["template"]],
+        )
+    ]
     return {"label": rep["model"], "smoke_model": rep["smoke_model"], "answered_by": answered_by,
-            "calls_in_prediction_runs": calls}
+            "fingerprints": fingerprints, "calls_in_prediction_runs": calls}
 
 
 # -- prompt versions -----------------------------------------------------------------------------------
@@ -317,11 +327,11 @@ def lineage(store: Store, report_id: str | None = None, dataset: str | None = No
                             "WHERE e.dataset = ? ORDER BY e.created_at DESC LIMIT 1", [rep["dataset"]])
             prompt_set = row["prompt_set"] if row else None
         out["templates"] = _templates(con, rep, preds, prompt_set, gaps)
-    gaps += [
-        "model settings (dtype, device, max_new_tokens, the backend fingerprint): not stored; they enter the "
-        "request hashes only",
-        "evaluation settings (frame_rule, smoothing): not stored in eval_reports",
-    ]
+    if not (out["model"] or {}).get("fingerprints"):
+        gaps.append("model settings (the backend fingerprint: model, dtype, decoding): not stored with these "
+                    "answers (written before fingerprints were recorded); they enter the request hashes only")
+    if not rep.get("eval_settings"):
+        gaps.append("evaluation settings (frame_rule, smoothing): not stored with this report (an older row)")
     return _clean({**out, "untraceable": gaps})
 
 

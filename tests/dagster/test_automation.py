@@ -218,7 +218,8 @@ def test_lineage_diff_and_history_on_the_materialized_home(story):
     runner = CliRunner()
     out = runner.invoke(main, ["lineage", "--dataset", "demo"])
     assert out.exit_code == 0, out.output
-    assert b in out.output and "not traceable" in out.output
+    assert b in out.output and "  fingerprint {" in out.output and "evaluation settings {" in out.output
+    assert "not traceable" not in out.output  # model and evaluation settings are stored with the rows
     out = runner.invoke(main, ["diff", a[:8], b, "--json"])
     assert out.exit_code == 0, out.output
     assert '"only_in_b"' in out.output

@@ -60,7 +60,8 @@ def _fill(store: Store) -> None:
                               "score": 0.5, "score_source": "logprobs", "parse_ok": u == 0, "stage1_request": h,
                               "templates_version": "tp-1", "run_id": run, "created_at": at(minute)})
                 responses.append({"request_hash": h, "backend": "fake", "model": "fake-vlm", "text": "Normal",
-                                  "choice_logprobs": None, "created_at": at(minute)})
+                                  "choice_logprobs": None, "created_at": at(minute),
+                                  "fingerprint": '{"backend": "fake", "model": "fake-vlm", "threshold": 128}'})
                 calls.append({"call_id": h, "request_hash": h, "backend": "fake", "model": "fake-vlm",
                               "latency_s": 0.1, "ok": True, "error": None, "run_id": run, "created_at": at(minute)})
     store.upsert("predictions", preds)
@@ -71,7 +72,7 @@ def _fill(store: Store) -> None:
         {"report_id": rid, "created_at": at(m), "dataset": "d", "question_set": qs, "model": "m", "template": t,
          "granularity": "window", "plan": "pl-w", "templates_version": "tp-1", "metric": metric,
          "value": auc if metric == "frame_auc" else 0.4, "n_videos": 2, "n_frames": 80, "smoke_model": True,
-         "source": "pipeline"}
+         "source": "pipeline", "eval_settings": '{"frame_rule": "mean", "smoothing": 0}'}
         for rid, qs, t, auc, m in reports for metric in ("frame_auc", "frame_ap")
     ])
 
@@ -90,6 +91,8 @@ def _legacy(store: Store) -> None:
         con.execute("ALTER TABLE eval_reports DROP COLUMN templates_version")
         con.execute("ALTER TABLE predictions DROP COLUMN templates_version")
         con.execute("DROP TABLE plans")
+        con.execute("UPDATE eval_reports SET eval_settings = NULL")
+        con.execute("UPDATE responses SET fingerprint = NULL")
 
 
 def test_lineage_of_the_latest_report_reaches_the_prompt_version_and_its_ancestors(store):
@@ -114,7 +117,9 @@ def test_lineage_of_the_latest_report_reaches_the_prompt_version_and_its_ancesto
     assert d["model"]["calls_in_prediction_runs"]["requests_sent"] == 4
     assert d["templates"] == {"version": "tp-1", "created_at": "2026-03-01 12:00:00", "parent": None,
                               "inferred": False}
-    assert not any("template version" in g for g in d["untraceable"])
+    assert d["model"]["fingerprints"] == [{"backend": "fake", "model": "fake-vlm", "threshold": 128}]
+    assert d["report"]["eval_settings"] == {"frame_rule": "mean", "smoothing": 0}
+    assert not d.get("untraceable")  # everything behind this report is in the database
     json.dumps(d, allow_nan=False)
 
 
@@ -136,6 +141,7 @@ def test_lineage_of_an_older_database_infers_what_it_cannot_read(store):
     assert d["plan"]["settings"] is None and d["plan"]["plan"] == "pl-w"
     gaps = " ".join(d["untraceable"])
     assert "templates_version" in gaps and "only their hash" in gaps
+    assert "evaluation settings" in gaps and "backend fingerprint" in gaps
 
 
 def test_lineage_of_external_scores_says_so(store):
