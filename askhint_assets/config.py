@@ -91,6 +91,9 @@ class ExecutionSettings:
     # split each prediction asset into this many shard assets by a stable hash of the video id; with the
     # multiprocess executor the shards run in parallel (each process loads its own model client)
     shards: int = 1
+    # upfront: sampled_frames decodes every unit before the model runs; overlapped: it only plans, and the
+    # prediction assets decode the next chunk's videos on their prefetch thread while the model works
+    decode: str = "upfront"
 
 
 @dataclass(frozen=True)
@@ -225,6 +228,7 @@ def _validate(s: PipelineSettings, path: str, ds_field: str = "dataset") -> None
         (s.questions.method in ("centrality", "llm"), "questions.method", "centrality|llm"),
         (s.scoring.per_question_aggregate in ("max", "mean"), "scoring.per_question_aggregate", "max|mean"),
         (s.execution.executor in ("in_process", "multiprocess"), "execution.executor", "in_process|multiprocess"),
+        (s.execution.decode in ("upfront", "overlapped"), "execution.decode", "upfront|overlapped"),
         (isinstance(s.execution.shards, int) and 1 <= s.execution.shards <= 256, "execution.shards",
          "an integer from 1 to 256"),
         (isinstance(s.execution.max_concurrent, int) and s.execution.max_concurrent >= 0,

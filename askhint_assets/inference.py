@@ -108,17 +108,25 @@ def prefetched(items: Iterable[T], load: Callable[[T], R]) -> Generator[tuple[T,
 
 
 def _loaded_chunks(
-    units: Sequence[Unit], chunk_size: int, load_frames: Callable[[str], np.ndarray], prefetch: bool
+    units: Sequence[Unit], chunk_size: int, load_frames: Callable[[str], np.ndarray | None], prefetch: bool
 ) -> Generator[tuple[Sequence[Unit], dict[str, np.ndarray]], None, None]:
-    """Chunks of ``units`` with their frames by ``frames_key`` (the next chunk's loaded meanwhile if ``prefetch``)."""
+    """Chunks of ``units`` with their frames by ``frames_key`` (the next chunk's loaded meanwhile if ``prefetch``);
+    a unit for which ``load_frames`` returns ``None`` (its video could not be decoded) is left out."""
 
     def load(chunk: Sequence[Unit]) -> dict[str, np.ndarray]:
-        return {key: load_frames(key) for key in dict.fromkeys(u.frames_key for u in chunk)}
+        loaded = {key: load_frames(key) for key in dict.fromkeys(u.frames_key for u in chunk)}
+        return {key: frames for key, frames in loaded.items() if frames is not None}
 
     chunks = _chunks(list(units), chunk_size)
-    if prefetch:
-        return prefetched(chunks, load)
-    return ((chunk, load(chunk)) for chunk in chunks)
+    pairs = prefetched(chunks, load) if prefetch else ((chunk, load(chunk)) for chunk in chunks)
+    try:  # units whose frames could not be had (``load_frames`` gave None) are left out
+        for chunk, frames in pairs:
+            kept = [u for u in chunk if u.frames_key in frames]
+            if kept:
+                yield kept, frames
+    finally:
+        if hasattr(pairs, "close"):
+            pairs.close()
 
 
 def predict(
@@ -130,7 +138,7 @@ def predict(
     question_set: str,
     model: str,
     runner: CachedRunner,
-    load_frames: Callable[[str], np.ndarray],
+    load_frames: Callable[[str], np.ndarray | None],
     max_new_tokens_stage2: int = 64,
     chunk_size: int = 16,
     on_rows: Callable[[list[dict]], None] | None = None,
@@ -243,7 +251,7 @@ def predict_per_question(
     question_set: str,
     model: str,
     runner: CachedRunner,
-    load_frames: Callable[[str], np.ndarray],
+    load_frames: Callable[[str], np.ndarray | None],
     aggregate: str = "max",
     chunk_size: int = 16,
     on_rows: Callable[[list[dict]], None] | None = None,

@@ -135,6 +135,7 @@ def build_data_assets(s: PipelineSettings) -> list:
         "every prompt asset.",
     )
     def sampled_frames(context: AssetExecutionContext, dataset_index: dict, store: StoreResource) -> dg.Output[dict]:
+        upfront = s.execution.decode == "upfront"
         st = store.store()
         cache = FrameCache(settings.frames_cache_dir())
         videos = load_videos(st, ds.name)
@@ -147,7 +148,9 @@ def build_data_assets(s: PipelineSettings) -> list:
                 units = {
                     g: plan_units(v, key, sampling, g, s.scoring.window_s, s.scoring.stride_s) for g in plans
                 }
-                decoded += extract_units(v.path, [u for us in units.values() for u in us], cache, sampling.max_side)
+                if upfront:  # else the prediction assets decode while the model works (FrameSource)
+                    decoded += extract_units(v.path, [u for us in units.values() for u in us], cache,
+                                             sampling.max_side)
             except (VideoError, OSError, ValueError) as e:
                 if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:  # our disk, not the video: stop
                     raise AskHintError(f"{cache.root}: cannot write decoded frames ({e.strerror}); "
@@ -202,6 +205,7 @@ def build_data_assets(s: PipelineSettings) -> list:
                 "failed_videos": len(failed),
                 "units": len(unit_rows),
                 "units_decoded_now": decoded,
+                "decode": "upfront, here" if upfront else "overlapped: by the prediction assets, with the model",
                 "frames_per_unit_max": sampling.max_frames,
                 "seconds": round(time.perf_counter() - t0, 2),
                 "failures": dg.MetadataValue.md(md_table(failed)),

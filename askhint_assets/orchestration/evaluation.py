@@ -253,9 +253,10 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
             selected, _, _ = select_qstar(st, question_clusters, size)
             qs = [q.question for q in selected]
             qset = "qs-" + hash_obj(qs)
-            _, runner = score_units(
+            _, runner, _ = score_units(
                 context, units, template="askhint", questions=qs, question_set=qset,
                 templates_ref=inference_templates, store=store, vlm=vlm,
+                max_side=s.sampling.max_side, on_error=s.dataset.on_error,
             )
             ref = {"dataset": dataset, "question_set": qset, "model": model_label(vlm), "template": "askhint",
                    "smoke_model": vlm.is_smoke, "templates_version": inference_templates["version"]}

@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext
 
 from askhint_assets import settings
 from askhint_assets.config import PipelineSettings
+from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict, predict_per_question
 from askhint_assets.orchestration.metadata import md_table
@@ -16,6 +17,7 @@ from askhint_assets.orchestration.resources import StoreResource, VLMResource, m
 from askhint_assets.prompts.templates import Templates
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.video.frame_cache import FrameCache
+from askhint_assets.video.frame_source import FrameSource, unit_frames
 from askhint_assets.vlm.cache import CachedRunner
 
 GROUP = "inference"
@@ -64,11 +66,15 @@ def score_units(
     vlm: VLMResource,
     aggregate: str = "max",
     shard: tuple[int, int] | None = None,
-) -> tuple[list[dict], CachedRunner]:
-    """Score ``units`` with ``template``; rows are upserted chunk by chunk (a killed run resumes)."""
+    max_side: int | None = None,
+    on_error: str = "skip",
+) -> tuple[list[dict], CachedRunner, dict[str, str]]:
+    """Score ``units`` with ``template``; rows are upserted chunk by chunk (a killed run resumes). Frames
+    come from the cache or are decoded on demand (``max_side`` as planned); returns the rows, the runner
+    and the videos that could not be decoded (recorded as failed; with ``on_error: raise`` an error)."""
     st = store.store()
     templates = _templates(st, templates_ref)
-    cache = FrameCache(settings.frames_cache_dir())
+    source = frame_source(st, units, max_side)
     runner = CachedRunner(vlm.get_backend(shard), st, run_id=context.run_id, batch_size=vlm.batch_size)
     done = [0]
 
@@ -85,14 +91,44 @@ def score_units(
         question_set=question_set,
         model=model_label(vlm),
         runner=runner,
-        load_frames=lambda key: cache.load(key)[0],
+        load_frames=source.load,
         on_rows=keep,
     )
     if template == "per_question":
         rows = predict_per_question(units, aggregate=aggregate, **common)
     else:
         rows = predict(units, template=template, **common)
-    return rows, runner
+    if source.failed:
+        _mark_failed(st, units[0].dataset, source.failed, on_error, context)
+    return rows, runner, dict(source.failed)
+
+
+def frame_source(st, units: list[Unit], max_side: int | None) -> FrameSource:
+    """The frames of ``units``: cached, or decoded on demand from their videos (one pass per video)."""
+    videos = sorted({u.video_id for u in units})
+    plans = sorted({u.plan for u in units})
+    rows = st.query(
+        "SELECT u.video_id, u.unit, u.start_frame, u.end_frame, u.frames_key, u.frame_indices, u.frames_fps, v.path "
+        "FROM scoring_units u JOIN videos v ON u.dataset = v.dataset AND u.video_id = v.video_id "
+        "WHERE u.dataset = ? AND list_contains(?, u.plan) AND list_contains(?, u.video_id)",
+        [units[0].dataset if units else "", plans, videos],
+    ).iter_rows(named=True)
+    return FrameSource(FrameCache(settings.frames_cache_dir()), unit_frames(rows), max_side)
+
+
+def _mark_failed(st, dataset: str, failed: dict[str, str], on_error: str, context: AssetExecutionContext) -> None:
+    """Videos that could not be decoded while scoring: recorded as failed (excluded from evaluation) or,
+    with ``on_error: raise``, the end of the run."""
+    first = next(iter(sorted(failed)))
+    if on_error == "raise":
+        raise VideoError(first, failed[first])
+    with st.connect() as con:
+        con.executemany(
+            "UPDATE videos SET status = 'failed', reason = ? WHERE dataset = ? AND video_id = ?",
+            [[reason, dataset, vid] for vid, reason in sorted(failed.items())],
+        )
+    for vid, reason in sorted(failed.items()):
+        context.log.warning(f"video {vid} failed while decoding for the model: {reason}")
 
 
 def run_predictions(
@@ -107,6 +143,8 @@ def run_predictions(
     vlm: VLMResource,
     aggregate: str = "max",
     shard: tuple[int, int] | None = None,
+    max_side: int | None = None,
+    on_error: str = "skip",
 ) -> dg.Output[dict]:
     """Score every unit of every plan with ``template`` (only the videos of ``shard = (index, count)``
     when given) and describe the result."""
@@ -117,7 +155,7 @@ def run_predictions(
         raise dg.Failure(f"no scoring units for data set {frames['dataset']}: did every video fail?")
     model = model_label(vlm)
     t0 = time.perf_counter()
-    rows, runner = score_units(
+    rows, runner, failed_videos = score_units(
         context,
         units,
         template=template,
@@ -128,6 +166,8 @@ def run_predictions(
         vlm=vlm,
         aggregate=aggregate,
         shard=shard,
+        max_side=max_side,
+        on_error=on_error,
     )
     elapsed = time.perf_counter() - t0
     scores = sorted(
@@ -182,6 +222,7 @@ def run_predictions(
             **{k: v for k, v in stats.items() if k != "videos"},
             "failed_requests": runner.stats.failed,
             "failed_units": n_fail,
+            "videos_failed_decoding": len(failed_videos),
             "score_sources": dg.MetadataValue.json(sources),
             "sample_rationales": dg.MetadataValue.md(md_table(sample)),
         },
@@ -226,7 +267,7 @@ _DESCRIPTIONS = {
 }
 
 
-def _scoring_asset(name: str, template: str, code_version: str, description: str, aggregate: str,
+def _scoring_asset(name: str, template: str, code_version: str, description: str, s: PipelineSettings,
                    shard: tuple[int, int] | None) -> dg.AssetsDefinition:
     """An asset scoring every unit (or one shard's) with ``template``; Q* is an input unless abstract."""
     spec = dict(name=name, group_name=GROUP, code_version=code_version, description=description)
@@ -241,8 +282,10 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
             templates_ref=inference_templates,
             store=store,
             vlm=vlm,
-            aggregate=aggregate,
+            aggregate=s.scoring.per_question_aggregate,
             shard=shard,
+            max_side=s.sampling.max_side,
+            on_error=s.dataset.on_error,
         )
 
     if template == "abstract":
@@ -304,10 +347,10 @@ def build_prediction_assets(s: PipelineSettings) -> list:
         version = "1-" + model_version + ("-" + agg if template == "per_question" else "")
         description = _DESCRIPTIONS[name].format(agg=agg)
         if n == 1:
-            out.append(_scoring_asset(name, template, version, description, agg, None))
+            out.append(_scoring_asset(name, template, version, description, s, None))
             continue
         for k in range(n):
             out.append(_scoring_asset(shard_name(name, k), template, f"{version}-shard-{k}-of-{n}",
-                                      f"Shard {k} of {n} of `{name}`: " + description, agg, (k, n)))
+                                      f"Shard {k} of {n} of `{name}`: " + description, s, (k, n)))
         out.append(_gather_asset(name, n, description))
     return out
