@@ -215,7 +215,8 @@ def _table(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 @main.command("generate-questions")
 @click.option("--prompt-set", "prompt_set", required=True, help="Source prompt set (a folder of the prompt store).")
 @click.option("--classes", help="Comma-separated classes to generate (default: all); the others keep their questions.")
-@click.option("--out", help="Name of the new prompt set (default: <prompt-set>-generated-<short hash>).")
+@click.option("--out", help="Name of the new prompt set, letters, digits and _ (default: "
+              "<prompt-set>_generated_<short hash>).")
 @click.pass_context
 def generate_questions_cmd(ctx: click.Context, prompt_set: str, classes: str | None, out: str | None) -> None:
     """Ask the configured model (settings file ASKHINT_CONFIG, section model) for 3-5 yes/no questions per class.
@@ -237,8 +238,11 @@ def generate_questions_cmd(ctx: click.Context, prompt_set: str, classes: str | N
 
 def _new_prompt_dir(store_dir: Path, name: str) -> Path:
     """``store_dir/name``, refused when the name is not a plain folder name or the folder exists."""
-    if not name or name != Path(name).name or name.startswith("."):
-        raise InputError(f"--out must be a plain folder name, got {name!r}")
+    from askhint_assets.config import KEY_PART
+
+    if not KEY_PART.match(name or ""):
+        raise InputError(f"--out must be letters, digits and _ starting with a letter (a prompt set name is an "
+                         f"asset-key prefix when several data sets are listed), got {name!r}")
     dest = store_dir / name
     if dest.exists():
         raise InputError(f"prompt set folder {dest} already exists; choose another --out (nothing was written)")
@@ -295,7 +299,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
 
     questions = {c: results[c].questions if c in results else ps.class_questions[c] for c in ps.classes}
     gen_settings = generate.generation_settings(ps, list(requests))
-    name = out or f"{prompt_set}-generated-{hash_obj([questions, gen_settings], length=8)}"
+    name = out or f"{prompt_set}_generated_{hash_obj([questions, gen_settings], length=8)}"
     dest = _new_prompt_dir(store_dir, name)
     header = {
         "model": f"{backend.model_name} ({backend.backend_name})",

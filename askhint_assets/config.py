@@ -186,7 +186,8 @@ def load_settings(path: str | Path | None = None) -> PipelineSettings:
     return s
 
 
-_KEY_PART = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+KEY_PART = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+"""Data set and prompt set names: they become asset-key prefixes (letters, digits, _; a letter first)."""
 
 
 def _build_datasets(data: dict, path: str) -> tuple[DatasetSettings, ...]:
@@ -204,7 +205,7 @@ def _build_datasets(data: dict, path: str) -> tuple[DatasetSettings, ...]:
     for i, d in enumerate(out):
         if "name" not in raw[i]:
             raise InputError("every listed data set needs a `name`", path=path, field=f"datasets[{i}].name")
-        if not _KEY_PART.match(d.name) or not _KEY_PART.match(d.prompt_set):
+        if not KEY_PART.match(d.name) or not KEY_PART.match(d.prompt_set):
             raise InputError("names and prompt sets must be letters, digits and _ (they become asset-key "
                              "prefixes), starting with a letter", path=path, field=f"datasets[{i}].name")
         if d.name in seen:

@@ -132,7 +132,7 @@ def test_cli_writes_a_new_reviewable_prompt_set_and_a_rerun_sends_nothing(home, 
     res = _cli("--prompt-set", "xd_violence")
     assert res.exit_code == 0, res.output
     (name,) = set(_store_listing(home)) - {"ucf_crime", "xd_violence"}
-    assert name.startswith("xd_violence-generated-") and f"prompt_set: {name}" in res.output
+    assert name.startswith("xd_violence_generated_") and f"prompt_set: {name}" in res.output
     assert f"{len(curated.classes)} sent, 0 from the cache" in res.output
     new = load_prompt_set(home / "prompts_store" / name)
     assert new.class_questions == {c: tuple(parse_questions(_answer(c))) for c in curated.classes}
@@ -151,9 +151,9 @@ def test_cli_writes_a_new_reviewable_prompt_set_and_a_rerun_sends_nothing(home, 
     again = _cli("--prompt-set", "xd_violence")  # same answers from the cache → same folder: refused
     assert again.exit_code == 2 and "already exists" in again.output and name in again.output
     assert len(backend.sent) == sent and "0 sent" in again.output
-    other = _cli("--prompt-set", "xd_violence", "--out", "xd-review")
+    other = _cli("--prompt-set", "xd_violence", "--out", "xd_review")
     assert other.exit_code == 0 and len(backend.sent) == sent
-    assert load_prompt_set(home / "prompts_store" / "xd-review").class_questions == new.class_questions
+    assert load_prompt_set(home / "prompts_store" / "xd_review").class_questions == new.class_questions
 
 
 def test_cli_refuses_to_overwrite_before_sending_anything(home, monkeypatch):
@@ -162,6 +162,7 @@ def test_cli_refuses_to_overwrite_before_sending_anything(home, monkeypatch):
         res = _cli("--prompt-set", "ucf_crime", "--out", out)
         assert res.exit_code == 2 and f"{home / 'prompts_store' / out} already exists" in res.output
     assert _cli("--prompt-set", "ucf_crime", "--out", "../x").exit_code == 2
+    assert _cli("--prompt-set", "ucf_crime", "--out", "with-dash").exit_code == 2
     assert _cli("--prompt-set", "ucf_crime", "--classes", "Nope").exit_code == 2
     assert _cli("--prompt-set", "no_such_set").exit_code == 2
     assert backend.sent == []
@@ -169,9 +170,9 @@ def test_cli_refuses_to_overwrite_before_sending_anything(home, monkeypatch):
 
 def test_cli_classes_subset_keeps_the_other_classes_curated(home, monkeypatch):
     _fake(monkeypatch, TextBackend({"Arson": _answer("Arson", 5)}))
-    res = _cli("--prompt-set", "ucf_crime", "--classes", "Arson", "--out", "ucf-arson")
+    res = _cli("--prompt-set", "ucf_crime", "--classes", "Arson", "--out", "ucf_arson")
     assert res.exit_code == 0, res.output
-    new, old = load_prompt_set(home / "prompts_store" / "ucf-arson"), load_prompt_set(STORE / "ucf_crime")
+    new, old = load_prompt_set(home / "prompts_store" / "ucf_arson"), load_prompt_set(STORE / "ucf_crime")
     assert new.class_questions["Arson"] == tuple(parse_questions(_answer("Arson", 5)))
     assert {c: q for c, q in new.class_questions.items() if c != "Arson"} == {
         c: q for c, q in old.class_questions.items() if c != "Arson"
