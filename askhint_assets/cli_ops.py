@@ -31,15 +31,18 @@ def _instance():
 
 @click.command("update")
 def update_cmd() -> None:
-    """Materialize only the assets that are stale or missing, and say why."""
+    """Materialize only the assets that are stale or missing, and say why (with the settings' executor)."""
     import dagster as dg
 
+    from askhint_assets.config import load_settings
     from askhint_assets.definitions import defs
-    from askhint_assets.orchestration.update import update
+    from askhint_assets.orchestration.update import update, with_executor
 
+    # the executor of the settings: with `execution.executor: multiprocess` shards run in parallel processes
+    run = with_executor() if load_settings().execution.executor == "multiprocess" else None
     with _instance() as instance:
         try:
-            result = update(defs, instance, log=lambda m: click.echo(m))
+            result = update(defs, instance, log=lambda m: click.echo(m), run=run)
         except dg.Failure as e:
             raise AskHintError(e.description or str(e)) from e
     n = len(result.materialized)

@@ -104,8 +104,8 @@ def build_defs(s: PipelineSettings | None = None) -> dg.Definitions:
 
 def executor_for(s: PipelineSettings) -> dg.ExecutorDefinition:
     """``execution.executor``: one process (the default: the model is loaded once), or a process per
-    step so that independent steps (shards, data sets) run in parallel. ``askhint update`` and the
-    tests execute in process whatever is set; ``dagster asset materialize``, the UI and the daemon use it."""
+    step so that independent steps (shards, data sets) run in parallel. ``dagster asset materialize``,
+    ``askhint update``, the UI and the daemon use it; ``execute_in_process`` (the tests) does not."""
     if s.execution.executor == "in_process":
         return dg.in_process_executor
     if not s.execution.max_concurrent:

@@ -78,25 +78,61 @@ def failure_message(run: dg.ExecuteInProcessResult) -> str:
     return err.message.strip()
 
 
+# runs a selection of assets: (success, failure message, run id)
+RunSelection = Callable[[dg.DagsterInstance, list[dg.AssetKey]], tuple[bool, str, str]]
+
+
+def in_process(defs: dg.Definitions) -> RunSelection:
+    """Run the selection in this process (whatever executor the definitions name)."""
+    job = defs.resolve_implicit_global_asset_job_def()
+
+    def run(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> tuple[bool, str, str]:
+        res = job.execute_in_process(instance=instance, asset_selection=keys, raise_on_error=False)
+        return res.success, "" if res.success else failure_message(res), res.run_id
+
+    return run
+
+
+def with_executor(module: str = "askhint_assets.definitions", attr: str = "defs") -> RunSelection:
+    """Run the selection with the executor of ``module.attr`` (e.g. one process per shard), the way
+    ``dagster asset materialize -m module`` does: step processes rebuild the definitions from the module,
+    so they see the same ``ASKHINT_CONFIG``."""
+    import os
+
+    from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    recon = ReconstructableRepository.for_module(module, attr, working_directory=os.getcwd())
+    job = recon.get_reconstructable_job(IMPLICIT_ASSET_JOB_NAME)
+
+    def run(instance: dg.DagsterInstance, keys: list[dg.AssetKey]) -> tuple[bool, str, str]:
+        with dg.execute_job(job, instance, asset_selection=keys) as res:
+            return res.success, "" if res.success else failure_message(res), res.run_id
+
+    return run
+
+
 def update(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     log: Callable[[str], None] = print,
     max_rounds: int = 12,
+    run: RunSelection | None = None,
 ) -> UpdateResult:
-    """Observe sources, then materialize stale/missing assets round by round until none is left."""
+    """Observe sources, then materialize stale/missing assets round by round until none is left
+    (each round one run, by ``run``: default in this process)."""
     result = UpdateResult(observed=observe_sources(instance, defs))
-    job = defs.resolve_implicit_global_asset_job_def()
+    run = run or in_process(defs)
     for _ in range(max_rounds):
         todo = stale_assets(instance, defs)
         if not todo:
             break
         for key, why in todo:
             log(f"materialize {key.to_user_string()}: {why}")
-        run = job.execute_in_process(instance=instance, asset_selection=[k for k, _ in todo], raise_on_error=False)
+        ok, message, run_id = run(instance, [k for k, _ in todo])
         result.rounds.append([(k.to_user_string(), why) for k, why in todo])
-        if not run.success:
-            raise dg.Failure(f"update run {run.run_id} failed: {failure_message(run)}")
+        if not ok:
+            raise dg.Failure(f"update run {run_id} failed: {message}")
     else:
         raise dg.Failure(f"still stale after {max_rounds} rounds; is an asset non-deterministic?")
     if not result.rounds:

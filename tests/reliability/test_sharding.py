@@ -90,13 +90,19 @@ def test_shards_run_in_parallel_processes_and_resume_alone(tmp_path, servers):
     assert a.request_count > 0 and b.request_count > 0
     assert home.scalar("SELECT count(DISTINCT video_id) FROM predictions WHERE template = 'askhint'") == per_shard[0]
 
-    # 2. b is back: `askhint update` (stale or missing only) reruns shard 1 and what follows, not shard 0
+    # 2. b is back: `askhint update` (stale or missing only, with the settings' multiprocess executor) reruns
+    #    shard 1 of both templates, in parallel processes, and what follows; not shard 0
     b.fault_rule = None
     sent_to_a, sent_to_b = a.request_count, b.request_count
     with dg.DagsterInstance.from_config(home.env["DAGSTER_HOME"]) as instance:
         run_0 = instance.get_latest_materialization_event(dg.AssetKey("askhint_predictions_shard_0")).run_id
-    out = harness.materialize(home)
-    assert out.ok, out.message
+    update = subprocess.run(harness.cli("update"), cwd=harness.ROOT, env={**os.environ, **home.env},
+                            capture_output=True, text=True, timeout=600)
+    assert update.returncode == 0, update.stdout[-2000:] + update.stderr[-3000:]
+    assert "askhint_predictions_shard_0" not in update.stdout  # not stale: not materialized again
+    steps = _steps(home)
+    r0, r1 = steps["askhint_predictions_shard_1"], steps["abstract_predictions_shard_1"]
+    assert r0["ok"] and r1["ok"] and r0["pid"] != r1["pid"] and "askhint_predictions_shard_0" not in steps
     assert a.request_count == sent_to_a and b.request_count > sent_to_b
     with dg.DagsterInstance.from_config(home.env["DAGSTER_HOME"]) as instance:
         assert instance.get_latest_materialization_event(dg.AssetKey("askhint_predictions_shard_0")).run_id == run_0
