@@ -1,7 +1,6 @@
 """Data assets: the data set's video index and the frames sampled for each scoring unit."""
 
 
-import errno
 import json
 import time
 from dataclasses import asdict
@@ -12,18 +11,17 @@ from dagster import AssetExecutionContext
 from askhint_assets import settings
 from askhint_assets.config import PipelineSettings
 from askhint_assets.datasets.base import VideoRecord
-from askhint_assets.errors import AskHintError, VideoError
+from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.store import now
 from askhint_assets.video.frame_cache import FrameCache
+from askhint_assets.video.frame_source import decode_failure_reason
 from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.video.units import extract_units, plan_units, video_file_key
 
 GROUP = "data"
-# Errors writing the frame cache that say nothing about the video (marking it failed would be wrong)
-_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 def plan_settings(s: PipelineSettings, granularity: str) -> dict:
@@ -152,10 +150,7 @@ def build_data_assets(s: PipelineSettings) -> list:
                     decoded += extract_units(v.path, [u for us in units.values() for u in us], cache,
                                              sampling.max_side)
             except (VideoError, OSError, ValueError) as e:
-                if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:  # our disk, not the video: stop
-                    raise AskHintError(f"{cache.root}: cannot write decoded frames ({e.strerror}); "
-                                       "free space or make it writable, then materialize again") from e
-                reason = getattr(e, "reason", None) or str(e)
+                reason = decode_failure_reason(e, cache)  # a full or read-only disk raises: stop
                 if ds.on_error == "raise":
                     raise VideoError(v.path or v.video_id, reason) from e
                 failed.append({"video": v.video_id, "reason": reason})

@@ -27,6 +27,15 @@ from askhint_assets.video.units import PlannedUnit, extract_units
 _DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
+def decode_failure_reason(e: Exception, cache: FrameCache) -> str:
+    """Why a video could not be decoded into ``cache``; raises ``AskHintError`` instead when the fault
+    is the cache's disk (full, over quota, read-only), which no other video would escape."""
+    if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
+        raise AskHintError(f"{cache.root}: cannot write decoded frames ({e.strerror}); "
+                           "free space or make it writable, then materialize again") from e
+    return getattr(e, "reason", None) or str(e)
+
+
 @dataclass(frozen=True)
 class UnitFrames:
     """Where one unit's frames come from: its video and the frames sampled for it."""
@@ -67,10 +76,7 @@ class FrameSource:
                     self.decoded_units += extract_units(src.path, self.by_video[src.video_id], self.cache,
                                                         self.max_side)
         except (VideoError, OSError, ValueError) as e:
-            if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
-                raise AskHintError(f"{self.cache.root}: cannot write decoded frames ({e.strerror}); "
-                                   "free space or make it writable, then materialize again") from e
-            self.failed[src.video_id] = getattr(e, "reason", None) or str(e)
+            self.failed[src.video_id] = decode_failure_reason(e, self.cache)
             return None
         entry = self.cache.get(key)
         return entry[0] if entry is not None else None
