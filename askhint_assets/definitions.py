@@ -42,7 +42,8 @@ def _names(items: Iterable) -> set[str]:
 def _prefixed(items: Sequence, names: dict[str, str], node_prefix: str) -> list:
     """``items`` (assets, source assets or checks) with each key ``name`` in ``names`` moved under the
     prefix ``names[name]``, in their own keys and in their dependencies; their ops are renamed
-    ``<node_prefix>__<op>`` so that the copies of one chain can live in one job."""
+    ``<node_prefix>__<op>`` so that the copies of one chain can live in one job, and their groups
+    ``<node_prefix>_<group>`` (``demo_xd_inference``), so the UI's boxes say which data set they are."""
     mapping = {dg.AssetKey(n): dg.AssetKey([p, n]) for n, p in names.items()}
     out = []
     for a in items:
@@ -55,7 +56,11 @@ def _prefixed(items: Sequence, names: dict[str, str], node_prefix: str) -> list:
         attrs = moved.get_attributes_dict()
         node = attrs["node_def"]
         attrs["node_def"] = node.with_replaced_properties(name=f"{node_prefix}__{node.name}")
-        out.append(type(moved).dagster_internal_init(**attrs))
+        moved = type(moved).dagster_internal_init(**attrs)
+        if not isinstance(moved, dg.AssetChecksDefinition):  # groups per data set: the UI boxes say whose
+            moved = moved.map_asset_specs(lambda spec: spec.replace_attributes(
+                group_name=f"{node_prefix}_{spec.group_name}"))
+        out.append(moved)
     return out
 
 
@@ -82,7 +87,7 @@ def build_defs(s: PipelineSettings | None = None) -> dg.Definitions:
             by_prompt_set.setdefault(one.dataset.prompt_set, one)
         for ps, one in by_prompt_set.items():
             names = dict.fromkeys(PROMPT_ASSETS, ps)
-            assets += _prefixed(build_prompt_assets(one), names, ps)
+            assets += _prefixed(build_prompt_assets(one, source_group=f"{ps}_prompts"), names, ps)
             checks += _prefixed(prompt_checks, names, ps)
             sensors.append(build_prompt_store_sensor(one, key=dg.AssetKey([ps, "prompt_store"])))
         for one in s.per_dataset():

@@ -113,17 +113,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, help="an already materialized ASKHINT_HOME (default: a fresh one)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
+    ap.add_argument("--config", type=Path, help="settings file (ASKHINT_CONFIG) of --home: only the asset graph is "
+                    "taken, as ui-asset-graph-<config name>.png")
     args = ap.parse_args()
+    if args.config and not args.home:
+        sys.exit("--config needs --home (a home materialized with that settings file)")
     if not ui.chromium_path():
         sys.exit("chromium is not installed: run `make system-deps`")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="askhint-ui-") as tmp:
         if args.home:
             env, meanwhile = ui.home_env(args.home.resolve()), None
+            if args.config:
+                env["ASKHINT_CONFIG"] = str(args.config.resolve())
         else:
             env = ui.prepare_home(Path(tmp) / "home")
             meanwhile = lambda: ui.materialize_demo(env)  # noqa: E731
         with ui.dagster_ui(env, Path(tmp) / "dagster-dev.log", meanwhile=meanwhile) as base:
+            if args.config:
+                from askhint_assets.config import load_settings
+                from askhint_assets.definitions import build_defs
+
+                graph_def = build_defs(load_settings(args.config)).resolve_asset_graph()
+                groups = sorted({graph_def.get(k).group_name for k in graph_def.get_all_asset_keys()})
+                graph = args.out / f"ui-asset-graph-{args.config.stem}.png"
+                ui.render(ui.graph_url(base, groups), graph, window=ui.GRAPH_WINDOW)
+                print(f"wrote {graph}")
+                return
             graph = args.out / "ui-asset-graph.png"
             ui.render(ui.graph_url(base), graph, window=ui.GRAPH_WINDOW)
             report = args.out / "ui-report.png"

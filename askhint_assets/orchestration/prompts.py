@@ -71,13 +71,15 @@ def _record_version(store, ps: PromptSet, kind: str, version: str, content: dict
     return parent
 
 
-def build_prompt_assets(s: PipelineSettings) -> list:
+def build_prompt_assets(s: PipelineSettings, source_group: str = GROUP) -> list:
+    """The prompt chain of ``s``'s prompt set (``source_group``: the group of the observed ``prompt_store``,
+    which cannot be regrouped once built)."""
     prompt_dir = s.prompt_dir()
     qcfg = s.questions
 
     @dg.observable_source_asset(
         name="prompt_store",
-        group_name=GROUP,
+        group_name=source_group,
         description=f"The YAML files of prompt set `{s.dataset.prompt_set}` in `{prompt_dir}` "
         "(observed: a new data version whenever their content changes).",
     )

@@ -73,6 +73,10 @@ def test_each_data_set_has_its_own_chain_on_its_own_prompt_set(multi):
     checks = {c.to_user_string() for c in graph.asset_check_keys}
     assert "xd_violence/guiding_questions:qstar_size_within_bounds" in checks
     assert "ucf_small/askhint_predictions:every_video_predicted" in checks
+    groups = {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert groups["xd_small/askhint_predictions"] == "xd_small_inference"
+    assert groups["xd_violence/prompt_store"] == groups["xd_violence/guiding_questions"] == "xd_violence_prompts"
+    assert groups["ucf_small/evaluation_report"] == "ucf_small_evaluation"
     sensors = {s.name for s in multi["defs"].sensors}
     assert sensors == {"ucf_crime_prompt_store_sensor", "xd_violence_prompt_store_sensor"}
 

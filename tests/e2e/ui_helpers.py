@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,9 +152,9 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def graph_url(base: str) -> str:
+def graph_url(base: str, groups: Sequence[str] = GROUPS) -> str:
     """The global asset lineage with every group expanded (``expanded`` query param of the UI)."""
-    expanded = ",".join(f"global@global:{g}" for g in GROUPS)
+    expanded = ",".join(f"global@global:{g}" for g in groups)
     return f"{base}/asset-groups?" + urllib.parse.urlencode({"expanded": expanded})
 
 
