@@ -61,6 +61,17 @@ def load_videos(st, dataset: str, only_ok: bool = True) -> list[VideoRecord]:
     ]
 
 
+def mark_videos_failed(st, dataset: str, reasons: dict[str, str]) -> None:
+    """Record videos that could not be decoded (``video id -> reason``): excluded from scoring and evaluation."""
+    if not reasons:
+        return
+    with st.connect() as con:
+        con.executemany(
+            "UPDATE videos SET status = 'failed', reason = ? WHERE dataset = ? AND video_id = ?",
+            [[reason, dataset, vid] for vid, reason in sorted(reasons.items())],
+        )
+
+
 def build_data_assets(s: PipelineSettings) -> list:
     ds = s.dataset
     plans = {g: plan_id(s, g) for g in s.scoring.granularities}
@@ -184,12 +195,7 @@ def build_data_assets(s: PipelineSettings) -> list:
             st.replace_where(
                 "scoring_units", "dataset = ? AND plan = ?", [ds.name, p], [r for r in unit_rows if r["plan"] == p]
             )
-        if failed:
-            with st.connect() as con:
-                con.executemany(
-                    "UPDATE videos SET status = 'failed', reason = ? WHERE dataset = ? AND video_id = ?",
-                    [[f["reason"], ds.name, f["video"]] for f in failed],
-                )
+        mark_videos_failed(st, ds.name, {f["video"]: f["reason"] for f in failed})
         keys = sorted((r["plan"], r["video_id"], r["unit"], r["frames_key"]) for r in unit_rows)
         return dg.Output(
             {"dataset": ds.name, "plans": plans},

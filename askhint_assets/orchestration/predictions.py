@@ -12,6 +12,7 @@ from askhint_assets.config import PipelineSettings
 from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict, predict_per_question
+from askhint_assets.orchestration.data import mark_videos_failed
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
@@ -122,11 +123,7 @@ def _mark_failed(st, dataset: str, failed: dict[str, str], on_error: str, contex
     first = next(iter(sorted(failed)))
     if on_error == "raise":
         raise VideoError(first, failed[first])
-    with st.connect() as con:
-        con.executemany(
-            "UPDATE videos SET status = 'failed', reason = ? WHERE dataset = ? AND video_id = ?",
-            [[reason, dataset, vid] for vid, reason in sorted(failed.items())],
-        )
+    mark_videos_failed(st, dataset, failed)
     for vid, reason in sorted(failed.items()):
         context.log.warning(f"video {vid} failed while decoding for the model: {reason}")
 
