@@ -22,11 +22,6 @@ from askhint_assets.orchestration.predictions import build_prediction_assets
 from askhint_assets.orchestration.prompts import build_prompt_assets
 from askhint_assets.orchestration.resources import resources_for
 
-PROMPT_ASSETS = (
-    "prompt_store", "class_prompts", "inference_templates", "question_embeddings", "question_clusters",
-    "guiding_questions",
-)
-
 
 def _dataset_assets(s: PipelineSettings) -> list:
     return [*build_data_assets(s), *build_prediction_assets(s), *build_evaluation_assets(s)]
@@ -78,25 +73,26 @@ def build_defs(s: PipelineSettings | None = None) -> dg.Definitions:
         assets = [*build_prompt_assets(s), *_dataset_assets(s)]
         sensors = [build_prompt_store_sensor(s)]
     else:
-        assets, sensors, chains = [], [], []
-        prompt_checks = [c for c in checks if _check_target(c) in PROMPT_ASSETS]
-        data_checks = [c for c in checks if _check_target(c) not in PROMPT_ASSETS]
-        checks = []
         by_prompt_set: dict[str, PipelineSettings] = {}
         for one in s.per_dataset():
             by_prompt_set.setdefault(one.dataset.prompt_set, one)
-        for ps, one in by_prompt_set.items():
-            names = dict.fromkeys(PROMPT_ASSETS, ps)
-            assets += _prefixed(build_prompt_assets(one, source_group=f"{ps}_prompts"), names, ps)
+        prompt_chains = {
+            ps: build_prompt_assets(one, source_group=f"{ps}_prompts") for ps, one in by_prompt_set.items()
+        }
+        prompt_names = _names(next(iter(prompt_chains.values())))  # the same asset names for every prompt set
+        prompt_checks = [c for c in checks if _check_target(c) in prompt_names]
+        data_checks = [c for c in checks if _check_target(c) not in prompt_names]
+        assets, checks, sensors = [], [], []
+        for ps, chain in prompt_chains.items():
+            names = dict.fromkeys(prompt_names, ps)
+            assets += _prefixed(chain, names, ps)
             checks += _prefixed(prompt_checks, names, ps)
-            sensors.append(build_prompt_store_sensor(one, key=dg.AssetKey([ps, "prompt_store"])))
+            sensors.append(build_prompt_store_sensor(by_prompt_set[ps], key=dg.AssetKey([ps, "prompt_store"])))
         for one in s.per_dataset():
             chain = _dataset_assets(one)
-            names = dict.fromkeys(_names(chain), one.dataset.name)
-            names |= dict.fromkeys(PROMPT_ASSETS, one.dataset.prompt_set)
-            chains.append(_prefixed(chain, names, one.dataset.name))
+            names = dict.fromkeys(_names(chain), one.dataset.name) | dict.fromkeys(prompt_names, one.dataset.prompt_set)
+            assets += _prefixed(chain, names, one.dataset.name)
             checks += _prefixed(data_checks, names, one.dataset.name)
-        assets += [a for chain in chains for a in chain]
     return dg.Definitions(
         assets=with_automation(assets),
         asset_checks=checks,
