@@ -11,7 +11,7 @@ import json
 import random
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from askhint_assets.errors import AskHintError
+from askhint_assets.file_lock import exclusive
 
 SCHEMA_VERSION = 1
 
@@ -144,26 +145,15 @@ class Store:
         one run) asking different requests rarely share a stripe and go on in parallel. ``flock`` dies
         with its process: a killed run leaves no lock.
         """
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: no cross-process coordination
-            yield
-            return
         folder = self.path.with_name(self.path.name + ".requests.locks")
-        held = []
-        try:
+        with ExitStack() as held:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 for stripe in sorted({h[:3] for h in request_hashes}):
-                    f = open(folder / stripe, "a+b")  # noqa: SIM115 (held across the yield)
-                    held.append(f)
-                    fcntl.flock(f, fcntl.LOCK_EX)
+                    held.enter_context(exclusive(folder / stripe))
             except OSError as e:
                 raise StoreError(f"{folder}: cannot take the request locks ({e.strerror})") from e
             yield
-        finally:
-            for f in held:
-                f.close()  # releases its lock
 
     # -- generic helpers -------------------------------------------------------------------
 

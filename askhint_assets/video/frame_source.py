@@ -11,7 +11,6 @@ other videos are scored.
 from __future__ import annotations
 
 import errno
-import fcntl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from askhint_assets.errors import AskHintError, VideoError
+from askhint_assets.file_lock import exclusive
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.sampling import Window
 from askhint_assets.video.units import PlannedUnit, extract_units
@@ -84,22 +84,7 @@ class FrameSource:
     def _video_lock(self, path: str):
         lock_dir = self.cache.root / ".decode-locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
-        return _FileLock(lock_dir / (Path(path).name + ".lock"))
-
-
-class _FileLock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.f = None
-
-    def __enter__(self) -> _FileLock:
-        self.f = open(self.path, "a+b")
-        fcntl.flock(self.f, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.f is not None
-        self.f.close()
+        return exclusive(lock_dir / (Path(path).name + ".lock"))
 
 
 def unit_frames(rows: Iterable[dict]) -> list[UnitFrames]:

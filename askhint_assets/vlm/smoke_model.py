@@ -9,7 +9,6 @@ it exists so wiring bugs (prompts, frames, positions, answer parsing, scores) sh
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import math
 import os
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 
 from askhint_assets import settings
+from askhint_assets.file_lock import exclusive
 from askhint_assets.hashing import hash_file, hash_obj
 from askhint_assets.prompts.templates import (
     STAGE1_CHOICES,
@@ -599,12 +599,8 @@ def is_complete(model_dir: str | Path, recipe_hash: str | None = None) -> bool:
 @contextmanager
 def _lock(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with exclusive(path):
+        yield
 
 
 _README_TEXT = """# Smoke-test model — not a real model

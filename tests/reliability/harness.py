@@ -41,14 +41,12 @@ NONSENSE = "Purple elephants compute forty-two bananas."
 def demo_source() -> Path:
     """The generated demo data set, built once and cached like the smoke model (``$ASKHINT_TEST_CACHE``);
     a file lock keeps two test sessions from building it at once."""
-    import fcntl
-
     from askhint_assets.datasets.demo import generate_demo
+    from askhint_assets.file_lock import exclusive
 
     cache = Path(os.environ.get("ASKHINT_TEST_CACHE", ROOT / ".askhint" / "test-cache"))
     cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / ".demo_ucf.lock", "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with exclusive(cache / ".demo_ucf.lock"):
         return generate_demo(cache / "demo_ucf")
 
 
