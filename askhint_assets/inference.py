@@ -125,8 +125,7 @@ def _loaded_chunks(
             if kept:
                 yield kept, frames
     finally:
-        if hasattr(pairs, "close"):
-            pairs.close()
+        pairs.close()  # both are generators: this stops the prefetch thread
 
 
 def predict(
