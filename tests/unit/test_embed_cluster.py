@@ -126,17 +126,10 @@ def test_compress_store_gives_the_target_size(stores, name, size):
     ps, rows, qs, emb = stores[name]
     s = ps.settings
     labels = cluster_questions(emb, ClusterConfig.from_dict(s["clustering"])).labels
-    kw = dict(
-        target_size=s["target_size"],
-        per_cluster=tuple(s["per_cluster"]),
-        dedup_threshold=s["dedup_threshold"],
-        ids=[r["question_id"] for r in rows],
-        linkage=s["merge_linkage"],
-    )
-    sel = compress(qs, emb, labels, **kw)
+    sel = _compress_store(stores, name)
     assert len(sel) == size == s["target_size"]
     assert len({x.question for x in sel}) == size
-    assert sel == compress(qs, emb, labels, **kw)
+    assert sel == _compress_store(stores, name)
     counts = np.bincount([x.cluster for x in sel])
     assert all(2 <= c <= 3 for c in counts)
     # the first pick of every cluster is its most central question
