@@ -267,16 +267,19 @@ _DESCRIPTIONS = {
 def _scoring_asset(name: str, template: str, code_version: str, description: str, s: PipelineSettings,
                    shard: tuple[int, int] | None) -> dg.AssetsDefinition:
     """An asset scoring every unit (or one shard's) with ``template``; Q* is an input unless abstract."""
-    spec = dict(name=name, group_name=GROUP, code_version=code_version, description=description)
+    inputs = ("inference_templates", "sampled_frames") + (() if template == "abstract" else ("guiding_questions",))
 
-    def score(context, guiding_questions, inference_templates, sampled_frames, store, vlm) -> dg.Output[dict]:
+    @dg.asset(name=name, group_name=GROUP, code_version=code_version, description=description,
+              ins={i: dg.AssetIn() for i in inputs})
+    def score(context: AssetExecutionContext, store: StoreResource, vlm: VLMResource, **refs: dict) -> dg.Output[dict]:
+        qstar = refs.get("guiding_questions")
         return run_predictions(
             context,
             template=template,
-            questions=guiding_questions["questions"] if guiding_questions else [],
-            question_set=guiding_questions["question_set"] if guiding_questions else ABSTRACT_QUESTION_SET,
-            frames=sampled_frames,
-            templates_ref=inference_templates,
+            questions=qstar["questions"] if qstar else [],
+            question_set=qstar["question_set"] if qstar else ABSTRACT_QUESTION_SET,
+            frames=refs["sampled_frames"],
+            templates_ref=refs["inference_templates"],
             store=store,
             vlm=vlm,
             aggregate=s.scoring.per_question_aggregate,
@@ -285,32 +288,7 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
             on_error=s.dataset.on_error,
         )
 
-    if template == "abstract":
-
-        @dg.asset(**spec)
-        def without_questions(
-            context: AssetExecutionContext,
-            inference_templates: dict,
-            sampled_frames: dict,
-            store: StoreResource,
-            vlm: VLMResource,
-        ) -> dg.Output[dict]:
-            return score(context, None, inference_templates, sampled_frames, store, vlm)
-
-        return without_questions
-
-    @dg.asset(**spec)
-    def with_questions(
-        context: AssetExecutionContext,
-        guiding_questions: dict,
-        inference_templates: dict,
-        sampled_frames: dict,
-        store: StoreResource,
-        vlm: VLMResource,
-    ) -> dg.Output[dict]:
-        return score(context, guiding_questions, inference_templates, sampled_frames, store, vlm)
-
-    return with_questions
+    return score
 
 
 def _gather_asset(name: str, n_shards: int, description: str) -> dg.AssetsDefinition:
