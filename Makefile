@@ -46,7 +46,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 demo: install
-	$(BIN)/python -m askhint_assets.vlm.smoke_model
+	$(BIN)/python -m askhint_assets.demo.smoke_model
 	$(BIN)/askhint observe
 	$(BIN)/dagster asset materialize -m askhint_assets.definitions --select '*'
 	$(BIN)/askhint report
@@ -68,7 +68,7 @@ lint: install
 	$(BIN)/ruff check askhint_assets tests bench
 
 bench: install
-	$(BIN)/python -m askhint_assets.vlm.smoke_model
+	$(BIN)/python -m askhint_assets.demo.smoke_model
 	$(BIN)/python bench/throughput.py --model $(ASKHINT_HOME)/models/smoke-qwen2_5_vl
 
 screenshots: install

@@ -238,7 +238,7 @@ def generate_questions_cmd(ctx: click.Context, prompt_set: str, classes: str | N
 
 def _new_prompt_dir(store_dir: Path, name: str) -> Path:
     """``store_dir/name``, refused when the name is not a plain folder name or the folder exists."""
-    from askhint_assets.config import KEY_PART
+    from askhint_assets.settings import KEY_PART
 
     if not KEY_PART.match(name or ""):
         raise InputError(f"--out must be letters, digits and _ starting with a letter (a prompt set name is an "
@@ -254,18 +254,18 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     import shutil
     import uuid
 
-    from askhint_assets import settings
-    from askhint_assets.config import load_settings
+    from askhint_assets import paths
     from askhint_assets.hashing import hash_obj
     from askhint_assets.orchestration.prompts import class_prompt_content
     from askhint_assets.orchestration.resources import VLMResource
     from askhint_assets.prompts.loader import load_prompt_set
     from askhint_assets.questions import generate
+    from askhint_assets.settings import load_settings
     from askhint_assets.store import Store, now
     from askhint_assets.vlm.cache import CachedRunner
 
     s = load_settings()
-    store_dir = settings.prompts_store()
+    store_dir = paths.prompts_store()
     ps = load_prompt_set(store_dir / prompt_set)
     chosen = [c.strip() for c in classes.split(",") if c.strip()] if classes else list(ps.classes)
     unknown = [c for c in chosen if c not in ps.classes]
@@ -276,7 +276,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
 
     backend = VLMResource.from_settings(s.model).get_backend()
     requests = generate.class_requests(ps, chosen)
-    runner = CachedRunner(backend, Store(settings.db_path()), run_id=f"generate-questions-{uuid.uuid4().hex[:8]}",
+    runner = CachedRunner(backend, Store(paths.db_path()), run_id=f"generate-questions-{uuid.uuid4().hex[:8]}",
                           batch_size=s.model.batch_size)
     answers = dict(zip(requests, (r for _, r in runner.run(list(requests.values()))), strict=True))
     kept_curated = [q for c, qs in ps.class_questions.items() if c not in requests for q in qs]
@@ -319,7 +319,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
 
     content = class_prompt_content(new_ps)
     version = "cp-" + hash_obj(content)
-    db = Store(settings.db_path())
+    db = Store(paths.db_path())
     if not db.scalar("SELECT count(*) FROM prompt_versions WHERE version = ?", [version]):
         db.upsert("prompt_versions", [{
             "version": version,

@@ -7,13 +7,13 @@ from typing import Any
 
 import click
 
-from askhint_assets import settings
+from askhint_assets import paths
 
 
 def _store():
     from askhint_assets.store import Store
 
-    return Store(settings.db_path())
+    return Store(paths.db_path())
 
 
 def _pct(v: float | None) -> str:

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from askhint_assets import settings
+from askhint_assets import paths
 from askhint_assets.errors import AskHintError
 
 
@@ -17,15 +17,15 @@ def _instance():
 
     import dagster as dg
 
-    home = os.environ.setdefault("DAGSTER_HOME", str(settings.dagster_home()))
+    home = os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home()))
     try:
         os.makedirs(home, exist_ok=True)
-        cfg = settings.PROJECT_ROOT / "dagster.yaml"
+        cfg = paths.PROJECT_ROOT / "dagster.yaml"
         if cfg.exists() and not os.path.exists(os.path.join(home, "dagster.yaml")):
             shutil.copy(cfg, os.path.join(home, "dagster.yaml"))
     except OSError as e:  # a read-only or misplaced ASKHINT_HOME: say so, no traceback
         raise AskHintError(f"{home}: cannot create the Dagster home ({e.strerror}); "
-                           f"is ASKHINT_HOME ({settings.home()}) a writable folder?") from e
+                           f"is ASKHINT_HOME ({paths.home()}) a writable folder?") from e
     return dg.DagsterInstance.get()
 
 
@@ -34,9 +34,9 @@ def update_cmd() -> None:
     """Materialize only the assets that are stale or missing, and say why (with the settings' executor)."""
     import dagster as dg
 
-    from askhint_assets.config import load_settings
     from askhint_assets.definitions import defs
     from askhint_assets.orchestration.update import update, with_executor
+    from askhint_assets.settings import load_settings
 
     # the executor of the settings: with `execution.executor: multiprocess` shards run in parallel processes
     run = with_executor() if load_settings().execution.executor == "multiprocess" else None
@@ -64,23 +64,23 @@ def observe_cmd() -> None:
 @click.command("report")
 def report_cmd() -> None:
     """Print the latest evaluation report of each configured data set, and where things are."""
-    from askhint_assets.config import load_settings
+    from askhint_assets.settings import load_settings
     from askhint_assets.store import Store
 
     names = [one.dataset.name for one in load_settings().per_dataset()]
-    paths = [settings.home() / "reports" / f"{name}.md" for name in names]
+    paths = [paths.home() / "reports" / f"{name}.md" for name in names]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise AskHintError(f"{', '.join(missing)}: no report yet; run `make demo` or materialize evaluation_report")
     for path in paths:
         click.echo(path.read_text())
-    st = Store(settings.db_path())
+    st = Store(paths.db_path())
     with st.connect(read_only=True) as con:
         calls = con.execute("SELECT count(*), count(DISTINCT run_id) FROM model_calls").fetchone()
         preds = con.execute(
             "SELECT count(*) FROM predictions WHERE list_contains(?, dataset)", [names]
         ).fetchone()[0]
-    click.echo(f"DuckDB: {settings.db_path()}")
+    click.echo(f"DuckDB: {paths.db_path()}")
     click.echo(f"  predictions rows: {preds}; model requests ever sent: {calls[0]} in {calls[1]} run(s)")
     click.echo(f"Report file(s): {', '.join(str(p) for p in paths)}")
     click.echo("UI: `make ui`, then open http://127.0.0.1:3000 (asset groups prompts, data, inference, evaluation)")

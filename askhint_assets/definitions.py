@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 
 import dagster as dg
 
-from askhint_assets.config import PipelineSettings, load_settings
 from askhint_assets.orchestration.automation import build_prompt_store_sensor, nightly_reevaluation, with_automation
 from askhint_assets.orchestration.checks import build_checks
 from askhint_assets.orchestration.data import build_data_assets
@@ -21,6 +20,7 @@ from askhint_assets.orchestration.evaluation import build_evaluation_assets
 from askhint_assets.orchestration.predictions import build_prediction_assets
 from askhint_assets.orchestration.prompts import build_prompt_assets
 from askhint_assets.orchestration.resources import resources_for
+from askhint_assets.settings import PipelineSettings, load_settings
 
 
 def _dataset_assets(s: PipelineSettings) -> list:

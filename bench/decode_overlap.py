@@ -26,9 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from askhint_assets import settings  # noqa: E402
-from askhint_assets.datasets.demo import generate_demo  # noqa: E402
+from askhint_assets import paths  # noqa: E402
 from askhint_assets.datasets.registry import load_dataset  # noqa: E402
+from askhint_assets.demo.datasets import generate_demo  # noqa: E402
 from askhint_assets.inference import Unit, predict  # noqa: E402
 from askhint_assets.prompts.loader import load_prompt_set  # noqa: E402
 from askhint_assets.store import Store  # noqa: E402
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         videos = load_dataset("ucf_crime", data).videos
         sampling = SamplingConfig(max_frames=args.max_frames, fallback_fps=4.0, min_frames=2, max_side=None)
         planned = plan(videos, sampling)
-        prompt_dir = settings.prompts_store() / "ucf_crime"
+        prompt_dir = paths.prompts_store() / "ucf_crime"
         templates, qs = load_prompt_set(prompt_dir).templates, compute_qstar(prompt_dir)
         results: dict[str, list[dict]] = {"upfront": [], "overlapped": []}
         with standin_server(tmp / "standin.log") as (base_url, model):

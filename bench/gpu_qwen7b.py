@@ -318,8 +318,8 @@ def smoke_model_dir(arg: Path | None, keep: list) -> tuple[Path, str]:
     cached = ROOT / ".askhint" / "test-cache" / "smoke-qwen2_5_vl"
     if (cached / "config.json").is_file():
         return cached, "the test cache's trained smoke model"
-    from askhint_assets.vlm.smoke_model import build_model as build_smoke
-    from askhint_assets.vlm.smoke_model import build_tokenizer
+    from askhint_assets.demo.smoke_model import build_model as build_smoke
+    from askhint_assets.demo.smoke_model import build_tokenizer
 
     tmp = tempfile.TemporaryDirectory(prefix="askhint-smoke-")
     keep.append(tmp)
@@ -332,10 +332,10 @@ def measure_smoke_baseline(torch, args, frames_7b, device: str, sync) -> dict:
     """The smoke model through askhint's own TransformersBackend: the demo's input and this 7B input."""
     import numpy as np
 
+    from askhint_assets.demo.smoke_model import SMOKE_CLIP_SIZE, SMOKE_MAX_FRAMES
     from askhint_assets.prompts.templates import STAGE1_CHOICES, default_templates, stage1_messages
     from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
     from askhint_assets.vlm.preprocess import VIDEO_MAX_PIXELS, VIDEO_MIN_PIXELS
-    from askhint_assets.vlm.smoke_model import SMOKE_CLIP_SIZE, SMOKE_MAX_FRAMES
     from askhint_assets.vlm.types import VLMRequest
 
     keep: list = []

@@ -51,22 +51,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from askhint_assets import settings  # noqa: E402
-from askhint_assets.config import (  # noqa: E402
+from askhint_assets import paths  # noqa: E402
+from askhint_assets.datasets.base import VideoRecord  # noqa: E402
+from askhint_assets.datasets.registry import load_dataset  # noqa: E402
+from askhint_assets.datasets.ucf_crime import ANNOTATION_FILE  # noqa: E402
+from askhint_assets.demo.datasets import MANIFEST, generate_demo  # noqa: E402
+from askhint_assets.hashing import hash_obj  # noqa: E402
+from askhint_assets.inference import Unit, predict, predict_per_question  # noqa: E402
+from askhint_assets.prompts.loader import load_prompt_set, question_table  # noqa: E402
+from askhint_assets.prompts.templates import STAGE1_CHOICES, Templates, stage1_messages  # noqa: E402
+from askhint_assets.settings import (  # noqa: E402
     DatasetSettings,
     ModelSettings,
     PipelineSettings,
     SamplingSettings,
     ScoringSettings,
 )
-from askhint_assets.datasets.base import VideoRecord  # noqa: E402
-from askhint_assets.datasets.demo import MANIFEST, generate_demo  # noqa: E402
-from askhint_assets.datasets.registry import load_dataset  # noqa: E402
-from askhint_assets.datasets.ucf_crime import ANNOTATION_FILE  # noqa: E402
-from askhint_assets.hashing import hash_obj  # noqa: E402
-from askhint_assets.inference import Unit, predict, predict_per_question  # noqa: E402
-from askhint_assets.prompts.loader import load_prompt_set, question_table  # noqa: E402
-from askhint_assets.prompts.templates import STAGE1_CHOICES, Templates, stage1_messages  # noqa: E402
 from askhint_assets.store import Store  # noqa: E402
 from askhint_assets.video.frame_cache import FrameCache  # noqa: E402
 from askhint_assets.video.sampling import SamplingConfig  # noqa: E402
@@ -236,7 +236,7 @@ def resolve_model(arg: str | None, home: Path) -> tuple[Path, str]:
         if not (p / "config.json").is_file():
             sys.exit(f"--model {p}: no config.json there, not a model folder")
         return p, "given with --model"
-    from askhint_assets.vlm.smoke_model import ensure_smoke_model
+    from askhint_assets.demo.smoke_model import ensure_smoke_model
 
     print("building the smoke-test model under the bench home (trains for a few CPU minutes; pass "
           "--model .askhint/test-cache/smoke-qwen2_5_vl to reuse one)", flush=True)
@@ -764,7 +764,7 @@ def run(args, home: Path, report: dict, t_start: float) -> int:
                   demo_generate_s=gen_s, probe_s=probe_s)
 
     t0 = time.perf_counter()
-    prompt_dir = settings.prompts_store() / "ucf_crime"
+    prompt_dir = paths.prompts_store() / "ucf_crime"
     templates = load_prompt_set(prompt_dir).templates
     qs = compute_qstar(prompt_dir)
     print(f"Q* ({len(qs)} questions, computed as the prompt assets do, {time.perf_counter() - t0:.1f} s, "

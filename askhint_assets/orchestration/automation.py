@@ -24,8 +24,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from askhint_assets.config import PipelineSettings
 from askhint_assets.hashing import hash_file, hash_tree
+from askhint_assets.settings import PipelineSettings
 from askhint_assets.sharding import is_shard
 
 AC = dg.AutomationCondition

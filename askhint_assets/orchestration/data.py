@@ -8,13 +8,13 @@ from dataclasses import asdict
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from askhint_assets import settings
-from askhint_assets.config import PipelineSettings
+from askhint_assets import paths
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource
+from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import now
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import decode_failure_reason
@@ -89,7 +89,7 @@ def build_data_assets(s: PipelineSettings) -> list:
 
         root = s.dataset_root()
         if not ds.root:  # the generated demo in the kind's layout
-            from askhint_assets.datasets.demo import DEMO_GENERATORS
+            from askhint_assets.demo.datasets import DEMO_GENERATORS
 
             DEMO_GENERATORS[ds.kind](root)
         dataset = load_dataset(
@@ -146,7 +146,7 @@ def build_data_assets(s: PipelineSettings) -> list:
     def sampled_frames(context: AssetExecutionContext, dataset_index: dict, store: StoreResource) -> dg.Output[dict]:
         upfront = s.execution.decode == "upfront"
         st = store.store()
-        cache = FrameCache(settings.frames_cache_dir())
+        cache = FrameCache(paths.frames_cache_dir())
         videos = load_videos(st, ds.name)
         unit_rows, failed = [], []
         decoded = 0

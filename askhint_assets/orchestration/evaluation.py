@@ -8,8 +8,7 @@ import dagster as dg
 import numpy as np
 from dagster import AssetExecutionContext
 
-from askhint_assets import settings
-from askhint_assets.config import PipelineSettings
+from askhint_assets import paths
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.evaluation.frames import smooth, window_frame_scores
 from askhint_assets.evaluation.metrics import EvalResult, evaluate, pooled_frame_arrays
@@ -22,6 +21,7 @@ from askhint_assets.orchestration.metadata import image_md, md_table
 from askhint_assets.orchestration.predictions import load_units, score_units
 from askhint_assets.orchestration.prompts import select_qstar
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
+from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import now
 
 GROUP = "evaluation"
@@ -146,7 +146,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
         st.upsert("eval_reports", rows)
         md = report_markdown(dataset, refs, results, n_failed)
-        reports = settings.home() / "reports"
+        reports = paths.home() / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         (reports / f"{dataset}.md").write_text(md + "\n")
         roc = roc_plot(curves, f"ROC, pooled frames ({head}): {dataset}")

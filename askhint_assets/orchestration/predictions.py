@@ -7,8 +7,7 @@ import time
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from askhint_assets import settings
-from askhint_assets.config import PipelineSettings
+from askhint_assets import paths
 from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict, predict_per_question
@@ -16,6 +15,7 @@ from askhint_assets.orchestration.data import mark_videos_failed
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
+from askhint_assets.settings import PipelineSettings
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import FrameSource, unit_frames
@@ -114,7 +114,7 @@ def frame_source(st, units: list[Unit], max_side: int | None) -> FrameSource:
         "WHERE u.dataset = ? AND list_contains(?, u.plan) AND list_contains(?, u.video_id)",
         [units[0].dataset if units else "", plans, videos],
     ).iter_rows(named=True)
-    return FrameSource(FrameCache(settings.frames_cache_dir()), unit_frames(rows), max_side)
+    return FrameSource(FrameCache(paths.frames_cache_dir()), unit_frames(rows), max_side)
 
 
 def _mark_failed(st, dataset: str, failed: dict[str, str], on_error: str, context: AssetExecutionContext) -> None:

@@ -8,13 +8,13 @@ import dagster as dg
 import numpy as np
 from dagster import AssetExecutionContext
 
-from askhint_assets.config import PipelineSettings
 from askhint_assets.hashing import hash_obj, hash_tree
 from askhint_assets.orchestration.metadata import image_md, md_table
 from askhint_assets.orchestration.resources import EmbedderResource, StoreResource, VLMResource, model_label
 from askhint_assets.prompts.loader import PromptSet, load_prompt_set, question_table
 from askhint_assets.questions.cluster import ClusterConfig, cluster_questions
 from askhint_assets.questions.compress import SUMMARY_PROMPT, SUMMARY_SYSTEM, Selected, compress, summarise_clusters
+from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store, now
 from askhint_assets.vlm.cache import CachedRunner
 

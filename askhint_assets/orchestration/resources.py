@@ -8,8 +8,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from askhint_assets import settings
-from askhint_assets.config import SMOKE_MODEL, ModelSettings, PipelineSettings
+from askhint_assets import paths
+from askhint_assets.settings import SMOKE_MODEL, ModelSettings, PipelineSettings
 from askhint_assets.store import Store
 from askhint_assets.vlm.types import VLMBackend
 
@@ -21,7 +21,7 @@ class StoreResource(dg.ConfigurableResource):
     lock_timeout_s: float = 120.0
 
     def store(self) -> Store:
-        return Store(self.db_path or settings.db_path(), lock_timeout_s=self.lock_timeout_s)
+        return Store(self.db_path or paths.db_path(), lock_timeout_s=self.lock_timeout_s)
 
 
 class EmbedderResource(dg.ConfigurableResource):
@@ -87,9 +87,9 @@ class VLMResource(dg.ConfigurableResource):
     def resolved_model_path(self) -> str:
         if not self.is_smoke:
             return self.model_path
-        from askhint_assets.vlm.smoke_model import ensure_smoke_model
+        from askhint_assets.demo.smoke_model import ensure_smoke_model
 
-        return str(ensure_smoke_model(settings.smoke_model_dir(), train_seconds=self.smoke_train_seconds))
+        return str(ensure_smoke_model(paths.smoke_model_dir(), train_seconds=self.smoke_train_seconds))
 
     def get_backend(self, shard: tuple[int, int] | None = None) -> VLMBackend:
         """The backend, built once per run (the model is loaded lazily on the first request). For a

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from askhint_assets import settings
+from askhint_assets import paths
 from askhint_assets.orchestration import resources
 from askhint_assets.orchestration.automation import (
     DATA_VERSION_TAG,
@@ -66,7 +66,7 @@ class Lab:
         return result
 
     def question_sets(self) -> list[str]:
-        return Store(settings.db_path()).query("SELECT question_set FROM question_sets ORDER BY created_at")[
+        return Store(paths.db_path()).query("SELECT question_set FROM question_sets ORDER BY created_at")[
             "question_set"
         ].to_list()
 
@@ -129,7 +129,7 @@ def story(lab: Lab) -> dict:
     s["qs_after_comment"] = lab.question_sets()
 
     # 2. reword a question of Q*: Q* changes, the VLM assets follow one tick later
-    qstar = Store(settings.db_path()).scalar("SELECT questions FROM question_sets WHERE question_set = ?", [qs0[-1]])
+    qstar = Store(paths.db_path()).scalar("SELECT questions FROM question_sets WHERE question_set = ?", [qs0[-1]])
     s["edit"] = _edit_question(lab.home, in_qstar=True, qstar=qstar)
     s["sense3"] = lab.sense()
     for obs in s["sense3"].asset_events:
@@ -185,7 +185,7 @@ def test_a_changed_qstar_requests_predictions_and_report_then_settles(story):
     assert len(story["qs_final"]) == len(story["qs0"]) + 1
     assert story["tick4"] == {"askhint_predictions", "evaluation_report"}
     assert story["tick5"] == set()
-    latest = Store(settings.db_path()).scalar(
+    latest = Store(paths.db_path()).scalar(
         "SELECT questions FROM question_sets WHERE question_set = ?", [story["qs_final"][-1]]
     )
     assert new in latest and old not in latest
@@ -197,7 +197,7 @@ def test_lineage_diff_and_history_on_the_materialized_home(story):
     from askhint_assets.cli import main
     from askhint_assets.lineage import diff, history, lineage
 
-    store = Store(settings.db_path())
+    store = Store(paths.db_path())
     a, b = story["qs0"][-1], story["qs_final"][-1]
     d = lineage(store, dataset="demo")
     assert d["report"]["template"] == "askhint" and d["question_set"]["question_set"] == b

@@ -52,8 +52,8 @@ def test_asset_graph_matches_snapshot(case: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("ASKHINT_HOME", str(tmp_path))
     monkeypatch.delenv("ASKHINT_CONFIG", raising=False)
     monkeypatch.delenv("ASKHINT_PROMPTS_STORE", raising=False)
-    from askhint_assets.config import load_settings
     from askhint_assets.definitions import build_defs
+    from askhint_assets.settings import load_settings
 
     config = CASES[case]
     defs = build_defs(load_settings(config) if config else load_settings(None))

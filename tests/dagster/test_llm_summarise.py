@@ -12,11 +12,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from askhint_assets import settings
-from askhint_assets.config import PipelineSettings, load_settings
+from askhint_assets import paths
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration import resources
 from askhint_assets.orchestration.prompts import build_prompt_assets, guiding_code_version, select_qstar
+from askhint_assets.settings import PipelineSettings, load_settings
 from askhint_assets.store import Store
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
 
@@ -89,7 +89,7 @@ def test_llm_method_summarises_clusters_falls_back_on_junk_and_reruns_for_free(h
     assert q["produced_by"] == "method llm, model smoke-qwen2_5_vl (smoke test) (transformers)"
 
     # the fallback cluster keeps exactly its deterministic picks; the others are the model's questions
-    st = Store(settings.db_path())
+    st = Store(paths.db_path())
     selected, _, _ = select_qstar(st, {k: q[k] for k in ("prompt_set", "clustering_id")} | {
         "version": q["prompt_version"], "embedder": first.output_for_node("question_embeddings")["embedder"]}, 6)
     picks0 = [sel.question for sel in selected if sel.cluster == 0]

@@ -14,12 +14,12 @@ import dagster as dg
 import pytest
 import yaml
 
-from askhint_assets import settings
-from askhint_assets.config import load_settings
-from askhint_assets.datasets.demo import generate_demo, generate_demo_xd
+from askhint_assets import paths
+from askhint_assets.demo.datasets import generate_demo, generate_demo_xd
 from askhint_assets.errors import InputError
 from askhint_assets.orchestration import resources
 from askhint_assets.orchestration.update import observe_sources, stale_assets, update
+from askhint_assets.settings import load_settings
 from askhint_assets.store import Store
 from tests.fakes import FakeBackend
 
@@ -82,7 +82,7 @@ def test_each_data_set_has_its_own_chain_on_its_own_prompt_set(multi):
 
 
 def test_both_data_sets_are_evaluated_in_one_code_location(multi):
-    st = Store(settings.db_path())
+    st = Store(paths.db_path())
     rows = st.query(
         "SELECT dataset, granularity, question_set, metric, value FROM eval_reports WHERE source = 'pipeline'"
     )
@@ -145,7 +145,7 @@ def test_datasets_settings_are_validated(tmp_path):
         load({"datasets": []})
     s = load({"datasets": [ok, {"name": "b", "kind": "xd_violence", "prompt_set": "xd_violence"}]})
     assert s.multi_dataset and [d.dataset.name for d in s.per_dataset()] == ["a", "b"]
-    assert s.per_dataset()[1].dataset_root() == settings.demo_dataset_dir("xd_violence")
+    assert s.per_dataset()[1].dataset_root() == paths.demo_dataset_dir("xd_violence")
 
 
 def test_report_prints_every_data_set(multi, monkeypatch):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from askhint_assets import settings
+from askhint_assets import paths
 from askhint_assets.store import Store
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def first_run(home):
 
 
 def test_demo_materializes_every_asset_and_scores_far_above_chance(first_run, home):
-    store = Store(settings.db_path())
+    store = Store(paths.db_path())
     assert store.scalar("SELECT count(*) FROM question_sets") == 1
     n_videos = store.scalar("SELECT count(*) FROM videos WHERE dataset = 'demo' AND status = 'ok'")
     assert n_videos >= 30
@@ -112,11 +112,11 @@ def test_demo_materializes_every_asset_and_scores_far_above_chance(first_run, ho
     sizes = set(store.query("SELECT DISTINCT source FROM eval_reports WHERE source LIKE 'ablation:%'")["source"])
     assert sizes == {"ablation:size=3", "ablation:size=6"}
     out = _run("askhint", "report")
-    assert "frame_auc" in out and str(settings.db_path()) in out
+    assert "frame_auc" in out and str(paths.db_path()) in out
 
 
 def test_second_materialization_sends_no_request(first_run, home):
-    store = Store(settings.db_path())
+    store = Store(paths.db_path())
     before = _calls(store)
     _run("dagster", "asset", "materialize", "-m", "askhint_assets.definitions", "--select", "*")
     assert _calls(store) == before
@@ -138,7 +138,7 @@ def test_update_with_nothing_changed_materializes_nothing(first_run, home):
 
 
 def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(first_run, home):
-    store = Store(settings.db_path())
+    store = Store(paths.db_path())
     qstar = set(store.query("SELECT unnest(questions) AS q FROM question_sets")["q"])
     calls0 = _calls(store)
 
@@ -181,7 +181,7 @@ def test_report_agrees_with_scikit_learn_on_the_pooled_frames(first_run, home):
     import numpy as np
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    store = Store(settings.db_path())
+    store = Store(paths.db_path())
     videos = store.query("SELECT video_id, num_frames, intervals FROM videos WHERE status = 'ok' ORDER BY video_id")
     report = store.query(
         "SELECT plan, question_set, metric, value FROM eval_reports WHERE source = 'pipeline' "

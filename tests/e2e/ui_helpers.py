@@ -46,8 +46,8 @@ update(build_defs(), DagsterInstance.get())
 
 def expected_assets() -> dict[str, str]:
     """``{asset key: group}`` of the demo definitions, as the UI should list them."""
-    from askhint_assets.config import PipelineSettings
     from askhint_assets.definitions import build_defs
+    from askhint_assets.settings import PipelineSettings
 
     graph = build_defs(PipelineSettings()).resolve_asset_graph()
     return {k.to_user_string(): graph.get(k).group_name for k in graph.get_all_asset_keys()}

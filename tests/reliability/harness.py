@@ -41,7 +41,7 @@ NONSENSE = "Purple elephants compute forty-two bananas."
 def demo_source() -> Path:
     """The generated demo data set, built once and cached like the smoke model (``$ASKHINT_TEST_CACHE``);
     a file lock keeps two test sessions from building it at once."""
-    from askhint_assets.datasets.demo import generate_demo
+    from askhint_assets.demo.datasets import generate_demo
     from askhint_assets.file_lock import exclusive
 
     cache = Path(os.environ.get("ASKHINT_TEST_CACHE", ROOT / ".askhint" / "test-cache"))
@@ -267,9 +267,9 @@ def materialize(home: Home, select: tuple[str, ...] | None = None) -> RunOutcome
     a failed run comes back as ``ok=False`` with Dagster's message, never as an exception."""
     import dagster as dg
 
-    from askhint_assets.config import load_settings
     from askhint_assets.definitions import build_defs
     from askhint_assets.orchestration.update import failure_message, observe_sources, update
+    from askhint_assets.settings import load_settings
 
     t0 = time.perf_counter()
     with home.active():

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from askhint_assets.datasets.base import VideoRecord
+from askhint_assets.demo.synth import render_clip
 from askhint_assets.video.decode import write_video
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import FrameSource, UnitFrames
 from askhint_assets.video.sampling import SamplingConfig
-from askhint_assets.video.synth import render_clip
 from askhint_assets.video.units import extract_units, plan_units, video_file_key
 
 SAMPLING = SamplingConfig(max_frames=6, fallback_fps=4.0, min_frames=2, max_side=64)

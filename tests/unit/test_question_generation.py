@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from askhint_assets import settings
+from askhint_assets import paths
 from askhint_assets.cli import main
 from askhint_assets.orchestration import resources
 from askhint_assets.prompts.loader import load_prompt_set
@@ -139,7 +139,7 @@ def test_cli_writes_a_new_reviewable_prompt_set_and_a_rerun_sends_nothing(home, 
     assert new.templates == curated.templates and new.settings == curated.settings
     text = (home / "prompts_store" / name / "class_questions.yaml").read_text()
     assert "# model: fake-llm (fake)" in text and '"model": "fake-llm"' in text and "# date: " in text
-    row = Store(settings.db_path()).query("SELECT * FROM prompt_versions").to_dicts()
+    row = Store(paths.db_path()).query("SELECT * FROM prompt_versions").to_dicts()
     assert len(row) == 1 and row[0]["produced_by"].startswith("model fake-llm (fake), settings {")
     first = next(iter(new.classes))
     assert json.loads(row[0]["content"])["questions"][0]["question"] == new.class_questions[first][0]
@@ -191,7 +191,7 @@ def test_cli_fails_listing_the_classes_with_junk_answers_and_writes_nothing(home
     assert f"fewer than 3 valid questions for {first}, {second}; nothing was written" in res.output
     assert f"FAIL {first}" in res.output and "only 0 valid" in res.output
     assert _store_listing(home) == before
-    assert Store(settings.db_path()).scalar("SELECT count(*) FROM prompt_versions") == 0
+    assert Store(paths.db_path()).scalar("SELECT count(*) FROM prompt_versions") == 0
     sent = len(backend.sent)
     assert _cli("--prompt-set", "ucf_crime").exit_code == 1 and len(backend.sent) == sent  # cached
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from askhint_assets.demo import smoke_model as sm
+from askhint_assets.demo.synth import render_clip
 from askhint_assets.prompts.templates import (
     STAGE1_CHOICES,
     YES_NO_CHOICES,
@@ -17,9 +19,7 @@ from askhint_assets.prompts.templates import (
     stage2_messages,
     yes_no_messages,
 )
-from askhint_assets.video.synth import render_clip
 from askhint_assets.vlm import families
-from askhint_assets.vlm import smoke_model as sm
 from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
 from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest
 

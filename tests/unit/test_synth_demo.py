@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from askhint_assets.datasets import demo, ucf_crime
-from askhint_assets.video.synth import EVENT_KINDS, render_clip
+from askhint_assets.datasets import ucf_crime
+from askhint_assets.demo import datasets as demo
+from askhint_assets.demo.synth import EVENT_KINDS, render_clip
 
 T, SPAN = 24, (8, 18)
 

@@ -2,7 +2,7 @@
 
 The folder is a normal Hugging Face checkpoint (``Qwen2_5_VLForConditionalGeneration`` +
 ``AutoTokenizer`` load it like the real 7B), trained for a few CPU minutes on synthetic clips from
-``askhint_assets.video.synth`` to answer the ASK-Hint prompts. Its AUC says nothing about ASK-Hint;
+``askhint_assets.demo.synth`` to answer the ASK-Hint prompts. Its AUC says nothing about ASK-Hint;
 it exists so wiring bugs (prompts, frames, positions, answer parsing, scores) show up as chance AUC.
 """
 
@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from askhint_assets import settings
+from askhint_assets import paths
+from askhint_assets.demo import synth
+from askhint_assets.demo.synth import EVENT_KINDS, render_clip
 from askhint_assets.file_lock import exclusive
 from askhint_assets.hashing import hash_file, hash_obj
 from askhint_assets.prompts.templates import (
@@ -35,8 +37,6 @@ from askhint_assets.prompts.templates import (
     stage2_messages,
     yes_no_messages,
 )
-from askhint_assets.video import synth
-from askhint_assets.video.synth import EVENT_KINDS, render_clip
 from askhint_assets.vlm import families
 from askhint_assets.vlm.families import QWEN_CHAT_TEMPLATE, QWEN_SPECIAL_TOKENS
 from askhint_assets.vlm.preprocess import preprocess_video
@@ -103,7 +103,7 @@ _GENERIC = (
 
 def _corpus_files() -> list[Path]:
     """The prompt-store files whose text trains the tokenizer (questions and taxonomies of every set)."""
-    store = settings.PROMPTS_STORE
+    store = paths.PROMPTS_STORE
     return sorted([*store.glob("*/class_questions.yaml"), *store.glob("*/taxonomy.yaml")])
 
 
@@ -111,7 +111,7 @@ def load_class_questions() -> dict[str, tuple[str, ...]]:
     """UCF-Crime class → guiding questions, read straight from ``class_questions.yaml``."""
     import yaml
 
-    raw = yaml.safe_load((settings.PROMPTS_STORE / "ucf_crime" / "class_questions.yaml").read_text("utf-8"))
+    raw = yaml.safe_load((paths.PROMPTS_STORE / "ucf_crime" / "class_questions.yaml").read_text("utf-8"))
     return {str(c): tuple(" ".join(str(q).split()) for q in qs) for c, qs in raw.items()}
 
 
@@ -574,7 +574,7 @@ def recipe(train_seconds: float = SMOKE_TRAIN_SECONDS, seed: int = 0, min_steps:
         "seed": seed,
         "synth": hash_file(synth.__file__),
         "class_questions": hash_obj(load_class_questions()),
-        "tokenizer_corpus": hash_obj({str(p.relative_to(settings.PROMPTS_STORE)): hash_file(p)
+        "tokenizer_corpus": hash_obj({str(p.relative_to(paths.PROMPTS_STORE)): hash_file(p)
                                       for p in _corpus_files()}),
         "templates": hash_obj(default_templates()),
     }
@@ -605,9 +605,9 @@ def _lock(path: Path):
 
 _README_TEXT = """# Smoke-test model — not a real model
 
-A tiny Qwen2.5-VL (about 1.2 M parameters) built by `askhint_assets.vlm.smoke_model`: a byte-level BPE
+A tiny Qwen2.5-VL (about 1.2 M parameters) built by `askhint_assets.demo.smoke_model`: a byte-level BPE
 tokenizer and random weights, then trained for a few CPU minutes on synthetic clips
-(`askhint_assets.video.synth`, seeds below {limit}) to answer the ASK-Hint prompts.
+(`askhint_assets.demo.synth`, seeds below {limit}) to answer the ASK-Hint prompts.
 
 It only exists so the pipeline can run end to end on a CPU and wiring bugs show up.
 **Any AUC or AP measured with it means nothing about ASK-Hint or Qwen2.5-VL.**
@@ -635,7 +635,7 @@ def ensure_smoke_model(
     lock, so parallel callers wait). ``threads``: torch CPU threads while training (1 copes best with
     a busy machine).
     """
-    out = Path(out_dir) if out_dir is not None else settings.smoke_model_dir()
+    out = Path(out_dir) if out_dir is not None else paths.smoke_model_dir()
     if min_steps is None:
         min_steps = SMOKE_MIN_STEPS if train_seconds > 0 else 0
     r = recipe(train_seconds, seed, min_steps)
@@ -678,7 +678,7 @@ def ensure_smoke_model(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m askhint_assets.vlm.smoke_model [--out DIR] [--seconds N]``: build, train, evaluate."""
+    """``python -m askhint_assets.demo.smoke_model [--out DIR] [--seconds N]``: build, train, evaluate."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=None, help="model folder (default: $ASKHINT_HOME/models/...)")
     ap.add_argument("--seconds", type=float, default=SMOKE_TRAIN_SECONDS, help="training time budget")

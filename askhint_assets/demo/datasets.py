@@ -22,9 +22,9 @@ import numpy as np
 from askhint_assets.datasets.ucf_crime import ANNOTATION_FILE
 from askhint_assets.datasets.xd_violence import ANNOTATION_FILE as XD_ANNOTATIONS
 from askhint_assets.datasets.xd_violence import LABEL_CODES
+from askhint_assets.demo.synth import EVENT_KINDS, render_clip
 from askhint_assets.hashing import hash_obj
 from askhint_assets.video.decode import write_video
-from askhint_assets.video.synth import EVENT_KINDS, render_clip
 
 DEMO_CLASSES: tuple[str, ...] = EVENT_KINDS
 DEMO_SEED_OFFSET = 1_000_000

@@ -1,0 +1,54 @@
+"""ASKHINT_HOME and the paths under it; nothing else global."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The prompt sets shipped with the project (the smoke model is trained on their wording).
+PROMPTS_STORE = PROJECT_ROOT / "prompts_store"
+
+
+def prompts_store() -> Path:
+    """The prompt store folder (``$ASKHINT_PROMPTS_STORE``, default ``prompts_store/`` of the project)."""
+    return Path(os.environ.get("ASKHINT_PROMPTS_STORE", PROJECT_ROOT / "prompts_store"))
+
+
+def home() -> Path:
+    """The folder holding all askhint state (``$ASKHINT_HOME``, default ``./.askhint``)."""
+    return Path(os.environ.get("ASKHINT_HOME", ".askhint")).resolve()
+
+
+def db_path() -> Path:
+    return home() / "askhint.duckdb"
+
+
+def dagster_home() -> Path:
+    return home() / "dagster"
+
+
+def cache_dir() -> Path:
+    return home() / "cache"
+
+
+def frames_cache_dir() -> Path:
+    return cache_dir() / "frames"
+
+
+def models_dir() -> Path:
+    return home() / "models"
+
+
+def smoke_model_dir() -> Path:
+    """Where the tiny smoke-test Qwen2.5-VL is built and trained."""
+    return models_dir() / "smoke-qwen2_5_vl"
+
+
+def data_dir() -> Path:
+    return home() / "data"
+
+
+def demo_dataset_dir(kind: str = "ucf_crime") -> Path:
+    """The generated demo data set of a layout (``ucf_crime`` → ``demo_ucf``, ``xd_violence`` → ``demo_xd``)."""
+    return data_dir() / {"ucf_crime": "demo_ucf", "xd_violence": "demo_xd"}.get(kind, f"demo_{kind}")
