@@ -254,14 +254,15 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     import shutil
     import uuid
 
-    from askhint_assets import paths
+    from askhint_assets import ids, paths
     from askhint_assets.hashing import hash_obj
-    from askhint_assets.orchestration.prompts import class_prompt_content
     from askhint_assets.orchestration.resources import VLMResource
     from askhint_assets.prompts.loader import load_prompt_set
+    from askhint_assets.prompts.versions import class_prompt_content
     from askhint_assets.questions import generate
     from askhint_assets.settings import load_settings
     from askhint_assets.store import Store, now
+    from askhint_assets.store.prompts import record_prompt_version
     from askhint_assets.vlm.cache import CachedRunner
 
     s = load_settings()
@@ -318,20 +319,13 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
         shutil.rmtree(tmp, ignore_errors=True)
 
     content = class_prompt_content(new_ps)
-    version = "cp-" + hash_obj(content)
-    db = Store(paths.db_path())
-    if not db.scalar("SELECT count(*) FROM prompt_versions WHERE version = ?", [version]):
-        db.upsert("prompt_versions", [{
-            "version": version,
-            "prompt_set": new_ps.name,
-            "kind": "class_prompts",
-            "parent": "cp-" + hash_obj(class_prompt_content(ps)),
-            "produced_by": f"model {backend.model_name} ({backend.backend_name}), "
-                           f"settings {json.dumps(gen_settings, sort_keys=True)}",
-            "content": json.dumps(content),
-            "files": json.dumps(new_ps.files),
-            "created_at": now(),
-        }])
+    version = ids.class_prompts_version(content)
+    record_prompt_version(
+        Store(paths.db_path()), version=version, prompt_set=new_ps.name, kind="class_prompts", content=content,
+        files=new_ps.files, parent=ids.class_prompts_version(class_prompt_content(ps)),
+        produced_by=f"model {backend.model_name} ({backend.backend_name}), "
+                    f"settings {json.dumps(gen_settings, sort_keys=True)}",
+    )
     click.echo(f"wrote prompt set {dest} (class-prompt version {version}); review its class_questions.yaml, "
                f"then use it with `dataset: {{prompt_set: {name}}}` in the settings file named by ASKHINT_CONFIG")
     return 0

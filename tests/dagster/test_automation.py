@@ -66,9 +66,10 @@ class Lab:
         return result
 
     def question_sets(self) -> list[str]:
-        return Store(paths.db_path()).query("SELECT question_set FROM question_sets ORDER BY created_at")[
-            "question_set"
-        ].to_list()
+        """The Q* versions recorded so far (not the sets the prompt-count ablation recorded)."""
+        return Store(paths.db_path()).query(
+            "SELECT question_set FROM question_sets WHERE method <> 'ablation' ORDER BY created_at"
+        )["question_set"].to_list()
 
 
 def _check_results(res: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -195,7 +196,7 @@ def test_a_changed_qstar_requests_predictions_and_report_then_settles(story):
 
 def test_lineage_diff_and_history_on_the_materialized_home(story):
     from askhint_assets.cli import main
-    from askhint_assets.lineage import diff, history, lineage
+    from askhint_assets.store.lineage import diff, history, lineage
 
     store = Store(paths.db_path())
     a, b = story["qs0"][-1], story["qs_final"][-1]
@@ -210,6 +211,13 @@ def test_lineage_diff_and_history_on_the_materialized_home(story):
     dd = diff(store, a, b)
     assert story["edit"][0] in dd["only_in_a"] and story["edit"][1] in dd["only_in_b"]
     assert dd["auc"] and all(p["same_videos"] and p["difference"] is not None for p in dd["auc"])
+
+    ablation = store.query("SELECT report_id, question_set FROM eval_reports WHERE source LIKE 'ablation:%' "
+                           "ORDER BY created_at DESC LIMIT 1").to_dicts()
+    assert ablation, "the story's home has prompt-count ablation reports"
+    traced = lineage(store, report_id=ablation[0]["report_id"])  # recorded, so it traces to its questions
+    assert traced["question_set"]["question_set"] == ablation[0]["question_set"]
+    assert traced["question_set"]["questions"] and traced["clusters"] is not None
 
     hist = history(store, "demo")
     assert [h["question_set"] for h in hist] == [a, b]
