@@ -88,15 +88,17 @@ PositiveInt = Annotated[StrictInt, Field(ge=1)]
 
 
 def _got(v: Any) -> str:
-    if isinstance(v, str):
-        try:
-            float(v)
-        except ValueError:
-            return f"got the text {v!r}"
-        if "e" in v.lower() and "." not in v:
-            return f"got the text {v!r} (YAML reads an exponent without a dot as text: write 1.0e3, or in full)"
-        return f"got the text {v!r} (a quoted number is text: write it without quotes)"
-    return f"got {v!r} ({type(v).__name__})"
+    """``got ...`` for a message; text that spells a number says why it is text and what to write."""
+    if not isinstance(v, str):
+        return f"got {v!r} ({type(v).__name__})"
+    try:
+        f = float(v)
+    except ValueError:
+        return f"got the text {v!r}"
+    number = int(f) if f.is_integer() and abs(f) < 1e15 else f
+    if "e" in v.lower() and "." not in v:
+        return f"got the text {v!r} (YAML reads an exponent without a dot as text: write {number})"
+    return f"got the text {v!r} (a quoted number is text: write {number} without quotes)"
 
 
 # ---- sections --------------------------------------------------------------------------------------
@@ -411,7 +413,8 @@ def _describe(err: dict) -> str:
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"must be a whole number, {_got(v)}"
     if kind == "bool_type":
-        return f"must be true or false, {_got(v)}"
+        quoted = isinstance(v, str) and v.lower() in ("true", "false", "yes", "no", "on", "off")
+        return f"must be true or false, {_got(v)}" + (" (a quoted value is text: remove the quotes)" if quoted else "")
     if kind == "string_type":
         return f"must be text, {_got(v)}"
     if kind == "literal_error":
@@ -420,8 +423,10 @@ def _describe(err: dict) -> str:
         return f"must be a mapping of settings, {_got(v)}"
     if kind in ("tuple_type", "list_type"):
         return f"must be a list, {_got(v)}"
-    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        return f"{err['msg'].replace('Input should be', 'must be')}, got {v!r}"
+    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
+    if kind in bounds:
+        (limit,) = err["ctx"].values()
+        return f"must be {bounds[kind]} {limit}, got {v!r}"
     return f"{err['msg']}, got {v!r}"
 
 
