@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from askhint_assets.datasets.base import VideoRecord
+from askhint_assets.datasets.registry import KIND_NAMES
 from askhint_assets.errors import AskHintError, InputError
 
-DATASETS = ("ucf-crime", "xd-violence", "folder")
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.group()
 def main() -> None:
@@ -25,19 +25,19 @@ def _listed(items: list[str], limit: int = 10) -> str:
     return ", ".join(items[:limit]) + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
 
 
+class _KindChoice(click.Choice):
+    """The data set kinds of the registry, spelled as in the settings (``ucf_crime``); the older CLI spelling
+    with a hyphen (``ucf-crime``) is still accepted."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(value.replace("-", "_") if isinstance(value, str) else value, param, ctx)
+
+
 def _load_records(dataset: str, annotations: Path, scored_ids: list[str], inclusive_end: bool) -> list[VideoRecord]:
-    """Ground truth: UCF/folder from the annotation file, XD from the scored names + annotations.txt."""
-    if dataset == "ucf-crime":
-        from askhint_assets.datasets import ucf_crime
+    """Ground truth of the kind's annotation file (XD-Violence: from the scored names + annotations.txt)."""
+    from askhint_assets.datasets.registry import ground_truth
 
-        return list(ucf_crime.parse_annotations(annotations, inclusive_end=inclusive_end))
-    if dataset == "xd-violence":
-        from askhint_assets.datasets import xd_violence
-
-        return list(xd_violence.records_from_names(scored_ids, annotations, inclusive_end=inclusive_end))
-    from askhint_assets.datasets import folder
-
-    return list(folder.parse_annotations(annotations, inclusive_end=inclusive_end))
+    return ground_truth(dataset, annotations, scored_ids, inclusive_end=inclusive_end)
 
 
 def _write_eval_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
@@ -54,7 +54,7 @@ def _fmt(v: Any) -> str:
 
 
 @main.command("evaluate")
-@click.option("--dataset", type=click.Choice(DATASETS), required=True, help="Annotation format.")
+@click.option("--dataset", type=_KindChoice(KIND_NAMES), required=True, help="Annotation format (data set kind).")
 @click.option("--annotations", type=_FILE, required=True, help="Ground-truth annotation file.")
 @click.option(
     "--scores",

@@ -20,7 +20,6 @@ import yaml
 from click.testing import CliRunner
 
 from askhint_assets import paths
-from askhint_assets.orchestration import resources
 from askhint_assets.orchestration.automation import (
     DATA_VERSION_TAG,
     ON_NEW_DATA_VERSION,
@@ -28,8 +27,9 @@ from askhint_assets.orchestration.automation import (
     ON_SETTLED_NEW_DATA_VERSION,
     nightly_reevaluation,
 )
+from askhint_assets.orchestration.resources import VLMResource, override_resources
 from askhint_assets.store import Store
-from tests.fakes import FakeBackend
+from tests.fakes import FakeBackend, registered_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = {"class_prompts", "inference_templates", "question_embeddings", "question_clusters", "guiding_questions"}
@@ -86,15 +86,15 @@ def lab(tmp_path_factory):
     h = tmp_path_factory.mktemp("askhint_automation")
     shutil.copytree(ROOT / "prompts_store", h / "prompts_store")
     (h / "dagster").mkdir()
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, registered_backend("automation_fake", FakeBackend(threshold=100)) as name:
         mp.setenv("ASKHINT_HOME", str(h))
         mp.setenv("DAGSTER_HOME", str(h / "dagster"))
         mp.setenv("ASKHINT_PROMPTS_STORE", str(h / "prompts_store"))
-        mp.setattr(resources, "build_backend", lambda r: FakeBackend(threshold=100))
         from askhint_assets.definitions import build_defs
 
+        defs = override_resources(build_defs(), vlm=VLMResource(backend=name))  # the demo, the fake model
         with dg.DagsterInstance.get() as instance:
-            yield Lab(defs=build_defs(), instance=instance, home=h)
+            yield Lab(defs=defs, instance=instance, home=h)
 
 
 def _edit_question(home: Path, in_qstar: bool, qstar: list[str]) -> tuple[str, str]:
