@@ -2,6 +2,7 @@
 
 
 import json
+import warnings
 from dataclasses import asdict
 
 import dagster as dg
@@ -43,14 +44,17 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
     qcfg = s.questions
     group = names.group(GROUP)
 
-    @dg.observable_source_asset(
-        key=names.key("prompt_store"),
-        group_name=group,
-        description=f"The YAML files of prompt set `{s.dataset.prompt_set}` in `{prompt_dir}` "
-        "(observed: a new data version whenever their content changes).",
-    )
-    def prompt_store() -> dg.DataVersion:
+    def observe_prompt_store() -> dg.DataVersion:
         return dg.DataVersion(hash_tree(prompt_dir, "*.yaml"))
+
+    with warnings.catch_warnings():  # observable source assets are beta in dagster 1.13: expected, said once here
+        warnings.filterwarnings("ignore", category=dg.BetaWarning, message=r".*observable_source_asset")
+        prompt_store = dg.observable_source_asset(
+            key=names.key("prompt_store"),
+            group_name=group,
+            description=f"The YAML files of prompt set `{s.dataset.prompt_set}` in `{prompt_dir}` "
+            "(observed: a new data version whenever their content changes).",
+        )(observe_prompt_store)
 
     @dg.asset(
         key=names.key("class_prompts"),
