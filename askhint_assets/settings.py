@@ -68,7 +68,11 @@ class QuestionSettings:
 @dataclass(frozen=True)
 class ModelSettings:
     backend: str = "transformers"  # transformers | openai | vllm
-    path: str = SMOKE_MODEL  # a local folder or served model name; "smoke" builds the test model
+    path: str = SMOKE_MODEL  # a local folder, a Hugging Face Hub id (org/name) or served model name; "smoke": test model
+    revision: str | None = None  # Hub ids only: branch, tag or commit (default: main); the commit is fingerprinted
+    # openai backend: how frames travel. video: one video_url part (Qwen2.5-VL's temporal patches and time
+    # positions, the paper's setting); images: one image_url part per frame; auto: video for qwen2_5_vl
+    video_input: str = "auto"
     family: str = "qwen2_5_vl"
     device: str = "cpu"
     dtype: str = "float32"
@@ -225,6 +229,9 @@ def _validate(s: PipelineSettings, path: str, ds_field: str = "dataset") -> None
         ),
         (s.scoring.frame_rule in ("mean", "max"), "scoring.frame_rule", "mean|max"),
         (s.model.backend in ("transformers", "openai", "vllm"), "model.backend", "transformers|openai|vllm"),
+        (s.model.video_input in ("auto", "video", "images"), "model.video_input", "auto|video|images"),
+        (s.model.revision is None or (isinstance(s.model.revision, str) and s.model.revision.strip() != ""),
+         "model.revision", "a branch, tag or commit (a non-empty string)"),
         (s.sampling.max_frames >= 2, "sampling.max_frames", "an integer >= 2"),
         (s.questions.method in ("centrality", "llm"), "questions.method", "centrality|llm"),
         (s.scoring.per_question_aggregate in ("max", "mean"), "scoring.per_question_aggregate", "max|mean"),

@@ -48,6 +48,8 @@ class VLMResource(dg.ConfigurableResource):
 
     backend: str = "transformers"
     model_path: str = SMOKE_MODEL
+    revision: str | None = None
+    video_input: str = "auto"
     family: str = "qwen2_5_vl"
     device: str = "cpu"
     dtype: str = "float32"
@@ -67,6 +69,8 @@ class VLMResource(dg.ConfigurableResource):
         return cls(
             backend=m.backend,
             model_path=m.path,
+            revision=m.revision,
+            video_input=m.video_input,
             family=m.family,
             device=m.device,
             dtype=m.dtype,
@@ -119,6 +123,7 @@ def build_backend(r: VLMResource) -> VLMBackend:
             dtype=r.dtype,
             batch_size=r.batch_size,
             max_new_tokens=r.max_new_tokens,
+            revision=r.revision,
         )
     if r.backend == "openai":
         from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
@@ -128,6 +133,7 @@ def build_backend(r: VLMResource) -> VLMBackend:
             base_urls=list(r.base_urls),
             api_key_env=r.api_key_env,
             family=r.family,
+            video_mode=r.video_input,
             max_concurrency=r.max_concurrency,
             timeout_s=r.timeout_s,
             max_retries=r.max_retries,
@@ -136,7 +142,8 @@ def build_backend(r: VLMResource) -> VLMBackend:
     if r.backend == "vllm":
         from askhint_assets.vlm.backends.vllm_backend import VLLMBackend
 
-        return VLLMBackend(r.resolved_model_path(), family=r.family, max_new_tokens=r.max_new_tokens)
+        return VLLMBackend(r.resolved_model_path(), family=r.family, max_new_tokens=r.max_new_tokens,
+                           revision=r.revision)
     raise ValueError(f"unknown backend {r.backend!r}: expected transformers, openai or vllm")
 
 

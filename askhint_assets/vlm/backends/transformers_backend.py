@@ -23,6 +23,7 @@ import torch
 from askhint_assets.errors import InputError
 from askhint_assets.hashing import hash_file, hash_obj
 from askhint_assets.vlm import families
+from askhint_assets.vlm.model_source import resolve_model
 from askhint_assets.vlm.preprocess import (
     VIDEO_MAX_PIXELS,
     VIDEO_MIN_PIXELS,
@@ -72,6 +73,7 @@ class TransformersBackend:
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         official_processor: bool = False,
+        revision: str | None = None,
     ) -> None:
         families.check_family(family)
         if family != "qwen2_5_vl":
@@ -81,8 +83,9 @@ class TransformersBackend:
             raise InputError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}", field="dtype")
         if batch_size < 1 or max_new_tokens < 1:
             raise InputError("batch_size and max_new_tokens must be positive", field="batch_size")
-        self.model_path = Path(model_path)
-        self.model_name = self.model_path.name
+        self.source = resolve_model(str(model_path), revision)  # a folder, or a Hub id from the HF cache
+        self.model_path = self.source.path
+        self.model_name = self.source.name
         self.family, self.device, self.dtype = family, device, dtype
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         lo, hi = pixel_bounds(self.model_path)
@@ -102,6 +105,7 @@ class TransformersBackend:
         return {
             "backend": self.backend_name,
             "model": self.model_name,
+            **self.source.identity(),
             "family": self.family,
             "config": hash_file(cfg),
             "weights": weights_identity(self.model_path),
