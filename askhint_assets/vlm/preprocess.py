@@ -42,6 +42,33 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = VI
     return h_bar, w_bar
 
 
+IMAGE_MIN_PIXELS = 56 * 56  # Qwen2VLImageProcessor's defaults (an image sent as an image_url part)
+IMAGE_MAX_PIXELS = 28 * 28 * 1280
+
+
+def video_tokens(num_frames: int, height: int, width: int, min_pixels: int = VIDEO_MIN_PIXELS,
+                 max_pixels: int = VIDEO_MAX_PIXELS, patch: int = 14, merge: int = 2,
+                 temporal_patch: int = 2) -> dict:
+    """Grid and token count of ``num_frames`` frames of ``height x width`` sent as one video (no pixels).
+
+    The same arithmetic as :func:`preprocess_video`: ``gt = ceil(T/temporal_patch)``, ``(gh, gw)`` from
+    :func:`smart_resize`, ``gt*gh*gw/merge**2`` video pad tokens.
+    """
+    if num_frames < 1:
+        raise InputError(f"num_frames must be >= 1, got {num_frames}", field="num_frames")
+    h, w = smart_resize(height, width, patch * merge, min_pixels, max_pixels)
+    grid = (-(-num_frames // temporal_patch), h // patch, w // patch)
+    return {"grid": grid, "tokens": grid[0] * grid[1] * grid[2] // merge**2, "resized_hw": (h, w)}
+
+
+def image_tokens(num_frames: int, height: int, width: int, min_pixels: int = IMAGE_MIN_PIXELS,
+                 max_pixels: int = IMAGE_MAX_PIXELS, patch: int = 14, merge: int = 2) -> dict:
+    """Token count of the same frames sent as ``num_frames`` separate images (each one temporal patch)."""
+    h, w = smart_resize(height, width, patch * merge, min_pixels, max_pixels)
+    per = (h // patch) * (w // patch) // merge**2
+    return {"grid": (1, h // patch, w // patch), "tokens": per * num_frames, "per_image": per, "resized_hw": (h, w)}
+
+
 def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
     """``(T,H,W,3)`` uint8 → ``(T,3,height,width)`` float32 of whole values in [0, 255]."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32)
