@@ -68,7 +68,7 @@ class QuestionSettings:
 @dataclass(frozen=True)
 class ModelSettings:
     backend: str = "transformers"  # transformers | openai | vllm
-    path: str = SMOKE_MODEL  # a local folder, a Hugging Face Hub id (org/name) or served model name; "smoke": test model
+    path: str = SMOKE_MODEL  # a folder, a Hugging Face Hub id (org/name) or a served model name; "smoke": test model
     revision: str | None = None  # Hub ids only: branch, tag or commit (default: main); the commit is fingerprinted
     # openai backend: how frames travel. video: one video_url part (Qwen2.5-VL's temporal patches and time
     # positions, the paper's setting); images: one image_url part per frame; auto: video for qwen2_5_vl

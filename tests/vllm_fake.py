@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from pathlib import Path
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -201,6 +201,31 @@ def parse_failure_check(threshold: float = PARSE_FAILURE_THRESHOLD) -> dg.AssetC
 
 
 @dg.asset_check(
+    asset="askhint_predictions",
+    name="scored_from_logprobs",
+    description="Every unit is scored from the answer-token log-probabilities (severity WARN). A server that "
+    "returns none (e.g. `transformers serve`, endpoints that refuse them with video) leaves the answer text "
+    "to score: 0 or 1 per unit, a coarser ranking; those units carry `score_source = answer` and the reason.",
+)
+def askhint_scored_from_logprobs(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+    df = store.store().query(
+        f"SELECT score_source, coalesce(score_reason, '') AS reason, count(*) AS n FROM predictions "
+        f"WHERE {_PRED_KEY} AND score_source <> 'failed' GROUP BY ALL ORDER BY n DESC",
+        _pred_params(askhint_predictions),
+    )
+    total = int(df["n"].sum()) if df.height else 0
+    weak = df.filter(df["score_source"] != "logprobs")
+    n_weak = int(weak["n"].sum()) if weak.height else 0
+    return dg.AssetCheckResult(
+        passed=total > 0 and n_weak == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{n_weak} of {total} units not scored from log-probabilities" if total else "no prediction rows",
+        metadata={"units": total, "not_from_logprobs": n_weak,
+                  "sources": dg.MetadataValue.md(md_table(df.to_dicts()))},
+    )
+
+
+@dg.asset_check(
     asset="evaluation_report",
     name="askhint_not_below_abstract",
     description="ASK-Hint's pooled frame-level AUC is not below the abstract-prompt baseline's on the same "
@@ -251,5 +276,6 @@ def build_checks(parse_failure_threshold: float = PARSE_FAILURE_THRESHOLD) -> li
         askhint_every_video_predicted,
         abstract_every_video_predicted,
         parse_failure_check(parse_failure_threshold),
+        askhint_scored_from_logprobs,
         askhint_not_below_abstract,
     ]

@@ -84,8 +84,20 @@ def _fmt(x: float) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
 
 
+def score_source_counts(st, ref: dict) -> dict[str, int]:
+    """Units of one prediction reference per score source (logprobs, answer, none, failed)."""
+    plans = sorted(dict(ref["plans"]).values()) if "plans" in ref else [ref["plan"]]
+    df = st.query(
+        "SELECT score_source, count(*) AS n FROM predictions WHERE dataset = ? AND list_contains(?, plan) "
+        "AND question_set = ? AND model = ? AND template = ? GROUP BY ALL ORDER BY 1",
+        [ref["dataset"], plans, ref["question_set"], ref["model"], ref["template"]],
+    )
+    return {r["score_source"]: int(r["n"]) for r in df.iter_rows(named=True)}
+
+
 def report_markdown(
-    dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int
+    dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int,
+    score_sources: dict[str, dict[str, int]] | None = None,
 ) -> str:
     """The human-readable report: per granularity, ASK-Hint beside the abstract prompt; published numbers."""
     granularities = list(dict.fromkeys(g for g, _ in results))
@@ -98,6 +110,10 @@ def report_markdown(
         f"{first.n_videos} videos ({first.n_anomalous_videos} anomalous), {first.n_frames} frames; "
         f"{n_failed} video(s) failed and are excluded.",
     ]
+    for name, counts in (score_sources or {}).items():
+        lines.append(f"\n{LABELS[name]} units by score source: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                     + (" (answer: scored 0/1 from the answer text, the server gave no log-probabilities; "
+                        "see `score_reason`)" if counts.get("answer") else ""))
     names = list(refs)
     for g in granularities:
         res = [results[(g, n)] for n in names]
@@ -145,7 +161,8 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 rows += _report_rows(ref, result, report_id, g, plan, dataset, eval_json)
                 results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
         st.upsert("eval_reports", rows)
-        md = report_markdown(dataset, refs, results, n_failed)
+        sources = {name: score_source_counts(st, ref) for name, ref in refs.items()}
+        md = report_markdown(dataset, refs, results, n_failed, sources)
         reports = paths.home() / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         (reports / f"{dataset}.md").write_text(md + "\n")
@@ -174,6 +191,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 "videos": a.n_videos,
                 "frames": a.n_frames,
                 "failed_videos": n_failed,
+                "units_scored_from_answer_text": sum(c.get("answer", 0) for c in sources.values()),
                 "smoke_test_model": bool(refs["askhint"]["smoke_model"]),
                 "report": dg.MetadataValue.md(md),
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),
