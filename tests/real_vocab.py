@@ -125,6 +125,12 @@ def write_checkpoint(out: Path, seed: int = 0) -> Path:
     model = Qwen2_5_VLForConditionalGeneration(build_model_config()).eval()
     model.save_pretrained(out)
     (out / "video_preprocessor_config.json").write_text(json.dumps(VIDEO_PREPROCESSOR, indent=2))
+    image = {"image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2_5_VLProcessor",
+             "min_pixels": VIDEO_PREPROCESSOR["size"]["shortest_edge"],
+             "max_pixels": VIDEO_PREPROCESSOR["size"]["longest_edge"],
+             **{k: VIDEO_PREPROCESSOR[k] for k in ("patch_size", "temporal_patch_size", "merge_size", "image_mean",
+                                                   "image_std")}}
+    (out / "preprocessor_config.json").write_text(json.dumps(image, indent=2))  # AutoProcessor needs it
     return out
 
 

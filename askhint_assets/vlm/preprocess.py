@@ -1,7 +1,7 @@
 """Qwen2.5-VL video preprocessing without torchvision, equal to ``Qwen2VLVideoProcessor``.
 
 Steps (as transformers does them): ``smart_resize`` each frame to multiples of ``patch*merge`` within
-``[min_pixels, max_pixels]``, bicubic resize with antialias (uint8 round trip, like torchvision), scale
+``[min_pixels, max_pixels]``, bicubic resize with antialias on the uint8 frames (like torchvision), scale
 by 1/255 and normalise with the CLIP mean/std, pad the frame count to a multiple of ``temporal_patch``
 by repeating the last frame, then patchify to ``pixel_values_videos`` of shape
 ``(gt*gh*gw, 3*temporal_patch*patch*patch)``. The prompt needs ``gt*gh*gw/merge**2`` video pad tokens.
@@ -70,12 +70,16 @@ def image_tokens(num_frames: int, height: int, width: int, min_pixels: int = IMA
 
 
 def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``(T,H,W,3)`` uint8 → ``(T,3,height,width)`` float32 of whole values in [0, 255]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32)
+    """``(T,H,W,3)`` uint8 → ``(T,3,height,width)`` float32 of whole values in [0, 255].
+
+    Resized on the uint8 tensor, as torchvision's ``resize`` does for the official processor: torch's uint8
+    bicubic antialias kernel rounds differently from resizing floats and rounding (up to 6 levels apart),
+    and only this path equals the official pixels (``tests/unit/test_processor_fixtures.py``).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
     if x.shape[-2:] != (height, width):
         x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
-        x = x.clamp_(0, 255).round_()
-    return x.numpy()
+    return x.to(torch.float32).numpy()
 
 
 def preprocess_video(

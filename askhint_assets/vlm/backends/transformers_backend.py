@@ -37,14 +37,22 @@ _SMALL_WEIGHTS = 64 << 20  # weight files up to this size are content-hashed in 
 
 
 def pixel_bounds(model_path: str | Path) -> tuple[int, int]:
-    """Video pixel bounds from the folder's ``video_preprocessor_config.json``, else the official ones."""
-    f = Path(model_path) / "video_preprocessor_config.json"
+    """Video pixel bounds per frame, found as transformers' ``AutoVideoProcessor`` finds them.
+
+    ``video_preprocessor_config.json``, else ``preprocessor_config.json`` (the released Qwen2.5-VL
+    checkpoints have only this one: its ``min_pixels`` 3136 / ``max_pixels`` 12845056 then bound the video
+    frames too, checked against the official processor in ``tests/unit/test_processor_fixtures.py``), else
+    the video processor's class defaults.
+    """
     lo, hi = VIDEO_MIN_PIXELS, VIDEO_MAX_PIXELS
-    if f.is_file():
-        cfg = json.loads(f.read_text())
-        size = cfg.get("size") or {}
-        lo = int(size.get("shortest_edge") or cfg.get("min_pixels") or lo)
-        hi = int(size.get("longest_edge") or cfg.get("max_pixels") or hi)
+    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+        f = Path(model_path) / name
+        if f.is_file():
+            cfg = json.loads(f.read_text())
+            size = cfg.get("size") or {}
+            lo = int(cfg.get("min_pixels") or size.get("shortest_edge") or lo)
+            hi = int(cfg.get("max_pixels") or size.get("longest_edge") or hi)
+            break
     return lo, hi
 
 
@@ -114,7 +122,7 @@ class TransformersBackend:
             "max_new_tokens": self.max_new_tokens,
             "min_pixels": self.min_pixels,
             "max_pixels": self.max_pixels,
-            "video_processor": "official" if self.official_processor else "numpy",
+            "video_processor": "official" if self.official_processor else "numpy-uint8-resize",
         }
 
     # ------------------------------------------------------------------ loading
