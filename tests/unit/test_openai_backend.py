@@ -194,7 +194,7 @@ def test_api_key_never_leaks(caplog):
     for text in (repr(b), str(b.fingerprint()), str(b.stats), out.error, str(out.extra), caplog.text):
         assert SECRET not in text
     assert b.fingerprint() == {
-        "backend": "openai", "model": MODEL, "family": "qwen2_5_vl", "video_mode": "video", "server": None,
+        "backend": "openai", "model": MODEL, "family": "qwen2_5_vl", "video_mode": "video",
         "jpeg_quality": 90, "top_logprobs": 20, "max_new_tokens": 64, "temperature": 0,
     }  # fmt: skip
 

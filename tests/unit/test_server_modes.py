@@ -64,8 +64,8 @@ def run(standin: StandinServer, tmp_path: Path, n_frames: int = 4, per_question:
 
 def test_vllm_mode_one_video_per_request_scored_from_logprobs(standin: StandinServer, tmp_path: Path) -> None:
     rows, b, store = run(standin, tmp_path)
-    assert b.fingerprint()["server"] == {"logprobs": True, "video": True, "vllm_fields": True}
-    assert b.fingerprint()["video_mode"] == "video"
+    assert b.capabilities().as_dict() == {"logprobs": True, "video": True, "vllm_fields": True}
+    assert b.fingerprint()["video_mode"] == "video" and "server" not in b.fingerprint()  # as unprobed: same bodies
     stage1 = [e for e in standin.log if e["body"]["max_tokens"] == 4]
     assert len(stage1) == len(LEVELS)
     for e in stage1:

@@ -287,18 +287,23 @@ class OpenAIBackend:
             self._kept_checked.add(n_frames)
 
     def fingerprint(self) -> dict:
+        """Model, decoding settings and what is sent. ``server`` (the probed capabilities) appears only
+        when a server lacks something, i.e. when the bodies differ from the full vLLM ones: an unprobed
+        backend (server down at the start) sends those too, so its requests keep their cache keys."""
         caps = self.capabilities()
-        return {
+        fp = {
             "backend": "openai",
             "model": self.model,
             "family": self.family,
             "video_mode": self.effective_video_mode(caps),
-            "server": caps.as_dict() if caps is not None else None,
             "jpeg_quality": self.jpeg_quality,
             "top_logprobs": self.top_logprobs,
             "max_new_tokens": self.max_new_tokens,
             "temperature": 0,
         }
+        if caps is not None and not (caps.logprobs and caps.video and caps.vllm_fields):
+            fp["server"] = caps.as_dict()
+        return fp
 
     # -- request building -------------------------------------------------------------------------
 
