@@ -334,7 +334,9 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
 def _register() -> None:
     from askhint_assets.cli_lineage import diff_cmd, history_cmd, lineage_cmd
     from askhint_assets.cli_ops import observe_cmd, report_cmd, update_cmd
+    from askhint_assets.cli_plan import plan as plan_cmd
 
+    main.add_command(plan_cmd)
     main.add_command(update_cmd)
     main.add_command(observe_cmd)
     main.add_command(report_cmd)

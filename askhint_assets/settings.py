@@ -192,7 +192,13 @@ class QuestionSettings:
 @dataclass(frozen=True, config=_CONFIG)
 class ModelSettings:
     backend: StrictStr = "transformers"  # a name in askhint_assets.vlm.backends.registry
-    path: StrictStr = SMOKE_MODEL  # a local folder or served model name; "smoke" builds the test model
+    # a folder, a Hugging Face Hub id (org/name) or a served model name; "smoke": the smoke-test model
+    path: StrictStr = SMOKE_MODEL
+    # Hub ids only: branch, tag or commit (default: main); the resolved commit is in the backend fingerprint
+    revision: StrictStr | None = None
+    # openai backend: how frames travel. video: one video_url part (Qwen2.5-VL's temporal patches and time
+    # positions, the paper's setting); images: one image_url part per frame; auto: video for qwen2_5_vl
+    video_input: Literal["auto", "video", "images"] = "auto"
     family: StrictStr = "qwen2_5_vl"
     device: StrictStr = "cpu"
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"

@@ -16,7 +16,13 @@ import dagster as dg
 from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource
-from askhint_assets.store.predictions import frame_auc_of_reports, parse_results, plans_of, units_per_video
+from askhint_assets.store.predictions import (
+    frame_auc_of_reports,
+    parse_results,
+    plans_of,
+    score_sources,
+    units_per_video,
+)
 from askhint_assets.store.prompts import cluster_coverage, prompt_version_content, question_set_questions
 from askhint_assets.store.videos import ok_video_ids
 
@@ -185,6 +191,28 @@ def parse_failure_check(
     return parse_failure_rate
 
 
+_LOGPROBS_SPEC = dict(
+    name="scored_from_logprobs",
+    description="Every unit is scored from the answer-token log-probabilities (severity WARN). A server that "
+    "returns none (e.g. `transformers serve`, endpoints that refuse them with video) leaves the answer text "
+    "to score: 0 or 1 per unit, a coarser ranking; those units carry `score_source = answer` and the reason.",
+)
+
+
+def _scored_from_logprobs(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+    df = score_sources(store.store(), askhint_predictions)
+    total = int(df["n"].sum()) if df.height else 0
+    weak = df.filter(df["score_source"] != "logprobs")
+    n_weak = int(weak["n"].sum()) if weak.height else 0
+    return dg.AssetCheckResult(
+        passed=total > 0 and n_weak == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{n_weak} of {total} units not scored from log-probabilities" if total else "no prediction rows",
+        metadata={"units": total, "not_from_logprobs": n_weak,
+                  "sources": dg.MetadataValue.md(md_table(df.to_dicts()))},
+    )
+
+
 _NOT_BELOW_SPEC = dict(
     name="askhint_not_below_abstract",
     description="ASK-Hint's pooled frame-level AUC is not below the abstract-prompt baseline's on the same "
@@ -241,6 +269,7 @@ def build_dataset_checks(
         _coverage_check(names, "askhint_predictions"),
         _coverage_check(names, "abstract_predictions"),
         parse_failure_check(parse_failure_threshold, names),
+        dg.asset_check(asset=names.key("askhint_predictions"), **_LOGPROBS_SPEC)(_scored_from_logprobs),
         dg.asset_check(asset=names.key("evaluation_report"), **_NOT_BELOW_SPEC)(_not_below_abstract),
     ]
 
@@ -251,5 +280,5 @@ def build_checks(parse_failure_threshold: float = PARSE_FAILURE_THRESHOLD) -> li
 
 
 qstar_size_within_bounds, clusters_cover_every_class = build_prompt_checks(ChainNames())
-askhint_every_video_predicted, abstract_every_video_predicted, _, askhint_not_below_abstract = build_dataset_checks(
-    ChainNames())
+(askhint_every_video_predicted, abstract_every_video_predicted, _, askhint_scored_from_logprobs,
+ askhint_not_below_abstract) = build_dataset_checks(ChainNames())

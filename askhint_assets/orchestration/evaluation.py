@@ -24,7 +24,7 @@ from askhint_assets.orchestration.scoring import ScoringTask, score_units
 from askhint_assets.questions.select import select_qstar
 from askhint_assets.store import now
 from askhint_assets.store.lineage import history
-from askhint_assets.store.predictions import store_report_rows, unit_scores
+from askhint_assets.store.predictions import score_source_counts, store_report_rows, unit_scores
 from askhint_assets.store.prompts import ABLATION_METHOD, record_question_set
 from askhint_assets.store.videos import load_units, load_videos
 
@@ -82,7 +82,8 @@ def _fmt(x: float) -> str:
 
 
 def report_markdown(
-    dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int
+    dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int,
+    score_sources: dict[str, dict[str, int]] | None = None,
 ) -> str:
     """The human-readable report: per granularity, ASK-Hint beside the abstract prompt; published numbers."""
     granularities = list(dict.fromkeys(g for g, _ in results))
@@ -95,6 +96,10 @@ def report_markdown(
         f"{first.n_videos} videos ({first.n_anomalous_videos} anomalous), {first.n_frames} frames; "
         f"{n_failed} video(s) failed and are excluded.",
     ]
+    for name, counts in (score_sources or {}).items():
+        lines.append(f"\n{LABELS[name]} units by score source: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                     + (" (answer: scored 0/1 from the answer text, the server gave no log-probabilities; "
+                        "see `score_reason`)" if counts.get("answer") else ""))
     names = list(refs)
     for g in granularities:
         res = [results[(g, n)] for n in names]
@@ -145,7 +150,8 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 rows += _report_rows(ref, result, report_id, g, plan, dataset, eval_json)
                 results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
         store_report_rows(st, rows)
-        md = report_markdown(dataset, refs, results, n_failed)
+        sources = {name: score_source_counts(st, ref) for name, ref in refs.items()}
+        md = report_markdown(dataset, refs, results, n_failed, sources)
         reports = paths.home() / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         (reports / f"{dataset}.md").write_text(md + "\n")
@@ -174,6 +180,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "videos": a.n_videos,
                 "frames": a.n_frames,
                 "failed_videos": n_failed,
+                "units_scored_from_answer_text": sum(c.get("answer", 0) for c in sources.values()),
                 "smoke_test_model": bool(refs["askhint"]["smoke_model"]),
                 "report": dg.MetadataValue.md(md),
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),

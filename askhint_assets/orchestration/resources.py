@@ -56,6 +56,8 @@ class VLMResource(dg.ConfigurableResource):
 
     backend: str = "transformers"
     model_path: str = SMOKE_MODEL
+    revision: str | None = None  # a Hub id's revision (branch, tag or commit)
+    video_input: str = "auto"  # openai backend: frames as one video part (auto: video for qwen2_5_vl) or images
     family: str = "qwen2_5_vl"
     device: str = "cpu"
     dtype: str = "float32"

@@ -59,6 +59,24 @@ def parse_results(st: Store, ref: dict) -> pl.DataFrame:
     )
 
 
+def score_sources(st: Store, ref: dict) -> pl.DataFrame:
+    """``score_source, reason, n``: how the scored (not failed) rows of a prediction set got their scores."""
+    return st.query(
+        f"SELECT score_source, coalesce(score_reason, '') AS reason, count(*) AS n FROM predictions "
+        f"WHERE {_PRED_KEY} AND score_source <> 'failed' GROUP BY ALL ORDER BY n DESC",
+        _pred_params(ref),
+    )
+
+
+def score_source_counts(st: Store, ref: dict) -> dict[str, int]:
+    """Units of one prediction set per score source (logprobs, answer, none, failed)."""
+    df = st.query(
+        f"SELECT score_source, count(*) AS n FROM predictions WHERE {_PRED_KEY} GROUP BY ALL ORDER BY 1",
+        _pred_params(ref),
+    )
+    return {r["score_source"]: int(r["n"]) for r in df.iter_rows(named=True)}
+
+
 def store_report_rows(st: Store, rows: list[dict[str, Any]]) -> None:
     st.upsert("eval_reports", rows)
 

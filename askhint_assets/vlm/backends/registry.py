@@ -127,14 +127,15 @@ def build_backend(name: str, model: str, **settings: Any) -> VLMBackend:
 _PKG = "askhint_assets.vlm.backends"
 register_backend(
     "transformers", f"{_PKG}.transformers_backend:TransformersBackend",
-    options=("family", "device", "dtype", "batch_size", "max_new_tokens"), families=("qwen2_5_vl",),
+    options=("family", "device", "dtype", "batch_size", "max_new_tokens", "revision"), families=("qwen2_5_vl",),
 )
 register_backend(
     "openai", f"{_PKG}.openai_backend:OpenAIBackend",
-    options=("base_urls", "api_key_env", "family", "max_concurrency", "timeout_s", "max_retries", "max_new_tokens"),
+    options=("base_urls", "api_key_env", "family", "max_concurrency", "timeout_s", "max_retries", "max_new_tokens",
+             "video_input"),
     local_model=False, needs_base_urls=True,
 )
-register_backend("vllm", f"{_PKG}.vllm_backend:VLLMBackend", options=("family", "max_new_tokens"))
+register_backend("vllm", f"{_PKG}.vllm_backend:VLLMBackend", options=("family", "max_new_tokens", "revision"))
 BUILTIN_BACKENDS: tuple[str, ...] = backend_names()
 """The backends shipped with askhint: ``transformers`` (local folder), ``openai`` (OpenAI-compatible
 servers) and ``vllm`` (offline engine, optional extra)."""

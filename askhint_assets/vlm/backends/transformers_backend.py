@@ -23,6 +23,7 @@ import torch
 from askhint_assets.errors import InputError
 from askhint_assets.hashing import hash_file, hash_obj
 from askhint_assets.vlm import families
+from askhint_assets.vlm.model_source import resolve_model
 from askhint_assets.vlm.preprocess import (
     VIDEO_MAX_PIXELS,
     VIDEO_MIN_PIXELS,
@@ -36,14 +37,22 @@ _SMALL_WEIGHTS = 64 << 20  # weight files up to this size are content-hashed in 
 
 
 def pixel_bounds(model_path: str | Path) -> tuple[int, int]:
-    """Video pixel bounds from the folder's ``video_preprocessor_config.json``, else the official ones."""
-    f = Path(model_path) / "video_preprocessor_config.json"
+    """Video pixel bounds per frame, found as transformers' ``AutoVideoProcessor`` finds them.
+
+    ``video_preprocessor_config.json``, else ``preprocessor_config.json`` (the released Qwen2.5-VL
+    checkpoints have only this one: its ``min_pixels`` 3136 / ``max_pixels`` 12845056 then bound the video
+    frames too, checked against the official processor in ``tests/unit/test_processor_fixtures.py``), else
+    the video processor's class defaults.
+    """
     lo, hi = VIDEO_MIN_PIXELS, VIDEO_MAX_PIXELS
-    if f.is_file():
-        cfg = json.loads(f.read_text())
-        size = cfg.get("size") or {}
-        lo = int(size.get("shortest_edge") or cfg.get("min_pixels") or lo)
-        hi = int(size.get("longest_edge") or cfg.get("max_pixels") or hi)
+    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+        f = Path(model_path) / name
+        if f.is_file():
+            cfg = json.loads(f.read_text())
+            size = cfg.get("size") or {}
+            lo = int(cfg.get("min_pixels") or size.get("shortest_edge") or lo)
+            hi = int(cfg.get("max_pixels") or size.get("longest_edge") or hi)
+            break
     return lo, hi
 
 
@@ -72,6 +81,7 @@ class TransformersBackend:
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         official_processor: bool = False,
+        revision: str | None = None,
     ) -> None:
         families.check_family(family)
         if family != "qwen2_5_vl":
@@ -81,8 +91,9 @@ class TransformersBackend:
             raise InputError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}", field="dtype")
         if batch_size < 1 or max_new_tokens < 1:
             raise InputError("batch_size and max_new_tokens must be positive", field="batch_size")
-        self.model_path = Path(model_path)
-        self.model_name = self.model_path.name
+        self.source = resolve_model(str(model_path), revision)  # a folder, or a Hub id from the HF cache
+        self.model_path = self.source.path
+        self.model_name = self.source.name
         self.family, self.device, self.dtype = family, device, dtype
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         lo, hi = pixel_bounds(self.model_path)
@@ -102,6 +113,7 @@ class TransformersBackend:
         return {
             "backend": self.backend_name,
             "model": self.model_name,
+            **self.source.identity(),
             "family": self.family,
             "config": hash_file(cfg),
             "weights": weights_identity(self.model_path),
@@ -110,7 +122,7 @@ class TransformersBackend:
             "max_new_tokens": self.max_new_tokens,
             "min_pixels": self.min_pixels,
             "max_pixels": self.max_pixels,
-            "video_processor": "official" if self.official_processor else "numpy",
+            "video_processor": "official" if self.official_processor else "numpy-uint8-resize",
         }
 
     # ------------------------------------------------------------------ loading
