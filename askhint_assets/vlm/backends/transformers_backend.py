@@ -14,7 +14,10 @@ the log-probabilities of each choice's full token sequence under teacher forcing
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,8 @@ from askhint_assets.vlm.preprocess import (
     preprocess_video,
 )
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
+
+log = logging.getLogger(__name__)
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _SMALL_WEIGHTS = 64 << 20  # weight files up to this size are content-hashed in the fingerprint
@@ -63,6 +68,20 @@ def weights_identity(model_path: str | Path) -> str:
         size = p.stat().st_size
         parts.append([p.name, size, hash_file(p) if size <= _SMALL_WEIGHTS else None])
     return hash_obj(parts)
+
+
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """transformers' weight-loading progress bars off while loading, back as they were after."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class TransformersBackend:
@@ -135,7 +154,10 @@ class TransformersBackend:
         if not (self.model_path / "config.json").is_file():
             raise InputError("no config.json: not a model folder", path=self.model_path)
         self._tok = AutoTokenizer.from_pretrained(self.model_path)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(self.model_path, dtype=_DTYPES[self.dtype])
+        t0 = time.perf_counter()
+        with _quiet_progress():  # a bar per shard in every run's output; one log line says the same
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(self.model_path, dtype=_DTYPES[self.dtype])
+        log.info("loaded %s (%s) in %.1f s", self.model_name, self.dtype, time.perf_counter() - t0)
         self._model = model.to(self.device).eval()
         cfg = self._model.config
         self._video_id = cfg.video_token_id
