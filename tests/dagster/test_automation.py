@@ -72,6 +72,14 @@ class Lab:
         )["question_set"].to_list()
 
 
+ALL_CHECKS = {
+    "guiding_questions:qstar_size_within_bounds", "question_clusters:clusters_cover_every_class",
+    "askhint_predictions:every_video_predicted", "abstract_predictions:every_video_predicted",
+    "askhint_predictions:parse_failure_rate", "askhint_predictions:scored_from_logprobs",
+    "evaluation_report:askhint_not_below_abstract",
+}
+
+
 def _check_results(res: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
     return {
         f"{e.asset_check_evaluation_data.asset_key.to_user_string()}:{e.asset_check_evaluation_data.check_name}":
@@ -146,7 +154,7 @@ def story(lab: Lab) -> dict:
 
 def test_full_materialization_passes_every_blocking_check(story):
     checks = story["checks_full"]
-    assert len(checks) == 6
+    assert set(checks) == ALL_CHECKS
     failed = {k: c.description for k, c in checks.items() if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR}
     assert not failed
     warn = checks["evaluation_report:askhint_not_below_abstract"]
@@ -254,5 +262,5 @@ def test_definitions_validate_and_carry_the_conditions():
     assert cond["evaluation_report"] == ON_NEW_PREDICTIONS
     assert cond["dataset_index"] is None
     assert defs.resolve_sensor_def("prompt_store_sensor").minimum_interval_seconds == 30
-    assert len(graph.asset_check_keys) == 6
+    assert {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys} == ALL_CHECKS
 
