@@ -79,7 +79,6 @@ class ModelSettings:
     max_concurrency: int = 8
     timeout_s: float = 120.0
     max_retries: int = 4
-    smoke_train_seconds: int = 240
 
 
 @dataclass(frozen=True)

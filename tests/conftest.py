@@ -1,8 +1,7 @@
-"""Shared fixtures: the smoke-test model, built and trained once and reused across runs."""
+"""Shared fixtures: the smoke-test model (the committed fixture; no test trains it)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def smoke_model_dir() -> Path:
-    """The trained smoke-test Qwen2.5-VL (rebuilt only when its recipe changes; a few CPU minutes)."""
+    """The smoke-test Qwen2.5-VL of the current recipe: the committed fixture, or the shared model cache
+    (``paths.model_cache_dir()``, built there once under a lock) when the recipe has no fixture."""
     from askhint_assets.demo.smoke_model import ensure_smoke_model
 
-    cache = Path(os.environ.get("ASKHINT_TEST_CACHE", ROOT / ".askhint" / "test-cache"))
-    return Path(ensure_smoke_model(cache / "smoke-qwen2_5_vl"))
+    return Path(ensure_smoke_model())

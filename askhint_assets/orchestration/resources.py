@@ -44,7 +44,7 @@ class EmbedderResource(dg.ConfigurableResource):
 class VLMResource(dg.ConfigurableResource):
     """The video VLM behind one interface: transformers (local folder), openai (any
     OpenAI-compatible server) or vllm (offline engine, optional extra). ``model_path="smoke"``
-    builds and trains the tiny smoke-test model under ``$ASKHINT_HOME`` on first use."""
+    uses the tiny smoke-test model (the committed fixture, or the shared model cache)."""
 
     backend: str = "transformers"
     model_path: str = SMOKE_MODEL
@@ -58,7 +58,6 @@ class VLMResource(dg.ConfigurableResource):
     max_concurrency: int = 8
     timeout_s: float = 120.0
     max_retries: int = 4
-    smoke_train_seconds: int = 240
 
     _backends: dict = PrivateAttr(default_factory=dict)
 
@@ -77,7 +76,6 @@ class VLMResource(dg.ConfigurableResource):
             max_concurrency=m.max_concurrency,
             timeout_s=m.timeout_s,
             max_retries=m.max_retries,
-            smoke_train_seconds=m.smoke_train_seconds,
         )
 
     @property
@@ -89,7 +87,7 @@ class VLMResource(dg.ConfigurableResource):
             return self.model_path
         from askhint_assets.demo.smoke_model import ensure_smoke_model
 
-        return str(ensure_smoke_model(paths.smoke_model_dir(), train_seconds=self.smoke_train_seconds))
+        return str(ensure_smoke_model())
 
     def get_backend(self, shard: tuple[int, int] | None = None) -> VLMBackend:
         """The backend, built once per run (the model is loaded lazily on the first request). For a
