@@ -178,3 +178,19 @@ def png_size(path: Path) -> tuple[int, int]:
     head = path.read_bytes()[:24]
     assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def drawn_share(path: Path) -> float:
+    """Share of the screenshot's pixels that differ from its most common colour (0 for a blank page).
+
+    A content check instead of the file's byte size: the DOM of the same Chromium pass shows what was
+    rendered, this shows the picture holds it (the README's screenshots: 0.25-0.29).
+    """
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as im:
+        px = np.asarray(im.convert("RGB")).reshape(-1, 3)
+    _, counts = np.unique(px, axis=0, return_counts=True)
+    return 1.0 - counts.max() / len(px)
+
