@@ -72,6 +72,7 @@ def _metadata(res: dg.ExecuteInProcessResult) -> dict:
     return mat.materialization.metadata
 
 
+@pytest.mark.slow  # runs the smoke model
 def test_llm_method_summarises_clusters_falls_back_on_junk_and_reruns_for_free(home, monkeypatch):
     backend = SummaryBackend()
     monkeypatch.setattr(resources, "build_backend", lambda r: backend)

@@ -62,9 +62,12 @@ def home_env(home: Path) -> dict[str, str]:
 
 
 def prepare_home(home: Path) -> dict[str, str]:
-    """Create ``home`` with the project's dagster.yaml; returns its environment."""
+    """Create ``home`` with the project's dagster.yaml and the cached demo videos; returns its environment."""
+    from tests.conftest import seed_demo_data
+
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    seed_demo_data(home)
     return home_env(home)
 
 
