@@ -11,11 +11,13 @@ export ASKHINT_HOME DAGSTER_HOME
 STAMP := $(VENV)/.askhint-installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 
 
-.PHONY: help install system-deps demo test ui update report lint bench screenshots clean-home
+.PHONY: help install system-deps demo test test-fast ui update report lint bench screenshots demo-table clean-home
 
 help:
-	@echo "make demo    set up .venv, build the smoke-test model and demo data, materialize every asset, print the report"
-	@echo "make test    set up .venv and run the test suite"
+	@echo "make demo    set up .venv, check the smoke-test model (committed), build the demo data, materialize every asset, print the report"
+	@echo "make test    set up .venv and run the test suite (two workers)"
+	@echo "make test-fast  unit + contract tests without the slow ones (the edit-test loop)"
+	@echo "make demo-table  the README's demo table, from make demo's own home"
 	@echo "make ui      start the Dagster UI on http://127.0.0.1:3000"
 	@echo "make update  materialize only what is stale or missing, and say why"
 	@echo "make lint    ruff"
@@ -46,7 +48,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 demo: install
-	$(BIN)/python -m askhint_assets.demo.smoke_model
+	$(BIN)/python -m askhint_assets.demo.smoke_model  # prints the weights' sha256 (the committed model: no training)
 	$(BIN)/askhint observe
 	$(BIN)/dagster asset materialize -m askhint_assets.definitions --select '*'
 	$(BIN)/askhint report
@@ -60,19 +62,26 @@ report: install
 ui: install
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
+# pytest's exit status passes through: 5 ("no tests collected") fails the target like a failure does.
+PYTEST_WORKERS ?= 2
 test: install
 	$(BIN)/ruff check askhint_assets tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=25
+
+test-fast: install
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow" tests/unit tests/contract
 
 lint: install
 	$(BIN)/ruff check askhint_assets tests bench
 
 bench: install
-	$(BIN)/python -m askhint_assets.demo.smoke_model
-	$(BIN)/python bench/throughput.py --model $(ASKHINT_HOME)/models/smoke-qwen2_5_vl
+	$(BIN)/python bench/throughput.py
 
 screenshots: install
 	$(BIN)/python bench/screenshot_ui.py --home $(ASKHINT_HOME)
+
+demo-table: install
+	$(BIN)/python bench/demo_table.py --home $(ASKHINT_HOME)
 
 clean-home:
 	rm -rf $(ASKHINT_HOME)

@@ -80,9 +80,9 @@ def pixel_bounds_for(settings) -> tuple[int, int, str]:
 
     m = settings.model
     if settings.is_smoke_model:
-        from askhint_assets import paths
+        from askhint_assets.demo.smoke_model import ensure_smoke_model
 
-        folder: Path | None = paths.smoke_model_dir()
+        folder: Path | None = ensure_smoke_model(log=None)  # the committed fixture: nothing is trained
     else:
         try:
             folder = resolve_model(m.path, m.revision, download=False).path
@@ -175,7 +175,11 @@ def cached_responses(settings) -> int | None:
     if not Path(db).exists():
         return None
     m = settings.model
-    names = {m.path, Path(m.path).name} | ({paths.smoke_model_dir().name} if settings.is_smoke_model else set())
+    names = {m.path, Path(m.path).name}
+    if settings.is_smoke_model:
+        from askhint_assets.demo.smoke_model import ensure_smoke_model
+
+        names.add(ensure_smoke_model(log=None).name)
     held = 0
     for raw, n in Store(db).responses_per_fingerprint().items():
         fp = json.loads(raw)

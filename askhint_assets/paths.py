@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The prompt sets shipped with the project (the smoke model is trained on their wording).
+# The prompt sets shipped with the project (the smoke model trains on a frozen copy: demo/smoke_corpus/).
 PROMPTS_STORE = PROJECT_ROOT / "prompts_store"
 
 
@@ -40,9 +40,14 @@ def models_dir() -> Path:
     return home() / "models"
 
 
-def smoke_model_dir() -> Path:
-    """Where the tiny smoke-test Qwen2.5-VL is built and trained."""
-    return models_dir() / "smoke-qwen2_5_vl"
+def model_cache_dir() -> Path:
+    """The one cache of built models (the smoke-test model of a recipe not committed as a fixture), shared
+    by the demo, the tests and the benchmarks of every clone: ``$ASKHINT_MODEL_CACHE``, else
+    ``$XDG_CACHE_HOME/askhint/models`` (``~/.cache/askhint/models``). Entries are named by recipe hash."""
+    if os.environ.get("ASKHINT_MODEL_CACHE"):
+        return Path(os.environ["ASKHINT_MODEL_CACHE"]).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg).expanduser().resolve() / "askhint" / "models"
 
 
 def data_dir() -> Path:

@@ -209,7 +209,6 @@ class ModelSettings:
     max_concurrency: PositiveInt = 8
     timeout_s: Positive = 120.0
     max_retries: StrictInt = Field(default=4, ge=0)
-    smoke_train_seconds: PositiveInt = 240
 
     @field_validator("backend")
     @classmethod

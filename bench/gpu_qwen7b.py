@@ -43,7 +43,6 @@ import platform
 import re
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -98,8 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
     ap.add_argument("--decode-tokens", type=int, default=16, help="new tokens for the per-token decode time")
     ap.add_argument("--smoke-model", type=Path, default=None,
-                    help="smoke model folder for the baseline (default: .askhint/test-cache/smoke-qwen2_5_vl if "
-                         "present, else an untrained one built in a temporary folder)")
+                    help="smoke model folder for the baseline (default: ensure_smoke_model(), the committed one)")
     ap.add_argument("--skip-baseline", action="store_true", help="leave out the smoke-model baseline")
     ap.add_argument("--cpu-check", action="store_true",
                     help="run on the CPU with a tiny config to check the script (numbers meaningless)")
@@ -312,20 +310,13 @@ def measure_7b(torch, args, video: dict, device: str, dtype, sync) -> dict:
 
 
 def smoke_model_dir(arg: Path | None, keep: list) -> tuple[Path, str]:
-    """The smoke model for the baseline: given, the test cache's, or an untrained one built now."""
+    """The smoke model for the baseline: given, else the committed one (``ensure_smoke_model()``)."""
     if arg is not None:
         return arg.resolve(), "given with --smoke-model"
-    cached = ROOT / ".askhint" / "test-cache" / "smoke-qwen2_5_vl"
-    if (cached / "config.json").is_file():
-        return cached, "the test cache's trained smoke model"
-    from askhint_assets.demo.smoke_model import build_model as build_smoke
-    from askhint_assets.demo.smoke_model import build_tokenizer
+    from askhint_assets.demo.smoke_model import ensure_smoke_model
 
-    tmp = tempfile.TemporaryDirectory(prefix="askhint-smoke-")
-    keep.append(tmp)
-    tok = build_tokenizer(tmp.name)
-    build_smoke(tmp.name, tok)
-    return Path(tmp.name), "built now, untrained (random weights: timing only)"
+    path = ensure_smoke_model(log=None)  # the committed fixture: no training
+    return path, f"the trained smoke model {path.name}"
 
 
 def measure_smoke_baseline(torch, args, frames_7b, device: str, sync) -> dict:

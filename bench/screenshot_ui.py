@@ -2,8 +2,9 @@
 
     python bench/screenshot_ui.py [--home DIR] [--out docs]
 
-Without --home, materializes a fresh temporary home with the fake VLM (no model build, ~1 min); with
---home, uses that already materialized ASKHINT_HOME. Starts `dagster dev` on a free 127.0.0.1 port and
+Takes the pictures of an already materialized home, by default `make demo`'s own ($ASKHINT_HOME, else
+./.askhint; `make screenshots` after `make demo`), so the README shows the reproducible demo, never a
+test double's run. Starts `dagster dev` on a free 127.0.0.1 port and
 stops its process group at the end. The graph comes from Chromium's plain --screenshot; the ROC curve
 sits behind a "[Show Markdown]" link, so that page is driven over the DevTools protocol to click it.
 """
@@ -111,25 +112,25 @@ def screenshot_roc(base: str, out: Path, window: tuple[int, int] = ui.PAGE_WINDO
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--home", type=Path, help="an already materialized ASKHINT_HOME (default: a fresh one)")
+    ap.add_argument("--home", type=Path, default=None,
+                    help="a materialized ASKHINT_HOME (default: $ASKHINT_HOME, else ./.askhint: make demo's)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs")
     ap.add_argument("--config", type=Path, help="settings file (ASKHINT_CONFIG) of --home: only the asset graph is "
                     "taken, as ui-asset-graph-<config name>.png")
     args = ap.parse_args()
-    if args.config and not args.home:
-        sys.exit("--config needs --home (a home materialized with that settings file)")
+    from askhint_assets import paths
+
+    home = (args.home or paths.home()).resolve()
+    if not (home / "reports").is_dir() or not (home / "askhint.duckdb").is_file():
+        sys.exit(f"{home}: no materialized demo there (no reports/ or askhint.duckdb); run `make demo` first")
     if not ui.chromium_path():
         sys.exit("chromium is not installed: run `make system-deps`")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="askhint-ui-") as tmp:
-        if args.home:
-            env, meanwhile = ui.home_env(args.home.resolve()), None
-            if args.config:
-                env["ASKHINT_CONFIG"] = str(args.config.resolve())
-        else:
-            env = ui.prepare_home(Path(tmp) / "home")
-            meanwhile = lambda: ui.materialize_demo(env)  # noqa: E731
-        with ui.dagster_ui(env, Path(tmp) / "dagster-dev.log", meanwhile=meanwhile) as base:
+        env = ui.home_env(home)
+        if args.config:
+            env["ASKHINT_CONFIG"] = str(args.config.resolve())
+        with ui.dagster_ui(env, Path(tmp) / "dagster-dev.log") as base:
             if args.config:
                 from askhint_assets.definitions import build_defs
                 from askhint_assets.settings import load_settings

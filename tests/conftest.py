@@ -1,8 +1,7 @@
-"""Shared fixtures: the smoke-test model, built and trained once and reused across runs."""
+"""Shared fixtures: the smoke-test model (the committed fixture; no test trains it)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,30 +11,58 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def smoke_model_dir() -> Path:
-    """The trained smoke-test Qwen2.5-VL (rebuilt only when its recipe changes; a few CPU minutes)."""
+    """The smoke-test Qwen2.5-VL of the current recipe: the committed fixture, or the shared model cache
+    (``paths.model_cache_dir()``, built there once under a lock) when the recipe has no fixture."""
     from askhint_assets.demo.smoke_model import ensure_smoke_model
 
-    cache = Path(os.environ.get("ASKHINT_TEST_CACHE", ROOT / ".askhint" / "test-cache"))
-    return Path(ensure_smoke_model(cache / "smoke-qwen2_5_vl"))
+    return Path(ensure_smoke_model())
 
 
 @pytest.fixture(scope="session")
-def real_vocab_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random Qwen2.5-VL on the released Qwen2.5 vocabulary (:mod:`tests.real_vocab`), built once.
-
-    Kept under ``$ASKHINT_TEST_CACHE`` (keyed by the recipe's source hash) when that is set, else per session.
-    """
+def real_vocab_model_dir() -> Path:
+    """A tiny random Qwen2.5-VL on the released Qwen2.5 vocabulary (:mod:`tests.real_vocab`), built once into
+    the shared model cache (keyed by the recipe's source hash, under a lock: parallel workers wait, then reuse)."""
     import hashlib
     import shutil
+    import tempfile
 
+    from askhint_assets import paths
+    from askhint_assets.file_lock import exclusive
     from tests import real_vocab
 
     recipe = hashlib.sha256(Path(real_vocab.__file__).read_bytes()).hexdigest()[:12]
-    root = Path(os.environ["ASKHINT_TEST_CACHE"]) if os.environ.get("ASKHINT_TEST_CACHE") else \
-        tmp_path_factory.mktemp("real-vocab")
+    root = paths.model_cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
     out = root / f"real-vocab-qwen2_5_vl-{recipe}"
-    if not (out / "model.safetensors").is_file():
-        tmp = tmp_path_factory.mktemp("real-vocab-build") / out.name
-        real_vocab.write_checkpoint(tmp)
-        shutil.move(str(tmp), str(out)) if not out.exists() else None
+    with exclusive(root / f".{out.name}.lock"):
+        if not (out / "model.safetensors").is_file():
+            tmp = Path(tempfile.mkdtemp(dir=root)) / out.name
+            real_vocab.write_checkpoint(tmp)
+            shutil.move(str(tmp), str(out))
+            shutil.rmtree(tmp.parent, ignore_errors=True)
     return out
+
+
+def cached_demo_data(kind: str = "ucf_crime") -> Path:
+    """The generated demo data set of layout ``kind`` with the pipeline's default parameters, rendered once
+    into the shared cache (next to the model cache) under a file lock, keyed by the content of the code
+    that renders it; every test home copies it instead of rendering the same videos again."""
+    from askhint_assets import paths
+    from askhint_assets.demo import datasets, synth
+    from askhint_assets.file_lock import exclusive
+    from askhint_assets.hashing import hash_file, hash_obj
+
+    key = hash_obj({"kind": kind, "datasets": hash_file(datasets.__file__), "synth": hash_file(synth.__file__)})
+    root = paths.model_cache_dir().parent / "demo-data"
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive(root / f".{kind}-{key}.lock"):
+        return datasets.DEMO_GENERATORS[kind](root / f"{kind}-{key}")  # idempotent: its manifest says if done
+
+
+def seed_demo_data(home: Path, kind: str = "ucf_crime") -> Path:
+    """Copy the cached demo data set to where the pipeline looks for it in ``home`` (it then finds it complete)."""
+    import shutil
+
+    target = home / "data" / {"ucf_crime": "demo_ucf", "xd_violence": "demo_xd"}[kind]
+    shutil.copytree(cached_demo_data(kind), target, dirs_exist_ok=True)
+    return target

@@ -1,20 +1,29 @@
 """A tiny Qwen2.5-VL built and trained here, for smoke tests and the demo only.
 
 The folder is a normal Hugging Face checkpoint (``Qwen2_5_VLForConditionalGeneration`` +
-``AutoTokenizer`` load it like the real 7B), trained for a few CPU minutes on synthetic clips from
-``askhint_assets.demo.synth`` to answer the ASK-Hint prompts. Its AUC says nothing about ASK-Hint;
-it exists so wiring bugs (prompts, frames, positions, answer parsing, scores) show up as chance AUC.
+``AutoTokenizer`` load it like the real 7B), trained on synthetic clips from ``askhint_assets.demo.synth``
+to answer the ASK-Hint prompts. Its AUC says nothing about ASK-Hint; it exists so wiring bugs (prompts,
+frames, positions, answer parsing, scores) show up as chance AUC.
+
+Reproducible by construction: a fixed recipe (:func:`recipe`: architecture, ``SMOKE_TRAIN_STEPS`` steps,
+seeds, one torch thread, deterministic algorithms, a frozen corpus in ``smoke_corpus/`` instead of the
+live prompt store). The recipe hash names the model folder (``smoke-qwen2_5_vl-<hash>``). The model built
+from the current recipe is committed under ``fixtures/`` (a few MB), so the demo, the tests and the
+benchmarks use the same weights on every machine without training; a recipe without a fixture is
+built once into the shared model cache (:func:`askhint_assets.paths.model_cache_dir`, under a lock).
+Bump ``RECIPE_VERSION`` when a change to the training code here changes the weights.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +41,6 @@ from askhint_assets.prompts.templates import (
     YES_NO_CHOICES,
     Templates,
     abstract_messages,
-    default_templates,
     stage1_messages,
     stage2_messages,
     yes_no_messages,
@@ -47,14 +55,21 @@ SMOKE_MAX_FRAMES = 16
 SMOKE_MAX_SIDE = 112
 SMOKE_MIN_PIXELS = 28 * 28 * 4
 SMOKE_MAX_PIXELS = 84 * 112  # a 96x128 demo frame → 84x112 → 6x8 patches
-SMOKE_TRAIN_SECONDS = 240
-SMOKE_MIN_STEPS = 400  # trained at least this many steps, however busy the machine is
+SMOKE_TRAIN_STEPS = 600  # a fixed number of optimiser steps (never a time budget: weights must not follow the clock)
+SMOKE_TRAIN_THREADS = 1  # torch CPU threads while training: the same reduction order on every machine
+SMOKE_BATCH_SIZE = 8
+SMOKE_LR = 2e-3
 SMOKE_CLIP_SIZE = (96, 128)  # (H, W) the demo renders at
 TRAIN_SEED_LIMIT = 1_000_000  # training clips use seeds below this; held-out/demo clips use seeds above
 HELD_OUT_SEED = 1_000_000
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 MARKER = "askhint_smoke.json"
 README = "SMOKE_TEST_MODEL.md"
+MODEL_PREFIX = "smoke-qwen2_5_vl"
+# The frozen prompts the model is trained on (a copy of prompts_store/ as designed; see its README).
+CORPUS_DIR = Path(__file__).resolve().parent / "smoke_corpus"
+# The committed model built from the current recipe (``fixtures/smoke-qwen2_5_vl-<recipe hash>/``).
+FIXTURE_ROOT = Path(__file__).resolve().parent / "fixtures"
 
 GROUP_OF = {
     "Fighting": "Violence/Harm to People",
@@ -102,17 +117,28 @@ _GENERIC = (
 
 
 def _corpus_files() -> list[Path]:
-    """The prompt-store files whose text trains the tokenizer (questions and taxonomies of every set)."""
-    store = paths.PROMPTS_STORE
-    return sorted([*store.glob("*/class_questions.yaml"), *store.glob("*/taxonomy.yaml")])
+    """The frozen files whose text trains the tokenizer (questions and taxonomies of every set)."""
+    return sorted([*CORPUS_DIR.glob("*/class_questions.yaml"), *CORPUS_DIR.glob("*/taxonomy.yaml")])
 
 
 def load_class_questions() -> dict[str, tuple[str, ...]]:
-    """UCF-Crime class → guiding questions, read straight from ``class_questions.yaml``."""
+    """UCF-Crime class → guiding questions, from the frozen ``smoke_corpus/ucf_crime/class_questions.yaml``."""
     import yaml
 
-    raw = yaml.safe_load((paths.PROMPTS_STORE / "ucf_crime" / "class_questions.yaml").read_text("utf-8"))
+    raw = yaml.safe_load((CORPUS_DIR / "ucf_crime" / "class_questions.yaml").read_text("utf-8"))
     return {str(c): tuple(" ".join(str(q).split()) for q in qs) for c, qs in raw.items()}
+
+
+def load_templates() -> Templates:
+    """The prompt templates the model is trained on, from the frozen ``smoke_corpus/ucf_crime/templates.yaml``.
+
+    Plain YAML into :class:`Templates`: the corpus is fixed data, so the prompt-store loader's checks
+    (and any change to them) stay out of the recipe.
+    """
+    import yaml
+
+    raw = yaml.safe_load((CORPUS_DIR / "ucf_crime" / "templates.yaml").read_text("utf-8"))
+    return Templates(**{k: (tuple(v) if k == "groups" else str(v)) for k, v in raw.items()})
 
 
 def stage2_answer(event: str | None) -> str:
@@ -142,7 +168,7 @@ def build_tokenizer(out_dir: str | Path, vocab_size: int = TOKENIZER_VOCAB):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    t = default_templates()
+    t = load_templates()
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -378,69 +404,59 @@ FRAME_COUNTS = {SMOKE_MAX_FRAMES: 0.7, 12: 0.15, 8: 0.15}
 def train(
     model_dir: str | Path,
     *,
-    seconds: float = SMOKE_TRAIN_SECONDS,
+    steps: int = SMOKE_TRAIN_STEPS,
     seed: int = 0,
-    batch_size: int = 8,
-    lr: float = 2e-3,
-    max_steps: int | None = None,
-    min_steps: int = 0,
+    batch_size: int = SMOKE_BATCH_SIZE,
+    lr: float = SMOKE_LR,
     renders_per_step: int = 2,
     pool_size: int = 600,
-    threads: int | None = None,
+    threads: int = SMOKE_TRAIN_THREADS,
     log: Callable[[str], None] | None = print,
 ) -> dict:
-    """Fine-tune the model in ``model_dir`` on synthetic clips; save it in place.
+    """Fine-tune the model in ``model_dir`` for exactly ``steps`` steps on synthetic clips; save it in place.
 
-    Stops after ``max_steps`` steps when given, else once ``seconds`` have passed and at least
-    ``min_steps`` steps are done (so a busy machine still gets a usable model). Each step draws clips
-    from a pool (``renders_per_step`` new renders replace old ones) and one prompt kind per example
-    (weights ``KIND_WEIGHTS``, stage 2 only on clips showing an event); loss only on the answer
-    tokens plus the closing ``<|im_end|>``; AdamW with warm-up and cosine decay over the run.
-    ``threads`` sets torch's CPU threads for the run (one
-    is much faster than two on an oversubscribed machine). Returns ``{"steps", "seconds", "loss"}``.
+    Each step draws clips from a pool (``renders_per_step`` new renders replace old ones) and one prompt
+    kind per example (weights ``KIND_WEIGHTS``, stage 2 only on clips showing an event); loss only on the
+    answer tokens plus the closing ``<|im_end|>``; AdamW with warm-up and cosine decay over the steps.
+    Deterministic: every random draw comes from ``seed``, torch runs ``threads`` CPU threads with
+    deterministic algorithms, so the same arguments give bit-identical weights (however busy the machine).
+    Returns ``{"steps", "seconds", "loss"}``.
     """
-    with torch_threads(threads):
-        return _train(Path(model_dir), seconds, seed, batch_size, lr, max_steps, min_steps, renders_per_step,
-                      pool_size, log)
+    with deterministic_torch(threads):
+        return _train(Path(model_dir), steps, seed, batch_size, lr, renders_per_step, pool_size, log)
 
 
 @contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``n`` torch CPU threads (``None``: leave as is)."""
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
+def deterministic_torch(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch CPU threads and deterministic algorithms; restore both after."""
+    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
     try:
         yield
     finally:
-        torch.set_num_threads(old)
+        torch.use_deterministic_algorithms(old_det)
+        torch.set_num_threads(old_threads)
 
 
-def _train(model_dir: Path, seconds: float, seed: int, batch_size: int, lr: float, max_steps: int | None,
-           min_steps: int, renders_per_step: int, pool_size: int, log: Callable[[str], None] | None) -> dict:
+def _train(model_dir: Path, steps: int, seed: int, batch_size: int, lr: float, renders_per_step: int,
+           pool_size: int, log: Callable[[str], None] | None) -> dict:
     from transformers import AutoTokenizer, Qwen2_5_VLForConditionalGeneration
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype=torch.float32)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    t, cq = default_templates(), load_class_questions()
+    t, cq = load_templates(), load_class_questions()
     vid, pad = model.config.video_token_id, tok.pad_token_id
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     pool = _ClipPool(rng, pool_size)
     kinds, kind_p = list(KIND_WEIGHTS), np.array(list(KIND_WEIGHTS.values()))
     counts, count_p = list(FRAME_COUNTS), np.array(list(FRAME_COUNTS.values()))
-    t0, step, ema = time.monotonic(), 0, None
+    t0, ema = time.monotonic(), None
     model.train()
-
-    def progress() -> float:
-        """0 → 1 over the run; training ends at 1."""
-        if max_steps is not None:
-            return step / max(max_steps, 1)
-        by_time = (time.monotonic() - t0) / seconds if seconds > 0 else 1.0
-        return min(by_time, step / min_steps) if min_steps > 0 else by_time
-
-    while (frac := progress()) < 1.0:
+    for step in range(steps):
+        frac = step / steps  # 0 → 1 over the run
         nf = int(rng.choice(counts, p=count_p))
         need = batch_size - pool.count(nf)
         for _ in range(max(need, 0)):
@@ -462,13 +478,12 @@ def _train(model_dir: Path, seconds: float, seed: int, batch_size: int, lr: floa
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        step += 1
         ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
-        if log and step % 50 == 0:
-            log(f"step {step:5d}  {time.monotonic() - t0:6.1f}s  loss {ema:.4f}")
+        if log and (step + 1) % 50 == 0:
+            log(f"step {step + 1:5d}/{steps}  {time.monotonic() - t0:6.1f}s  loss {ema:.4f}")
     model.eval()
     model.save_pretrained(model_dir)
-    return {"steps": step, "seconds": round(time.monotonic() - t0, 1), "loss": ema}
+    return {"steps": steps, "seconds": round(time.monotonic() - t0, 1), "loss": ema}
 
 
 # ---------------------------------------------------------------- held-out evaluation
@@ -511,7 +526,7 @@ def evaluate(
 
     backend = TransformersBackend(str(model_dir), batch_size=batch_size, max_new_tokens=48)
     rng = np.random.default_rng(seed)
-    t, cq = default_templates(), load_class_questions()
+    t, cq = load_templates(), load_class_questions()
     reqs, meta = [], []
     for i in range(n_clips):
         frames, fps, event, _ = sample_clip(rng, seed + i)
@@ -555,8 +570,12 @@ def evaluate(
 # ---------------------------------------------------------------- build once, reuse
 
 
-def recipe(train_seconds: float = SMOKE_TRAIN_SECONDS, seed: int = 0, min_steps: int = SMOKE_MIN_STEPS) -> dict:
-    """Everything the smoke model depends on; its hash decides whether to rebuild."""
+def recipe(steps: int = SMOKE_TRAIN_STEPS, seed: int = 0, batch_size: int = SMOKE_BATCH_SIZE) -> dict:
+    """Everything the smoke model's weights depend on; its hash names the model and decides a rebuild.
+
+    Only fixed inputs: the constants here, the synthetic-clip renderer and the frozen corpus. Nothing
+    from the live prompt store, the clock or the machine (thread count and algorithms are fixed too).
+    """
     return {
         "version": RECIPE_VERSION,
         "text_config": TEXT_CONFIG,
@@ -569,15 +588,35 @@ def recipe(train_seconds: float = SMOKE_TRAIN_SECONDS, seed: int = 0, min_steps:
         "kinds": KIND_WEIGHTS,
         "first_line_weight": FIRST_LINE_WEIGHT,
         "frame_counts": {str(k): v for k, v in FRAME_COUNTS.items()},
-        "train_seconds": train_seconds,
-        "min_steps": min_steps,
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": SMOKE_LR,
         "seed": seed,
+        "threads": SMOKE_TRAIN_THREADS,
+        "deterministic_algorithms": True,
         "synth": hash_file(synth.__file__),
-        "class_questions": hash_obj(load_class_questions()),
-        "tokenizer_corpus": hash_obj({str(p.relative_to(paths.PROMPTS_STORE)): hash_file(p)
-                                      for p in _corpus_files()}),
-        "templates": hash_obj(default_templates()),
+        "corpus": {p.relative_to(CORPUS_DIR).as_posix(): hash_file(p)
+                   for p in sorted(CORPUS_DIR.rglob("*.yaml"))},
     }
+
+
+def recipe_hash(r: dict | None = None) -> str:
+    """The hash of ``r`` (default: the current recipe), as it appears in the model's folder name."""
+    return hash_obj(r if r is not None else recipe())
+
+
+def model_name(h: str | None = None) -> str:
+    """``smoke-qwen2_5_vl-<recipe hash>``: the folder name, and so the model name in fingerprints."""
+    return f"{MODEL_PREFIX}-{h or recipe_hash()}"
+
+
+def weights_sha256(model_dir: str | Path) -> str:
+    """sha256 of ``model.safetensors``: what "the same model" means between builds and machines."""
+    h = hashlib.sha256()
+    with open(Path(model_dir) / "model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
@@ -596,104 +635,139 @@ def is_complete(model_dir: str | Path, recipe_hash: str | None = None) -> bool:
     return bool(marker.get("complete")) and (recipe_hash is None or marker.get("recipe_hash") == recipe_hash)
 
 
-@contextmanager
-def _lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(path):
-        yield
+def fixture_dir(h: str | None = None) -> Path:
+    """Where the committed model of recipe ``h`` (default: the current one) lives."""
+    return FIXTURE_ROOT / model_name(h)
 
 
 _README_TEXT = """# Smoke-test model — not a real model
 
 A tiny Qwen2.5-VL (about 1.2 M parameters) built by `askhint_assets.demo.smoke_model`: a byte-level BPE
-tokenizer and random weights, then trained for a few CPU minutes on synthetic clips
-(`askhint_assets.demo.synth`, seeds below {limit}) to answer the ASK-Hint prompts.
+tokenizer and random weights, then trained for {steps} steps on synthetic clips
+(`askhint_assets.demo.synth`, seeds below {limit}) to answer the ASK-Hint prompts of its frozen corpus.
 
 It only exists so the pipeline can run end to end on a CPU and wiring bugs show up.
 **Any AUC or AP measured with it means nothing about ASK-Hint or Qwen2.5-VL.**
 
-Recipe and held-out accuracy: `{marker}`.
+Recipe, weights sha256 and held-out accuracy: `{marker}`.
 """
 
 
-def ensure_smoke_model(
-    out_dir: str | Path | None = None,
-    *,
-    train_seconds: float = SMOKE_TRAIN_SECONDS,
-    min_steps: int | None = None,
-    seed: int = 0,
-    eval_clips: int = 48,
-    threads: int | None = 1,
-    force: bool = False,
-    log: Callable[[str], None] | None = print,
-) -> Path:
-    """Build, train and check the smoke model in ``out_dir`` unless an identical one is already there.
+def build(out: Path, *, steps: int = SMOKE_TRAIN_STEPS, seed: int = 0, batch_size: int = SMOKE_BATCH_SIZE,
+          eval_clips: int = 48, log: Callable[[str], None] | None = print) -> Path:
+    """Build the model of ``recipe(steps, seed, batch_size)`` into ``out`` (replaced atomically); return it.
 
-    Trains ``train_seconds`` and at least ``min_steps`` steps (default ``SMOKE_MIN_STEPS``, or none
-    when ``train_seconds`` is 0). Idempotent: the marker holds the recipe hash; a missing, different
-    or incomplete folder is rebuilt in a temporary sibling folder and renamed into place (under a file
-    lock, so parallel callers wait). ``threads``: torch CPU threads while training (1 copes best with
-    a busy machine).
+    Builds in a temporary sibling folder and renames it into place, so a reader never sees half a
+    model. The caller holds the lock (:func:`ensure_smoke_model`).
     """
-    out = Path(out_dir) if out_dir is not None else paths.smoke_model_dir()
-    if min_steps is None:
-        min_steps = SMOKE_MIN_STEPS if train_seconds > 0 else 0
-    r = recipe(train_seconds, seed, min_steps)
-    h = hash_obj(r)
-    if not force and is_complete(out, h):
-        return out
-    with _lock(out.parent / f".{out.name}.lock"):
-        if not force and is_complete(out, h):
-            return out
-        t0 = time.monotonic()
-        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tok = build_tokenizer(tmp)
-        build_model(tmp, tok, seed=seed)
-        stats = train(tmp, seconds=train_seconds, min_steps=min_steps, seed=seed, threads=threads, log=log)
-        acc = {}
-        if eval_clips:
-            with torch_threads(threads):
-                acc = evaluate(tmp, n_clips=eval_clips, kinds=("stage1", "abstract", "yes_no"))
-        marker = {
-            "askhint_smoke_test_model": True,
-            "note": "smoke-test model: its AUC means nothing",
-            "complete": True,
-            "recipe_hash": h,
-            "recipe": r,
-            "train": stats,
-            "held_out": acc,
-            "build_seconds": round(time.monotonic() - t0, 1),
-        }
-        (tmp / README).write_text(_README_TEXT.format(limit=TRAIN_SEED_LIMIT, marker=MARKER))
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2, default=str) + "\n")
-        trash = out.parent / f".{out.name}.old-{os.getpid()}"
-        if out.exists():
-            out.rename(trash)
-        tmp.rename(out)
-        shutil.rmtree(trash, ignore_errors=True)
-        if log:
-            log(f"smoke model ready in {out} ({marker['build_seconds']} s)" + (f"; held-out: {acc}" if acc else ""))
+    r = recipe(steps, seed, batch_size)
+    h = recipe_hash(r)
+    t0 = time.monotonic()
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tok = build_tokenizer(tmp)
+    build_model(tmp, tok, seed=seed)
+    stats = train(tmp, steps=steps, seed=seed, batch_size=batch_size, log=log)
+    sha = weights_sha256(tmp)
+    acc = {}
+    if eval_clips:
+        with deterministic_torch(SMOKE_TRAIN_THREADS):
+            acc = evaluate(tmp, n_clips=eval_clips, kinds=("stage1", "abstract", "yes_no"))
+    marker = {
+        "askhint_smoke_test_model": True,
+        "note": "smoke-test model: its AUC means nothing",
+        "complete": True,
+        "recipe_hash": h,
+        "recipe": r,
+        "weights_sha256": sha,
+        "train": stats,
+        "held_out": acc,
+        "build_seconds": round(time.monotonic() - t0, 1),
+    }
+    (tmp / README).write_text(_README_TEXT.format(steps=steps, limit=TRAIN_SEED_LIMIT, marker=MARKER))
+    (tmp / MARKER).write_text(json.dumps(marker, indent=2, default=str) + "\n")
+    trash = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(trash)
+    tmp.rename(out)
+    shutil.rmtree(trash, ignore_errors=True)
+    if log:
+        log(f"smoke model built in {out} ({marker['build_seconds']} s); weights sha256 {sha}"
+            + (f"; held-out: {acc}" if acc else ""))
     return out
 
 
+def ensure_smoke_model(
+    cache_dir: str | Path | None = None,
+    *,
+    steps: int = SMOKE_TRAIN_STEPS,
+    seed: int = 0,
+    batch_size: int = SMOKE_BATCH_SIZE,
+    eval_clips: int = 48,
+    use_fixture: bool = True,
+    force: bool = False,
+    log: Callable[[str], None] | None = print,
+) -> Path:
+    """The smoke model of ``recipe(steps, seed, batch_size)``: the committed fixture when it matches, else
+    the one in ``cache_dir/smoke-qwen2_5_vl-<recipe hash>`` (default cache: ``paths.model_cache_dir()``),
+    built there first if missing or incomplete.
+
+    One cache for the demo, the tests and the benchmarks: the folder is named by the recipe hash, built
+    under a file lock (parallel callers wait, then reuse it) and renamed into place when complete.
+    ``force`` rebuilds into the cache even if a fixture or a cached copy exists.
+    """
+    h = recipe_hash(recipe(steps, seed, batch_size))
+    if use_fixture and not force and is_complete(fixture_dir(h), h):
+        return fixture_dir(h)
+    root = Path(cache_dir) if cache_dir is not None else paths.model_cache_dir()
+    out = root / model_name(h)
+    if not force and is_complete(out, h):
+        return out
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive(root / f".{out.name}.lock"):
+        if force or not is_complete(out, h):
+            if log:
+                log(f"building smoke model {out.name} ({steps} steps, one CPU thread; a few minutes)")
+            build(out, steps=steps, seed=seed, batch_size=batch_size, eval_clips=eval_clips, log=log)
+    return out
+
+
+def write_fixture(model_dir: Path) -> Path:
+    """Copy a built model into ``fixtures/`` under its name and drop the fixtures of other recipes."""
+    target = FIXTURE_ROOT / model_dir.name
+    FIXTURE_ROOT.mkdir(parents=True, exist_ok=True)
+    for old in FIXTURE_ROOT.glob(f"{MODEL_PREFIX}-*"):
+        if old != target:
+            shutil.rmtree(old)
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(model_dir, target)
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m askhint_assets.demo.smoke_model [--out DIR] [--seconds N]``: build, train, evaluate."""
+    """``python -m askhint_assets.demo.smoke_model [--rebuild] [--write-fixture] [--eval-clips N]``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=None, help="model folder (default: $ASKHINT_HOME/models/...)")
-    ap.add_argument("--seconds", type=float, default=SMOKE_TRAIN_SECONDS, help="training time budget")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval-clips", type=int, default=60, help="held-out clips to evaluate on")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
-    ap.add_argument("--force", action="store_true", help="rebuild even if an identical model exists")
+    ap.add_argument("--cache", type=Path, default=None, help="model cache folder (default: paths.model_cache_dir())")
+    ap.add_argument("--rebuild", action="store_true",
+                    help="train from the recipe into the cache even if the fixture exists, and compare sha256")
+    ap.add_argument("--write-fixture", action="store_true", help="copy the model into fixtures/ (after --rebuild)")
+    ap.add_argument("--steps", type=int, default=SMOKE_TRAIN_STEPS, help="training steps (part of the recipe)")
+    ap.add_argument("--eval-clips", type=int, default=0, help="held-out clips to evaluate on (0: none)")
     a = ap.parse_args(argv)
     t0 = time.monotonic()
-    out = ensure_smoke_model(a.out, train_seconds=a.seconds, seed=a.seed, force=a.force, eval_clips=0,
-                             threads=a.threads or None)
-    print(f"model: {out}  ({time.monotonic() - t0:.1f} s)")
-    with torch_threads(a.threads or None):
-        acc = evaluate(out, n_clips=a.eval_clips)
-    print(json.dumps(acc, indent=2))
+    h = recipe_hash(recipe(a.steps))
+    out = ensure_smoke_model(a.cache, steps=a.steps, force=a.rebuild)
+    sha = weights_sha256(out)
+    print(f"smoke model {out}  recipe {h}  weights sha256 {sha}  ({time.monotonic() - t0:.1f} s)")
+    fixture = fixture_dir(h)
+    if out != fixture and is_complete(fixture, h):
+        same = weights_sha256(fixture) == sha
+        print(f"committed fixture {fixture.name}: {'identical' if same else 'DIFFERENT'} weights")
+    if a.write_fixture:
+        print(f"fixture written: {write_fixture(out)}")
+    if a.eval_clips:
+        with deterministic_torch(SMOKE_TRAIN_THREADS):
+            print(json.dumps(evaluate(out, n_clips=a.eval_clips), indent=2))
     return 0
 
 

@@ -49,22 +49,32 @@ def downsample_curve(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_P
     return x[idx], y[idx]
 
 
-def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
-    """ROC curves ``{label: (y_true, y_score)}``; the curve uses every point, only the drawing is
-    downsampled. Labels get the AUC appended."""
+def roc_label(label: str, auc: float) -> str:
+    """A legend entry: the curve's name and its AUC in percent, once (``ASK-Hint (AUC 94.89)``)."""
+    return f"{label} (AUC {100 * auc:.2f})"
+
+
+def roc_figure(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> Figure:
+    """The ROC figure of :func:`roc_plot` (its legend can be read back: ``fig.axes[0].get_legend()``)."""
+    from sklearn.metrics import roc_curve
+
     fig, ax = _axes()
     for label, (y_true, y_score) in curves.items():
-        from sklearn.metrics import roc_curve
-
         fpr, tpr, _ = roc_curve(y_true, y_score)
         auc = float(np.trapezoid(tpr, fpr))
         fx, ty = downsample_curve(fpr, tpr)
-        ax.plot(fx, ty, label=f"{label} (AUC {100 * auc:.2f})")
+        ax.plot(fx, ty, label=roc_label(label, auc))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=0.8)
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title=title, xlim=(0, 1), ylim=(0, 1))
     if curves:
         ax.legend(loc="lower right", fontsize=8)
-    return _png(fig)
+    return fig
+
+
+def roc_plot(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
+    """ROC curves ``{label: (y_true, y_score)}`` as PNG; the curve uses every point, only the drawing is
+    downsampled. Each legend entry is the label with its AUC appended once (:func:`roc_label`)."""
+    return _png(roc_figure(curves, title))
 
 
 def per_class_bar(per_class: Mapping[str, Mapping[str, float]], title: str) -> bytes:

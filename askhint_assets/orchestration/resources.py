@@ -51,8 +51,8 @@ class VLMResource(dg.ConfigurableResource):
     (:mod:`askhint_assets.vlm.backends.registry`): ``transformers`` (local folder), ``openai`` (any
     OpenAI-compatible server), ``vllm`` (offline engine, optional extra), or any name registered there
     (a test registers its fake backend under a name of its own and sets ``backend`` to it).
-    ``model_path="smoke"`` resolves through the demo's hook: the tiny smoke-test model, built and trained
-    under ``$ASKHINT_HOME`` on first use."""
+    ``model_path="smoke"`` resolves through the demo's hook: the tiny smoke-test model (the committed
+    fixture, or the shared model cache)."""
 
     backend: str = "transformers"
     model_path: str = SMOKE_MODEL
@@ -68,7 +68,6 @@ class VLMResource(dg.ConfigurableResource):
     max_concurrency: int = 8
     timeout_s: float = 120.0
     max_retries: int = 4
-    smoke_train_seconds: int = 240
 
     _backends: dict = PrivateAttr(default_factory=dict)
 

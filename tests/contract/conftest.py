@@ -17,7 +17,7 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,8 +45,7 @@ class BackendCase:
     ``fail_marked(marker)``: from now on (this test), the model side fails on requests whose prompt
     contains ``marker``. ``unavailable()``: the same backend with its model missing (no model folder,
     server down, vLLM not installed); ``unavailable_raises``: whether its ``generate`` then raises an
-    ``AskHintError`` on purpose (local backends) rather than failing each request. ``seen_prompts()``:
-    the prompt texts the model side received, in request order, where that order is observable (else None).
+    ``AskHintError`` on purpose (local backends) rather than failing each request.
     """
 
     name: str
@@ -54,7 +53,6 @@ class BackendCase:
     fail_marked: Callable[[str], None]
     unavailable: Callable[[], VLMBackend]
     unavailable_raises: bool
-    seen_prompts: Callable[[], list[str] | None] = field(default=lambda: None)
 
 
 class YesNoStandinServer(StandinServer):
@@ -182,10 +180,7 @@ def _vllm_case(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` raises ImportError
         return VLLMBackend(REAL_VOCAB_ID)
 
-    def seen_prompts() -> list[str]:
-        return [p["prompt"] for call in engine().calls for p in call.prompts]
-
-    return BackendCase("vllm", b, fail_marked, unavailable, unavailable_raises=True, seen_prompts=seen_prompts)
+    return BackendCase("vllm", b, fail_marked, unavailable, unavailable_raises=True)
 
 
 @pytest.fixture(params=BACKENDS)

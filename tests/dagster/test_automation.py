@@ -29,6 +29,7 @@ from askhint_assets.orchestration.automation import (
 )
 from askhint_assets.orchestration.resources import VLMResource, override_resources
 from askhint_assets.store import Store
+from tests.conftest import seed_demo_data
 from tests.fakes import FakeBackend, registered_backend
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,6 +95,7 @@ def lab(tmp_path_factory):
     h = tmp_path_factory.mktemp("askhint_automation")
     shutil.copytree(ROOT / "prompts_store", h / "prompts_store")
     (h / "dagster").mkdir()
+    seed_demo_data(h)
     with pytest.MonkeyPatch.context() as mp, registered_backend("automation_fake", FakeBackend(threshold=100)) as name:
         mp.setenv("ASKHINT_HOME", str(h))
         mp.setenv("DAGSTER_HOME", str(h / "dagster"))
@@ -152,6 +154,7 @@ def story(lab: Lab) -> dict:
     return s
 
 
+@pytest.mark.slow  # a full materialization
 def test_full_materialization_passes_every_blocking_check(story):
     checks = story["checks_full"]
     assert set(checks) == ALL_CHECKS
@@ -161,6 +164,7 @@ def test_full_materialization_passes_every_blocking_check(story):
     assert warn.severity == dg.AssetCheckSeverity.WARN
 
 
+@pytest.mark.slow  # a full materialization
 def test_sensor_reports_a_new_data_version_only_when_the_files_change(story, lab):
     assert not story["sense0"].asset_events  # same files as the full run's observation
     events = story["sense1"].asset_events
@@ -174,21 +178,25 @@ def test_sensor_reports_a_new_data_version_only_when_the_files_change(story, lab
     assert "class_questions.yaml" in story["sense3"].asset_events[0].description
 
 
+@pytest.mark.slow  # a full materialization
 def test_nothing_is_requested_while_nothing_changes(story):
     assert story["tick0"] == set()
 
 
+@pytest.mark.slow  # a full materialization
 def test_a_prompt_edit_requests_the_prompt_chain_and_never_the_data(story):
     for tick in ("tick1", "tick3"):
         assert story[tick] == CHAIN, tick
         assert not {"sampled_frames", "dataset_index"} & story[tick]
 
 
+@pytest.mark.slow  # a full materialization
 def test_an_unchanged_qstar_requests_nothing_further(story):
     assert story["qs_after_comment"] == story["qs0"]
     assert story["tick2"] == set()
 
 
+@pytest.mark.slow  # a full materialization
 def test_a_changed_qstar_requests_predictions_and_report_then_settles(story):
     old, new = story["edit"]
     assert len(story["qs_final"]) == len(story["qs0"]) + 1
@@ -202,6 +210,7 @@ def test_a_changed_qstar_requests_predictions_and_report_then_settles(story):
     assert checks["askhint_predictions:every_video_predicted"].passed
 
 
+@pytest.mark.slow  # a full materialization
 def test_lineage_diff_and_history_on_the_materialized_home(story):
     from askhint_assets.cli import main
     from askhint_assets.store.lineage import diff, history, lineage

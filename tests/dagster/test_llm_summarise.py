@@ -86,6 +86,7 @@ def summary_backend():
         yield name, backend
 
 
+@pytest.mark.slow  # materializes the prompt chain (embedder) several times
 def test_llm_method_summarises_clusters_falls_back_on_junk_and_reruns_for_free(home, summary_backend):
     name, backend = summary_backend
     (home / "askhint.yaml").write_text("questions: {method: llm}\n")

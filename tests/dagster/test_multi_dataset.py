@@ -61,6 +61,7 @@ def multi(tmp_path_factory):
             yield {"defs": defs, "instance": instance, "home": h, "fake": fake, "first": first}
 
 
+@pytest.mark.slow  # a full materialization
 def test_each_data_set_has_its_own_chain_on_its_own_prompt_set(multi):
     graph = multi["defs"].resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
@@ -82,6 +83,7 @@ def test_each_data_set_has_its_own_chain_on_its_own_prompt_set(multi):
     assert sensors == {"ucf_crime_prompt_store_sensor", "xd_violence_prompt_store_sensor"}
 
 
+@pytest.mark.slow  # a full materialization
 def test_both_data_sets_are_evaluated_in_one_code_location(multi):
     st = Store(paths.db_path())
     rows = st.query(
@@ -100,6 +102,7 @@ def test_both_data_sets_are_evaluated_in_one_code_location(multi):
         assert (multi["home"] / "reports" / f"{ds}.md").is_file()
 
 
+@pytest.mark.slow  # a full materialization
 def test_nothing_changed_nothing_materialized_no_request(multi):
     fake = multi["fake"]
     sent = len(fake.sent)
@@ -108,6 +111,7 @@ def test_nothing_changed_nothing_materialized_no_request(multi):
     assert len(fake.sent) == sent
 
 
+@pytest.mark.slow  # a full materialization
 def test_a_prompt_edit_makes_stale_only_its_prompt_set_and_data_set(multi):
     defs, instance, home = multi["defs"], multi["instance"], multi["home"]
     path = home / "prompts_store" / "xd_violence" / "class_questions.yaml"
@@ -149,6 +153,7 @@ def test_datasets_settings_are_validated(tmp_path):
     assert s.per_dataset()[1].dataset_root() == paths.demo_dataset_dir("xd_violence")
 
 
+@pytest.mark.slow  # a full materialization
 def test_report_prints_every_data_set(multi, monkeypatch):
     from click.testing import CliRunner
 

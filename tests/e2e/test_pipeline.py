@@ -1,8 +1,9 @@
 """End to end, in a temporary ASKHINT_HOME: the demo through `dagster asset materialize`, a rerun that
 sends no request, and prompt edits that recompute only what is downstream of them.
 
-The smoke-test model is built and trained once per session (a few CPU minutes); everything else
-runs on the generated demo data set exactly as `make demo` does.
+The smoke-test model is the committed one (no training); everything else runs on the generated demo data
+set exactly as `make demo` does. Its figures are reproducible (fixed weights, fixed data), so the bounds
+below sit a margin under the README's demo table (`bench/demo_table.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import yaml
 
 from askhint_assets import paths
 from askhint_assets.store import Store
+from tests.conftest import seed_demo_data
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +29,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory, smoke_model_dir):
-    """A fresh ASKHINT_HOME with the session's smoke model and a private copy of the prompt store."""
+    """A fresh ASKHINT_HOME with a private copy of the prompt store (the model stays where it is: the fixture)."""
     h = tmp_path_factory.mktemp("askhint_home")
     # the demo's settings, with a two-size ablation to keep the suite short
     (h / "askhint.yaml").write_text("questions: {ablation_sizes: [3, 6]}\n")
@@ -40,9 +42,7 @@ def home(tmp_path_factory, smoke_model_dir):
     shutil.copytree(ROOT / "prompts_store", h / "prompts_store")
     (h / "dagster").mkdir()
     shutil.copy(ROOT / "dagster.yaml", h / "dagster" / "dagster.yaml")
-    target = h / "models" / smoke_model_dir.name
-    target.parent.mkdir(parents=True)
-    shutil.copytree(smoke_model_dir, target)
+    seed_demo_data(h)  # the demo videos, rendered once per session cache
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     yield h
@@ -92,12 +92,15 @@ def test_demo_materializes_every_asset_and_scores_far_above_chance(first_run, ho
         ).iter_rows()
     )
     assert len(metrics) == 2 * 2 * 3, metrics
-    # the trained smoke model sees the synthetic events: a flipped score, frames joined to the wrong
-    # video or windows mapped to the wrong frames all drop these to about 0.5
-    assert metrics["window/askhint/frame_auc"] > 0.85, metrics
-    assert metrics["video/askhint/frame_auc"] > 0.7, metrics
-    assert metrics["video/askhint/video_auc"] > 0.9, metrics
-    assert 0.0 <= metrics["window/abstract/frame_auc"] <= 1.0
+    # the committed smoke model sees the synthetic events: a flipped score, frames joined to the wrong
+    # video or windows mapped to the wrong frames all drop these to about 0.5. The figures are
+    # reproducible (README "Measured figures", `bench/demo_table.py`: window 92.42 / 92.63, video 82.18,
+    # video AUC 100.00); each bound sits about two points under its figure, for CPU rounding only
+    assert metrics["window/askhint/frame_auc"] > 0.90, metrics
+    assert metrics["window/abstract/frame_auc"] > 0.90, metrics
+    assert metrics["video/askhint/frame_auc"] > 0.80, metrics
+    assert metrics["video/abstract/frame_auc"] > 0.77, metrics
+    assert metrics["window/askhint/video_auc"] > 0.98 and metrics["video/askhint/video_auc"] > 0.98, metrics
     assert store.scalar("SELECT bool_and(smoke_model) FROM eval_reports")
     # stage 2 ran for abnormal units only, and its group is one of the three
     groups = set(store.query("SELECT DISTINCT group_name FROM predictions WHERE group_name IS NOT NULL")["group_name"])
@@ -137,7 +140,14 @@ def test_update_with_nothing_changed_materializes_nothing(first_run, home):
     assert "nothing materialized" in out
 
 
+def _call_ids(store: Store) -> set[str]:
+    return set(store.query("SELECT call_id FROM model_calls")["call_id"])
+
+
 def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(first_run, home):
+    """An edit that leaves Q* unchanged sends no request; one inside Q* sends only the ASK-Hint requests of
+    the new Q*. Neither touches the smoke model (trained on its frozen corpus, not on the prompt store):
+    no build, one fingerprint for every call, every other cached answer reused."""
     store = Store(paths.db_path())
     qstar = set(store.query("SELECT unnest(questions) AS q FROM question_sets")["q"])
     calls0 = _calls(store)
@@ -153,20 +163,37 @@ def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(fir
     done = _materialized(out)
     assert {"class_prompts", "question_embeddings", "question_clusters", "guiding_questions"} <= done, out
     assert "sampled_frames" not in done and "dataset_index" not in done, out
-    if store.scalar("SELECT count(*) FROM question_sets") == 1:  # Q* unchanged: propagation stops
-        assert "askhint_predictions" not in done and "evaluation_report" not in done, out
-        assert _calls(store) == calls0
+    # this edit (the first question outside Q*, "?" → " at all?") leaves Q* as it was: propagation stops
+    assert store.scalar("SELECT count(*) FROM question_sets") == 1
+    assert "askhint_predictions" not in done and "evaluation_report" not in done, out
+    assert _calls(store) == calls0 and "building smoke model" not in out
 
     old, new = _edit_question(home, inside)
     n_sets = store.scalar("SELECT count(*) FROM question_sets")
+    before = _call_ids(store)
+    sets_before = set(store.query("SELECT DISTINCT question_set FROM predictions")["question_set"])
     out = _run("askhint", "update")
     done = _materialized(out)
     assert "sampled_frames" not in done and "abstract_predictions" not in done, out
     assert {"guiding_questions", "askhint_predictions", "evaluation_report"} <= done, out
+    assert "building smoke model" not in out
     assert store.scalar("SELECT count(*) FROM question_sets") == n_sets + 1
-    latest = store.query("SELECT questions FROM question_sets ORDER BY created_at DESC LIMIT 1")["questions"][0]
+    qset, latest = store.query(
+        "SELECT question_set, questions FROM question_sets ORDER BY created_at DESC LIMIT 1").row(0)
     assert new in latest and old not in latest
-    assert _calls(store) > calls0
+    # every request sent belongs to an ASK-Hint prediction of a question set that did not exist before the
+    # edit (the new Q*, and the prompt-count ablation's Q*s that contain the edited question); none to the
+    # baseline or to an unchanged question set, and none twice
+    new_calls = store.query("SELECT call_id, request_hash FROM model_calls")
+    sent = [h for c, h in new_calls.iter_rows() if c not in before]
+    fresh = sorted(set(store.query("SELECT DISTINCT question_set FROM predictions")["question_set"]) - sets_before)
+    assert qset in fresh
+    wanted = set(store.query(
+        "SELECT stage1_request AS r FROM predictions WHERE template = 'askhint' AND list_contains(?, question_set) "
+        "UNION SELECT stage2_request FROM predictions WHERE template = 'askhint' AND list_contains(?, question_set) "
+        "AND stage2_request IS NOT NULL", [fresh, fresh])["r"])
+    assert sent and set(sent) <= wanted and len(sent) == len(set(sent))
+    assert store.scalar("SELECT count(DISTINCT fingerprint) FROM model_calls") == 1  # the same model throughout
     # eval_reports holds rows for every Q* version, the baseline once per run of it
     assert store.scalar(
         "SELECT count(DISTINCT question_set) FROM eval_reports WHERE template = 'askhint' AND metric = 'frame_auc' "

@@ -39,15 +39,10 @@ NONSENSE = "Purple elephants compute forty-two bananas."
 
 
 def demo_source() -> Path:
-    """The generated demo data set, built once and cached like the smoke model (``$ASKHINT_TEST_CACHE``);
-    a file lock keeps two test sessions from building it at once."""
-    from askhint_assets.demo.datasets import generate_demo
-    from askhint_assets.file_lock import exclusive
+    """The generated demo data set, from the tests' shared cache (:func:`tests.conftest.cached_demo_data`)."""
+    from tests.conftest import cached_demo_data
 
-    cache = Path(os.environ.get("ASKHINT_TEST_CACHE", ROOT / ".askhint" / "test-cache"))
-    cache.mkdir(parents=True, exist_ok=True)
-    with exclusive(cache / ".demo_ucf.lock"):
-        return generate_demo(cache / "demo_ucf")
+    return cached_demo_data("ucf_crime")
 
 
 class FaultServer(StandinServer):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+from collections.abc import Callable
 
 import dagster as dg
 import pytest
@@ -15,6 +17,7 @@ from dagster import DagsterEventType
 from askhint_assets.sharding import shard_of, urls_for_shard
 from tests.reliability import harness
 
+pytestmark = pytest.mark.slow  # a multi-process Dagster run
 SHARD_STEPS = ("askhint_predictions_shard_0", "askhint_predictions_shard_1")
 PREDICTION_ASSETS = (
     *SHARD_STEPS, "abstract_predictions_shard_0", "abstract_predictions_shard_1", "askhint_predictions",
@@ -50,10 +53,35 @@ def _steps(home: harness.Home) -> dict[str, dict]:
 @pytest.fixture
 def servers():
     a, b = harness.start_server(api_key=harness.API_KEY), harness.start_server(api_key=harness.API_KEY)
-    a.delay_s = b.delay_s = 0.3  # every shard takes a few seconds, so parallel shards overlap
     yield a, b
     a.stop()
     b.stop()
+
+
+def _meeting(replies: dict[str, str | None]) -> tuple[dict[str, bool], dict[str, Callable[[dict], str | None]]]:
+    """Fault rules that hold each server's first request at a two-party barrier (an event, no timing).
+
+    ``met[name]`` becomes True when that server's first request met the other server's first request, i.e.
+    both were in flight at once (the shard steps ran at the same time), False when the barrier timed out
+    (the steps ran one after the other). The barrier's timeout is below the client's request timeout.
+    """
+    barrier, lock, met = threading.Barrier(2, timeout=100), threading.Lock(), {}
+
+    def rule_for(name: str) -> Callable[[dict], str | None]:
+        def rule(body: dict) -> str | None:
+            with lock:
+                first = name not in met
+                met.setdefault(name, False)
+            if first:
+                try:
+                    barrier.wait()
+                    met[name] = True
+                except threading.BrokenBarrierError:
+                    pass
+            return replies[name]
+        return rule
+
+    return met, {name: rule_for(name) for name in replies}
 
 
 def test_pure_shard_assignment_is_stable_and_covers_every_server():
@@ -77,7 +105,8 @@ def test_shards_run_in_parallel_processes_and_resume_alone(tmp_path, servers):
     assert min(per_shard) > 0, per_shard  # the subset puts videos in both shards
 
     # 1. server b answers 500 to everything: the shards pinned to it fail, the others finish, in parallel
-    b.fault_rule = lambda body: "500"
+    met, rules = _meeting({"a": None, "b": "500"})
+    a.fault_rule, b.fault_rule = rules["a"], rules["b"]
     first = _materialize(home, PREDICTION_ASSETS)
     assert first.returncode != 0
     steps = _steps(home)
@@ -86,13 +115,13 @@ def test_shards_run_in_parallel_processes_and_resume_alone(tmp_path, servers):
     assert not steps.get("evaluation_report", {}).get("ok")  # its inputs failed: skipped
     s0, s1 = (steps[k] for k in SHARD_STEPS)
     assert s0["pid"] != s1["pid"]  # two processes ...
-    assert s0["start"] < s1["end"] and s1["start"] < s0["end"]  # ... at the same time
+    assert met == {"a": True, "b": True}, met  # ... with requests in flight to both servers at once
     assert a.request_count > 0 and b.request_count > 0
     assert home.scalar("SELECT count(DISTINCT video_id) FROM predictions WHERE template = 'askhint'") == per_shard[0]
 
     # 2. b is back: `askhint update` (stale or missing only, with the settings' multiprocess executor) reruns
     #    shard 1 of both templates, in parallel processes, and what follows; not shard 0
-    b.fault_rule = None
+    a.fault_rule = b.fault_rule = None
     sent_to_a, sent_to_b = a.request_count, b.request_count
     with dg.DagsterInstance.from_config(home.env["DAGSTER_HOME"]) as instance:
         run_0 = instance.get_latest_materialization_event(dg.AssetKey("askhint_predictions_shard_0")).run_id

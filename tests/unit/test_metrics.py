@@ -206,3 +206,23 @@ def test_plots_are_small_pngs():
         assert int.from_bytes(img[16:20], "big") == 600 and int.from_bytes(img[20:24], "big") == 400
     x, yy = plots.downsample_curve(np.linspace(0, 1, 10_000), np.linspace(0, 1, 10_000), 100)
     assert len(x) == 100 and x[0] == 0 and x[-1] == 1 and len(yy) == 100
+
+
+def test_roc_legend_carries_each_curves_auc_once():
+    """The legend names each curve with its own AUC (scikit-learn's, independently), exactly once; the
+    README's old screenshot showed ``ASK-Hint (AUC 64.61) (AUC 64.61)`` for two identical curves."""
+    from sklearn.metrics import roc_auc_score
+
+    from askhint_assets.evaluation import plots
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 5_000)
+    curves = {"ASK-Hint": (y, rng.random(5_000) + 0.8 * y), "abstract prompt": (y, rng.random(5_000) + 0.2 * y)}
+    fig = plots.roc_figure(curves, "demo")
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    want = [f"{name} (AUC {100 * roc_auc_score(*yc):.2f})" for name, yc in curves.items()]
+    assert texts == want
+    assert all(t.count("AUC") == 1 for t in texts)
+    assert texts[0] != texts[1]  # two different curves, two different AUCs
+    assert plots.roc_plot(curves, "demo")[:8] == b"\x89PNG\r\n\x1a\n"
+

@@ -48,12 +48,16 @@ def test_parse_yes_no(text, want):
     assert parse_yes_no(text) is want
 
 
-def test_stage2_json_fenced_and_bare():
-    r = parse_stage2('```json\n{"group": "crimes against property", "reason": "He breaks a window."}\n```', GROUPS)
-    assert r == parse_stage2(
-        'Abnormal {"Group": "Crimes Against Property", "rationale": "He breaks a window."}', GROUPS
-    )
-    assert r.ok and r.group == "Crimes Against Property" and r.rationale == "He breaks a window."
+@pytest.mark.parametrize(
+    "text",
+    [
+        '```json\n{"group": "crimes against property", "reason": "He breaks a window."}\n```',
+        'Abnormal {"Group": "Crimes Against Property", "rationale": "He breaks a window."}',
+    ],
+)
+def test_stage2_json_fenced_and_bare(text):
+    r = parse_stage2(text, GROUPS)
+    assert (r.group, r.rationale, r.ok, r.error) == ("Crimes Against Property", "He breaks a window.", True, None)
 
 
 def test_stage2_fields_and_fuzzy():
@@ -88,9 +92,11 @@ def test_abnormal_probability_softmax_and_stability():
     )
     assert abnormal_probability({"Abnormal": -1e6, "Normal": 0.0}, None).score == 0.0
     assert abnormal_probability({" abnormal": -math.inf, "Normal": -2.0}, None).score == 0.0
-    assert abnormal_probability({"Abnormal": -math.inf, "Normal": -math.inf}, "Abnormal") == (
-        abnormal_probability(None, "Abnormal")
-    )
+    # no usable log-probability: the parsed answer decides
+    both_inf = abnormal_probability({"Abnormal": -math.inf, "Normal": -math.inf}, "Abnormal")
+    assert (both_inf.score, both_inf.source) == (1.0, "answer")
+    both_inf = abnormal_probability({"Abnormal": -math.inf, "Normal": -math.inf}, "Normal")
+    assert (both_inf.score, both_inf.source) == (0.0, "answer")
 
 
 def test_abnormal_probability_one_choice_and_fallbacks():

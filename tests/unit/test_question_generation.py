@@ -46,8 +46,13 @@ class TextBackend:
         return out
 
 
+def _questions(cls: str, n: int = 4) -> tuple[str, ...]:
+    """The questions :func:`_answer` numbers, written out independently of ``parse_questions``."""
+    return tuple(f"Is someone doing {cls.lower()} step {i} in view?" for i in range(1, n + 1))
+
+
 def _answer(cls: str, n: int = 4) -> str:
-    return "\n".join(f"{i}. Is someone doing {cls.lower()} step {i} in view?" for i in range(1, n + 1))
+    return "\n".join(f"{i}. {q}" for i, q in enumerate(_questions(cls, n), 1))
 
 
 # ---- pure functions ----------------------------------------------------------------------------
@@ -145,7 +150,7 @@ def test_cli_writes_a_new_reviewable_prompt_set_and_a_rerun_sends_nothing(home, 
     assert name.startswith("xd_violence_generated_") and f"prompt_set: {name}" in res.output
     assert f"{len(curated.classes)} sent, 0 from the cache" in res.output
     new = load_prompt_set(home / "prompts_store" / name)
-    assert new.class_questions == {c: tuple(parse_questions(_answer(c))) for c in curated.classes}
+    assert new.class_questions == {c: _questions(c) for c in curated.classes}
     assert new.templates == curated.templates and new.settings == curated.settings
     text = (home / "prompts_store" / name / "class_questions.yaml").read_text()
     assert "# model: fake-llm (fake)" in text and '"model": "fake-llm"' in text and "# date: " in text
@@ -183,7 +188,7 @@ def test_cli_classes_subset_keeps_the_other_classes_curated(home, text_backend):
     res = _cli("--prompt-set", "ucf_crime", "--classes", "Arson", "--out", "ucf_arson")
     assert res.exit_code == 0, res.output
     new, old = load_prompt_set(home / "prompts_store" / "ucf_arson"), load_prompt_set(STORE / "ucf_crime")
-    assert new.class_questions["Arson"] == tuple(parse_questions(_answer("Arson", 5)))
+    assert new.class_questions["Arson"] == _questions("Arson", 5)
     assert {c: q for c, q in new.class_questions.items() if c != "Arson"} == {
         c: q for c, q in old.class_questions.items() if c != "Arson"
     }

@@ -28,10 +28,11 @@ QS = ["Do you see punching, kicking, or wrestling between people?", "Do you see 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
+    """A 2-step build of the recipe's code path (the backend tests need a model, not a trained one)."""
     d = tmp_path_factory.mktemp("smoke") / "smoke-qwen2_5_vl"
     tok = sm.build_tokenizer(d)
     sm.build_model(d, tok)
-    stats = sm.train(d, max_steps=2, batch_size=2, log=None)
+    stats = sm.train(d, steps=2, batch_size=2, log=None)
     assert stats["steps"] == 2 and math.isfinite(stats["loss"])
     return d
 
@@ -179,15 +180,90 @@ def test_sampling_and_labels() -> None:
 
 
 def test_ensure_is_idempotent_and_atomic(tmp_path) -> None:
-    d = tmp_path / "m"
-    assert sm.ensure_smoke_model(d, train_seconds=0, eval_clips=0, log=None) == d
+    kw = {"steps": 1, "batch_size": 2, "eval_clips": 0, "log": None}
+    d = sm.ensure_smoke_model(tmp_path, **kw)
+    assert d == tmp_path / sm.model_name(sm.recipe_hash(sm.recipe(1, 0, 2)))  # the recipe hash names it
     assert sm.is_complete(d)
     marker = json.loads((d / sm.MARKER).read_text())
     assert marker["askhint_smoke_test_model"] and "means nothing" in (d / sm.README).read_text()
+    assert marker["weights_sha256"] == sm.weights_sha256(d)
     stamp = (d / "model.safetensors").stat().st_mtime_ns
-    sm.ensure_smoke_model(d, train_seconds=0, eval_clips=0, log=None)
+    assert sm.ensure_smoke_model(tmp_path, **kw) == d
     assert (d / "model.safetensors").stat().st_mtime_ns == stamp  # nothing rebuilt
     (d / "tokenizer.json").unlink()  # incomplete → rebuilt
-    sm.ensure_smoke_model(d, train_seconds=0, eval_clips=0, log=None)
+    sm.ensure_smoke_model(tmp_path, **kw)
     assert sm.is_complete(d) and (d / "tokenizer.json").is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.tmp") or p.name.startswith(".m.old")]
+    left = sorted(p.name for p in tmp_path.iterdir())  # no tmp/old folder left; the lock and its holder note stay
+    assert left == sorted([d.name, f".{d.name}.lock", f".{d.name}.lock.holder"])
+
+
+def test_two_builds_from_the_recipe_are_bit_identical(tmp_path) -> None:
+    """The full recipe's code path with 3 steps instead of SMOKE_TRAIN_STEPS (the full build takes
+    minutes; `python -m askhint_assets.demo.smoke_model --rebuild` repeats it and compares with the fixture).
+    The second build runs with more torch threads set outside: the recipe's own thread count must win."""
+    import torch
+
+    a = sm.build(tmp_path / "a", steps=3, batch_size=2, eval_clips=0, log=None)
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        b = sm.build(tmp_path / "b", steps=3, batch_size=2, eval_clips=0, log=None)
+    finally:
+        torch.set_num_threads(old)
+    assert sm.weights_sha256(a) == sm.weights_sha256(b)
+    for name in ("tokenizer.json", "config.json"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+    untrained = tmp_path / "untrained"
+    sm.build_model(untrained, sm.build_tokenizer(untrained))
+    assert sm.weights_sha256(untrained) != sm.weights_sha256(a)  # the check can fail: training moved the weights
+
+
+def test_committed_fixture_is_the_current_recipe() -> None:
+    """The model every clone uses is committed; it must match the recipe it claims (else: rebuild with
+    `python -m askhint_assets.demo.smoke_model --rebuild --write-fixture`)."""
+    fixtures = sorted(sm.FIXTURE_ROOT.glob(f"{sm.MODEL_PREFIX}-*"))
+    assert [f.name for f in fixtures] == [sm.model_name()], "fixture and recipe differ: rebuild the fixture"
+    d = fixtures[0]
+    assert sm.is_complete(d, sm.recipe_hash())
+    marker = json.loads((d / sm.MARKER).read_text())
+    assert marker["recipe"] == json.loads(json.dumps(sm.recipe()))
+    assert marker["train"]["steps"] == sm.SMOKE_TRAIN_STEPS
+    assert sm.weights_sha256(d) == marker["weights_sha256"]
+    assert sm.ensure_smoke_model(log=None) == d  # demo, tests and benchmarks resolve to it
+
+
+def test_trained_fixture_separates_the_demo_classes(smoke_model_dir) -> None:
+    """The committed model answers stage 1 on held-out synthetic clips well above chance (recorded at build)."""
+    held_out = json.loads((smoke_model_dir / sm.MARKER).read_text())["held_out"]
+    assert held_out["stage1"]["auc"] >= 0.95 and held_out["abstract"]["auc"] >= 0.95, held_out
+
+
+def test_editing_the_prompt_store_leaves_the_model_untouched(tmp_path, monkeypatch) -> None:
+    """The recipe, the tokenizer and the backend fingerprint do not read the live prompt store: with a
+    question edited, one added and a file deleted there (through both ways of pointing at it), they are
+    the same; an edit of the frozen corpus does change the recipe, so the check can fail."""
+    import shutil
+
+    from askhint_assets import paths
+
+    h0, tok0 = sm.recipe_hash(), tmp_path / "tok0"
+    sm.build_tokenizer(tok0)
+    fp0 = TransformersBackend(str(sm.ensure_smoke_model(log=None))).fingerprint()
+    store = tmp_path / "prompts_store"
+    shutil.copytree(paths.PROMPTS_STORE, store)
+    q = store / "ucf_crime" / "class_questions.yaml"
+    q.write_text(q.read_text().replace("Do you see", "Can you see", 1) + "Fighting2:\n  - Is anyone boxing?\n")
+    (store / "xd_violence" / "taxonomy.yaml").unlink()
+    monkeypatch.setattr(paths, "PROMPTS_STORE", store)
+    monkeypatch.setenv("ASKHINT_PROMPTS_STORE", str(store))
+    tok1 = tmp_path / "tok1"
+    sm.build_tokenizer(tok1)
+    assert sm.recipe_hash() == h0
+    assert (tok1 / "tokenizer.json").read_bytes() == (tok0 / "tokenizer.json").read_bytes()
+    assert TransformersBackend(str(sm.ensure_smoke_model(log=None))).fingerprint() == fp0
+    corpus = tmp_path / "corpus"
+    shutil.copytree(sm.CORPUS_DIR, corpus)
+    cq = corpus / "ucf_crime" / "class_questions.yaml"
+    cq.write_text(cq.read_text().replace("Do you see", "Can you see", 1))
+    monkeypatch.setattr(sm, "CORPUS_DIR", corpus)
+    assert sm.recipe_hash() != h0

@@ -110,7 +110,10 @@ def _hold_lock(path: str, ready, release) -> None:
     con.close()
 
 
-def test_store_waits_for_another_process_holding_the_lock(tmp_path):
+def test_store_waits_for_another_process_holding_the_lock(tmp_path, monkeypatch):
+    """Events, not a timer: the holder releases the lock only once the store has met it and backed off."""
+    import askhint_assets.store.db as store_mod
+
     path = tmp_path / "db.duckdb"
     Store(path).upsert("responses", [{"request_hash": "a", "text": "x"}])
     ctx = mp.get_context("spawn")
@@ -118,11 +121,21 @@ def test_store_waits_for_another_process_holding_the_lock(tmp_path):
     p = ctx.Process(target=_hold_lock, args=(str(path), ready, release))
     p.start()
     assert ready.wait(20)
-    import threading
+    waits: list[float] = []
+    real_sleep = store_mod.time.sleep
 
-    threading.Timer(1.0, release.set).start()
-    Store(path, lock_timeout_s=30).upsert("responses", [{"request_hash": "b", "text": "y"}])
-    p.join(10)
+    def backoff(seconds: float) -> None:  # the store's wait on a held lock
+        waits.append(seconds)
+        release.set()
+        real_sleep(min(seconds, 0.05))
+
+    monkeypatch.setattr(store_mod.time, "sleep", backoff)
+    try:
+        Store(path, lock_timeout_s=60).upsert("responses", [{"request_hash": "b", "text": "y"}])
+    finally:
+        release.set()
+        p.join(10)
+    assert waits, "the store never met the other process's lock"
     assert Store(path).scalar("SELECT count(*) FROM responses") == 2
 
 
