@@ -6,7 +6,6 @@ import asyncio
 import logging
 import math
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -139,13 +138,24 @@ def test_retries_transient_errors_then_succeeds(server):
     assert b.stats == {"requests": 1, "attempts": 5, "retries": 4, "failures": 0}
 
 
-def test_honours_retry_after(server):
+def test_honours_retry_after(server, monkeypatch):
+    """The wait chosen before the retry is the server's Retry-After (read from the backoff, not a clock)."""
     server.retry_after = 0.3
     server.inject("429")
-    b = backend(server.base_url, backoff_max_s=5.0)
-    t0 = time.perf_counter()
+    b = backend(server.base_url, backoff_base_s=0.01, backoff_max_s=5.0)  # its own backoff: <= 0.01 s
+    chosen: list[tuple[float, float]] = []
+    real = b._backoff
+
+    def spy(attempt: int, retry_after: float | None) -> float:
+        delay = real(attempt, retry_after)
+        chosen.append((retry_after, delay))
+        return delay
+
+    monkeypatch.setattr(b, "_backoff", spy)
     (out,) = b.generate([req()])
-    assert out.ok and time.perf_counter() - t0 >= 0.3
+    assert out.ok and len(chosen) == 1
+    hint, delay = chosen[0]
+    assert hint == 0.3 and delay >= 0.3
 
 
 def test_timeout_is_retried(server):
