@@ -76,9 +76,13 @@ def first_run(home):
     return out
 
 
+QSTAR = "method <> 'ablation'"
+"""Q* versions in ``question_sets`` (the prompt-count ablation records its question sets there too)."""
+
+
 def test_demo_materializes_every_asset_and_scores_far_above_chance(first_run, home):
     store = Store(paths.db_path())
-    assert store.scalar("SELECT count(*) FROM question_sets") == 1
+    assert store.scalar(f"SELECT count(*) FROM question_sets WHERE {QSTAR}") == 1  # one Q* version
     n_videos = store.scalar("SELECT count(*) FROM videos WHERE dataset = 'demo' AND status = 'ok'")
     assert n_videos >= 30
     assert store.scalar("SELECT count(DISTINCT video_id) FROM predictions WHERE template = 'askhint'") == n_videos
@@ -149,7 +153,7 @@ def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(fir
     the new Q*. Neither touches the smoke model (trained on its frozen corpus, not on the prompt store):
     no build, one fingerprint for every call, every other cached answer reused."""
     store = Store(paths.db_path())
-    qstar = set(store.query("SELECT unnest(questions) AS q FROM question_sets")["q"])
+    qstar = set(store.query(f"SELECT unnest(questions) AS q FROM question_sets WHERE {QSTAR}")["q"])
     calls0 = _calls(store)
 
     def outside(data):
@@ -164,12 +168,12 @@ def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(fir
     assert {"class_prompts", "question_embeddings", "question_clusters", "guiding_questions"} <= done, out
     assert "sampled_frames" not in done and "dataset_index" not in done, out
     # this edit (the first question outside Q*, "?" → " at all?") leaves Q* as it was: propagation stops
-    assert store.scalar("SELECT count(*) FROM question_sets") == 1
+    assert store.scalar(f"SELECT count(*) FROM question_sets WHERE {QSTAR}") == 1
     assert "askhint_predictions" not in done and "evaluation_report" not in done, out
     assert _calls(store) == calls0 and "building smoke model" not in out
 
     old, new = _edit_question(home, inside)
-    n_sets = store.scalar("SELECT count(*) FROM question_sets")
+    n_sets = store.scalar(f"SELECT count(*) FROM question_sets WHERE {QSTAR}")
     before = _call_ids(store)
     sets_before = set(store.query("SELECT DISTINCT question_set FROM predictions")["question_set"])
     out = _run("askhint", "update")
@@ -177,9 +181,9 @@ def test_edit_outside_qstar_stops_at_qstar_and_edit_inside_reaches_the_model(fir
     assert "sampled_frames" not in done and "abstract_predictions" not in done, out
     assert {"guiding_questions", "askhint_predictions", "evaluation_report"} <= done, out
     assert "building smoke model" not in out
-    assert store.scalar("SELECT count(*) FROM question_sets") == n_sets + 1
+    assert store.scalar(f"SELECT count(*) FROM question_sets WHERE {QSTAR}") == n_sets + 1
     qset, latest = store.query(
-        "SELECT question_set, questions FROM question_sets ORDER BY created_at DESC LIMIT 1").row(0)
+        f"SELECT question_set, questions FROM question_sets WHERE {QSTAR} ORDER BY created_at DESC LIMIT 1").row(0)
     assert new in latest and old not in latest
     # every request sent belongs to an ASK-Hint prediction of a question set that did not exist before the
     # edit (the new Q*, and the prompt-count ablation's Q*s that contain the edited question); none to the
