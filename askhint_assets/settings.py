@@ -40,6 +40,10 @@ class SamplingSettings:
     fallback_fps: float = 4.0
     min_frames: int = 2
     max_side: int | None = 112
+    # exact: the sampled frames themselves; nearest_keyframe: the nearest keyframe to each (much less
+    # decoding), or with max_offset_s a frame at most that many seconds away; the frames used are recorded
+    mode: str = "exact"
+    max_offset_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class ExecutionSettings:
     # upfront: sampled_frames decodes every unit before the model runs; overlapped: it only plans, and the
     # prediction assets decode the next chunk's videos on their prefetch thread while the model works
     decode: str = "upfront"
+    # worker processes decoding the next videos' frames ahead of the model (0: one per core minus one, at least 1)
+    decode_workers: int = 0
+    # at most this many videos decoding or decoded and not yet read by the model (0: twice decode_workers)
+    decode_ahead: int = 0
 
 
 @dataclass(frozen=True)
@@ -214,6 +222,10 @@ def _build_datasets(data: dict, path: str) -> tuple[DatasetSettings, ...]:
     return tuple(out)
 
 
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
 def _validate(s: PipelineSettings, path: str, ds_field: str = "dataset") -> None:
     checks = [
         (s.dataset.kind in ("ucf_crime", "xd_violence", "folder"), f"{ds_field}.kind", "ucf_crime|xd_violence|folder"),
@@ -234,6 +246,12 @@ def _validate(s: PipelineSettings, path: str, ds_field: str = "dataset") -> None
          "an integer from 1 to 256"),
         (isinstance(s.execution.max_concurrent, int) and s.execution.max_concurrent >= 0,
          "execution.max_concurrent", "an integer >= 0 (0: one per CPU)"),
+        (s.sampling.mode in ("exact", "nearest_keyframe"), "sampling.mode", "exact|nearest_keyframe"),
+        (s.sampling.max_offset_s is None or (isinstance(s.sampling.max_offset_s, int | float)
+                                              and s.sampling.max_offset_s >= 0 and s.sampling.mode != "exact"),
+         "sampling.max_offset_s", "unset, or a number of seconds >= 0 with mode nearest_keyframe"),
+        (_count(s.execution.decode_workers), "execution.decode_workers", "an integer >= 0 (0: cores minus one)"),
+        (_count(s.execution.decode_ahead), "execution.decode_ahead", "an integer >= 0 (0: twice decode_workers)"),
     ]
     for ok, fld, expected in checks:
         if not ok:

@@ -17,7 +17,7 @@ from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import now
 from askhint_assets.video.frame_cache import FrameCache
-from askhint_assets.video.frame_source import decode_failure_reason
+from askhint_assets.video.frame_source import DecodeOptions, decode_failure_reason, default_workers
 from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.video.units import extract_units, plan_units, video_file_key
 
@@ -28,7 +28,10 @@ def plan_settings(s: PipelineSettings, granularity: str) -> dict:
     """What determines a scoring plan's units: sampling, granularity and (for windows) their size."""
     sc = s.scoring
     window = {"window_s": sc.window_s, "stride_s": sc.stride_s} if granularity == "window" else {}
-    return {"sampling": asdict(s.sampling), "granularity": granularity, **window}
+    sampling = asdict(s.sampling)
+    if sampling["mode"] == "exact":  # exact plans keep the ids they had before sampling modes existed
+        del sampling["mode"], sampling["max_offset_s"]
+    return {"sampling": sampling, "granularity": granularity, **window}
 
 
 def plan_id(s: PipelineSettings, granularity: str) -> str:
@@ -39,8 +42,15 @@ def plan_id(s: PipelineSettings, granularity: str) -> str:
 def sampling_config(s: PipelineSettings) -> SamplingConfig:
     sm = s.sampling
     return SamplingConfig(
-        max_frames=sm.max_frames, fallback_fps=sm.fallback_fps, min_frames=sm.min_frames, max_side=sm.max_side
+        max_frames=sm.max_frames, fallback_fps=sm.fallback_fps, min_frames=sm.min_frames, max_side=sm.max_side,
+        mode=sm.mode, max_offset_s=sm.max_offset_s,
     )
+
+
+def decode_options(s: PipelineSettings) -> DecodeOptions:
+    """How the prediction assets decode frames missing from the cache: as planned, in a worker pool."""
+    ex = s.execution
+    return DecodeOptions.for_plan(sampling_config(s), ex.decode_workers or default_workers(), ex.decode_ahead)
 
 
 def load_videos(st, dataset: str, only_ok: bool = True) -> list[VideoRecord]:
@@ -159,7 +169,8 @@ def build_data_assets(s: PipelineSettings) -> list:
                 }
                 if upfront:  # else the prediction assets decode while the model works (FrameSource)
                     decoded += extract_units(v.path, [u for us in units.values() for u in us], cache,
-                                             sampling.max_side)
+                                             sampling.max_side, mode=sampling.mode,
+                                             max_offset_s=sampling.max_offset_s)
             except (VideoError, OSError, ValueError) as e:
                 reason = decode_failure_reason(e, cache)  # a full or read-only disk raises: stop
                 if ds.on_error == "raise":

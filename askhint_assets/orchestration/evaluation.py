@@ -16,7 +16,7 @@ from askhint_assets.evaluation.plots import ablation_plot, per_class_bar, roc_pl
 from askhint_assets.evaluation.published import published_rows
 from askhint_assets.hashing import hash_obj
 from askhint_assets.lineage import history
-from askhint_assets.orchestration.data import load_videos
+from askhint_assets.orchestration.data import decode_options, load_videos
 from askhint_assets.orchestration.metadata import image_md, md_table
 from askhint_assets.orchestration.predictions import load_units, score_units
 from askhint_assets.orchestration.prompts import select_qstar
@@ -256,7 +256,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
             _, runner, _ = score_units(
                 context, units, template="askhint", questions=qs, question_set=qset,
                 templates_ref=inference_templates, store=store, vlm=vlm,
-                max_side=s.sampling.max_side, on_error=s.dataset.on_error,
+                max_side=s.sampling.max_side, on_error=s.dataset.on_error, decode=decode_options(s),
             )
             ref = {"dataset": dataset, "question_set": qset, "model": model_label(vlm), "template": "askhint",
                    "smoke_model": vlm.is_smoke, "templates_version": inference_templates["version"]}

@@ -11,14 +11,14 @@ from askhint_assets import paths
 from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.inference import ABSTRACT_QUESTION_SET, Unit, predict, predict_per_question
-from askhint_assets.orchestration.data import mark_videos_failed
+from askhint_assets.orchestration.data import decode_options, mark_videos_failed
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.video.frame_cache import FrameCache
-from askhint_assets.video.frame_source import FrameSource, unit_frames
+from askhint_assets.video.frame_source import DecodeOptions, FrameSource, unit_frames
 from askhint_assets.vlm.cache import CachedRunner
 
 GROUP = "inference"
@@ -69,13 +69,15 @@ def score_units(
     shard: tuple[int, int] | None = None,
     max_side: int | None = None,
     on_error: str = "skip",
+    decode: DecodeOptions | None = None,
 ) -> tuple[list[dict], CachedRunner, dict[str, str]]:
     """Score ``units`` with ``template``; rows are upserted chunk by chunk (a killed run resumes). Frames
-    come from the cache or are decoded on demand (``max_side`` as planned); returns the rows, the runner
-    and the videos that could not be decoded (recorded as failed; with ``on_error: raise`` an error)."""
+    come from the cache or are decoded on demand (``decode`` as planned, else ``max_side``); returns the
+    rows, the runner and the videos that could not be decoded (recorded as failed; with ``on_error:
+    raise`` an error)."""
     st = store.store()
     templates = _templates(st, templates_ref)
-    source = frame_source(st, units, max_side)
+    source = frame_source(st, units, decode or DecodeOptions(max_side=max_side))
     runner = CachedRunner(vlm.get_backend(shard), st, run_id=context.run_id, batch_size=vlm.batch_size)
     done = [0]
 
@@ -95,26 +97,29 @@ def score_units(
         load_frames=source.load,
         on_rows=keep,
     )
-    if template == "per_question":
-        rows = predict_per_question(units, aggregate=aggregate, **common)
-    else:
-        rows = predict(units, template=template, **common)
+    with source:  # stops its decoding processes, if any
+        if template == "per_question":
+            rows = predict_per_question(units, aggregate=aggregate, **common)
+        else:
+            rows = predict(units, template=template, **common)
     if source.failed:
         _mark_failed(st, units[0].dataset, source.failed, on_error, context)
     return rows, runner, dict(source.failed)
 
 
-def frame_source(st, units: list[Unit], max_side: int | None) -> FrameSource:
-    """The frames of ``units``: cached, or decoded on demand from their videos (one pass per video)."""
+def frame_source(st, units: list[Unit], decode: DecodeOptions) -> FrameSource:
+    """The frames of ``units``: cached, or decoded on demand from their videos (one pass per video; the
+    next videos, in the units' order, in ``decode.workers`` processes)."""
     videos = sorted({u.video_id for u in units})
     plans = sorted({u.plan for u in units})
     rows = st.query(
         "SELECT u.video_id, u.unit, u.start_frame, u.end_frame, u.frames_key, u.frame_indices, u.frames_fps, v.path "
         "FROM scoring_units u JOIN videos v ON u.dataset = v.dataset AND u.video_id = v.video_id "
-        "WHERE u.dataset = ? AND list_contains(?, u.plan) AND list_contains(?, u.video_id)",
+        "WHERE u.dataset = ? AND list_contains(?, u.plan) AND list_contains(?, u.video_id) "
+        "ORDER BY u.video_id, u.plan, u.unit",
         [units[0].dataset if units else "", plans, videos],
     ).iter_rows(named=True)
-    return FrameSource(FrameCache(paths.frames_cache_dir()), unit_frames(rows), max_side)
+    return FrameSource(FrameCache(paths.frames_cache_dir()), unit_frames(rows), decode)
 
 
 def _mark_failed(st, dataset: str, failed: dict[str, str], on_error: str, context: AssetExecutionContext) -> None:
@@ -142,6 +147,7 @@ def run_predictions(
     shard: tuple[int, int] | None = None,
     max_side: int | None = None,
     on_error: str = "skip",
+    decode: DecodeOptions | None = None,
 ) -> dg.Output[dict]:
     """Score every unit of every plan with ``template`` (only the videos of ``shard = (index, count)``
     when given) and describe the result."""
@@ -165,6 +171,7 @@ def run_predictions(
         shard=shard,
         max_side=max_side,
         on_error=on_error,
+        decode=decode,
     )
     elapsed = time.perf_counter() - t0
     scores = sorted(
@@ -286,6 +293,7 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
             shard=shard,
             max_side=s.sampling.max_side,
             on_error=s.dataset.on_error,
+            decode=decode_options(s),
         )
 
     return score

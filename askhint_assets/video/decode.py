@@ -163,11 +163,12 @@ def decode_sampled(
     indices: np.ndarray | list[int],
     max_side: int | None = None,
     mode: SamplingMode = "exact",
-    max_offset: int | None = None,
+    max_offset_s: float | None = None,
     threads: int = 1,
 ) -> SampledFrames:
     """Frames for ``indices``: exactly those (``exact``), or near them (``nearest_keyframe``: the
-    nearest keyframe, or with ``max_offset`` a frame at most that many frames away, see
+    nearest keyframe, or with ``max_offset_s`` a frame at most ``floor(max_offset_s * fps)`` frames
+    away, see
     :func:`stream_index.frames_to_use`); ``used`` says which frame each one is.
     ``threads``: FFmpeg decoding threads (0: FFmpeg's choice; 1 suits one process per core).
 
@@ -189,6 +190,7 @@ def decode_sampled(
         return SampledFrames(np.empty((0, h, w, 3), np.uint8), np.empty(0, np.int64), info, mode)
     wanted = np.unique(idx)
     to_rgb = _RGB(w, h)
+    max_offset = None if max_offset_s is None else math.floor(max_offset_s * info.fps + 1e-9)
     indexed = _decode_indexed(path, wanted, mode, max_offset, threads, to_rgb)
     if indexed is not None:
         count, used_of, got = indexed

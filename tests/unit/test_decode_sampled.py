@@ -105,7 +105,8 @@ def test_nearest_keyframe_stays_within_its_bound(gops: dict[str, Path], bound: i
         with av.open(str(path)) as c:
             keys = sorted(i for i, f in enumerate(c.decode(video=0)) if f.key_frame)
         for idx in _samples(info.num_frames, info.fps):
-            out = decode_sampled(path, idx, mode="nearest_keyframe", max_offset=bound)
+            seconds = None if bound is None else bound / info.fps
+            out = decode_sampled(path, idx, mode="nearest_keyframe", max_offset_s=seconds)
             assert out.mode == "nearest_keyframe" and not out.fell_back
             offset = np.abs(out.used - idx)
             if bound is None:  # keyframes only: the nearest one
