@@ -168,8 +168,7 @@ def decode_sampled(
 ) -> SampledFrames:
     """Frames for ``indices``: exactly those (``exact``), or near them (``nearest_keyframe``: the
     nearest keyframe, or with ``max_offset_s`` a frame at most ``floor(max_offset_s * fps)`` frames
-    away, see
-    :func:`stream_index.frames_to_use`); ``used`` says which frame each one is.
+    away, see :func:`stream_index.frames_to_use`); ``used`` says which frame each one is.
     ``threads``: FFmpeg decoding threads (0: FFmpeg's choice; 1 suits one process per core).
 
     ``exact`` decodes, in one pass, only the groups of pictures that hold a wanted frame, and inside
