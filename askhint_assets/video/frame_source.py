@@ -135,9 +135,13 @@ class FrameSource:
         job = self._jobs.pop(video_id, None) or self._submit(video_id)
         try:
             n, failure = job.result()
-        except BrokenProcessPool:  # the decoder crashed its process: this video fails, the pool restarts
+        except BrokenProcessPool:  # a worker died, decoding this video or another: try this one alone
             self._restart()
-            n, failure = 0, ("failed", "the decoding process died while decoding this video (crashed decoder?)")
+            try:
+                n, failure = self._submit(video_id).result()
+            except BrokenProcessPool:
+                self._restart()
+                n, failure = 0, ("failed", "the decoding process died while decoding this video (crashed decoder?)")
         self.decoded_units += n
         if failure is not None:
             kind, reason = failure

@@ -4,6 +4,8 @@ video failing alone; the sampling mode's settings reach the plan, the frames key
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import yaml
@@ -13,6 +15,7 @@ from askhint_assets.demo.synth import render_clip
 from askhint_assets.errors import InputError
 from askhint_assets.orchestration.data import decode_options, plan_id
 from askhint_assets.settings import PipelineSettings, SamplingSettings, load_settings
+from askhint_assets.video import frame_source
 from askhint_assets.video.decode import write_video
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import DecodeOptions, FrameSource, UnitFrames, default_workers
@@ -51,6 +54,27 @@ def test_two_workers_give_the_frames_of_one_process_and_stay_within_ahead(tmp_pa
         assert pool.decoded_units == here.decoded_units == sum(len(us) for v, (_, us) in videos.items() if v != "v2")
     assert max(in_flight) <= 3 and pool._pool is None  # closed
     assert default_workers() >= 1
+
+
+_DECODE = frame_source._decode_video
+
+
+def _crash_on_bad(path: str, *args):
+    """Run in a worker process: kills it (as a crashing decoder would) for a video named ``crash``."""
+    if "crash" in path:
+        os._exit(11)
+    return _DECODE(path, *args)
+
+
+def test_a_video_that_kills_its_worker_fails_alone(tmp_path, monkeypatch):
+    videos = {name: _video(tmp_path, name, i) for i, name in enumerate(["a", "crash", "b", "c"])}
+    monkeypatch.setattr(frame_source, "_decode_video", _crash_on_bad)  # pickled by name: workers run it too
+    cache = FrameCache(tmp_path / "c")
+    with FrameSource(cache, _units(videos), DecodeOptions(64, workers=2, ahead=4)) as pool:
+        failed = pool.prepare_all()
+    assert list(failed) == ["crash"] and "decoding process died" in failed["crash"]
+    for vid in ("a", "b", "c"):  # decoded though the crash broke the pool they were queued in
+        assert all(cache.has(u.frames_key) for u in videos[vid][1])
 
 
 def test_prepare_all_decodes_every_video_through_the_pool(tmp_path):
