@@ -228,6 +228,7 @@ def feed_section(sources: dict[str, Path], args, tmp: Path) -> tuple[str, dict]:
             if not counts[shape]:
                 continue
             copies = distinct_copies(src, tmp / "copies", counts[shape])
+            out.append(ceiling(shape, copies, args.workers))
             for mode, kw in modes.items():
                 sampling = SamplingConfig(max_frames=128, fallback_fps=1.0, max_side=448, **kw)
                 planned = plan(copies, sampling)
@@ -244,6 +245,28 @@ def feed_section(sources: dict[str, Path], args, tmp: Path) -> tuple[str, dict]:
         proc.terminate()
         proc.wait(timeout=10)
     return "\n".join(out), report
+
+
+def ceiling(shape: str, copies: list[Path], workers: list[int]) -> str:
+    """What more processes can gain on this machine now: the same videos decoded whole by a plain PyAV
+    loop (no askhint code) in pools of each size (started before the clock)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    walls = {}
+    load = os.getloadavg()[0]
+    for w in workers:
+        with ProcessPoolExecutor(w, mp_context=multiprocessing.get_context("spawn")) as pool:
+            list(pool.map(abs, range(w)))  # started
+            t = time.perf_counter()
+            list(pool.map(decode_all, copies, ["NONE"] * len(copies)))
+            walls[w] = time.perf_counter() - t
+    rows = [["plain PyAV loop, every frame of the same videos: wall s"] + [f"{walls[w]:.2f}" for w in workers],
+            ["  speed-up over 1 process (this machine's ceiling now)"]
+            + [f"{walls[workers[0]] / walls[w]:.2f}x" for w in workers]]
+    head = (f"\n{SHAPES[shape]}: {len(copies)} videos, baseline for the processes' speed-up; 1-min load average at "
+            f"start {load:.2f}")
+    return head + "\n" + table(["", *[f"{w} process{'es' if w > 1 else ''}" for w in workers]], rows)
 
 
 def feed_table(shape: str, mode: str, n: int, res: dict, args, load: float) -> str:
