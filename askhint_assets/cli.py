@@ -12,9 +12,9 @@ from typing import Any
 import click
 
 from askhint_assets.datasets.base import VideoRecord
+from askhint_assets.datasets.registry import KIND_NAMES
 from askhint_assets.errors import AskHintError, InputError
 
-DATASETS = ("ucf-crime", "xd-violence", "folder")
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.group()
 def main() -> None:
@@ -25,19 +25,19 @@ def _listed(items: list[str], limit: int = 10) -> str:
     return ", ".join(items[:limit]) + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
 
 
+class _KindChoice(click.Choice):
+    """The data set kinds of the registry, spelled as in the settings (``ucf_crime``); the older CLI spelling
+    with a hyphen (``ucf-crime``) is still accepted."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(value.replace("-", "_") if isinstance(value, str) else value, param, ctx)
+
+
 def _load_records(dataset: str, annotations: Path, scored_ids: list[str], inclusive_end: bool) -> list[VideoRecord]:
-    """Ground truth: UCF/folder from the annotation file, XD from the scored names + annotations.txt."""
-    if dataset == "ucf-crime":
-        from askhint_assets.datasets import ucf_crime
+    """Ground truth of the kind's annotation file (XD-Violence: from the scored names + annotations.txt)."""
+    from askhint_assets.datasets.registry import ground_truth
 
-        return list(ucf_crime.parse_annotations(annotations, inclusive_end=inclusive_end))
-    if dataset == "xd-violence":
-        from askhint_assets.datasets import xd_violence
-
-        return list(xd_violence.records_from_names(scored_ids, annotations, inclusive_end=inclusive_end))
-    from askhint_assets.datasets import folder
-
-    return list(folder.parse_annotations(annotations, inclusive_end=inclusive_end))
+    return ground_truth(dataset, annotations, scored_ids, inclusive_end=inclusive_end)
 
 
 def _write_eval_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
@@ -54,7 +54,7 @@ def _fmt(v: Any) -> str:
 
 
 @main.command("evaluate")
-@click.option("--dataset", type=click.Choice(DATASETS), required=True, help="Annotation format.")
+@click.option("--dataset", type=_KindChoice(KIND_NAMES), required=True, help="Annotation format (data set kind).")
 @click.option("--annotations", type=_FILE, required=True, help="Ground-truth annotation file.")
 @click.option(
     "--scores",
@@ -254,14 +254,15 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     import shutil
     import uuid
 
-    from askhint_assets import paths
+    from askhint_assets import ids, paths
     from askhint_assets.hashing import hash_obj
-    from askhint_assets.orchestration.prompts import class_prompt_content
     from askhint_assets.orchestration.resources import VLMResource
     from askhint_assets.prompts.loader import load_prompt_set
+    from askhint_assets.prompts.versions import class_prompt_content
     from askhint_assets.questions import generate
     from askhint_assets.settings import load_settings
     from askhint_assets.store import Store, now
+    from askhint_assets.store.prompts import record_prompt_version
     from askhint_assets.vlm.cache import CachedRunner
 
     s = load_settings()
@@ -318,20 +319,13 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
         shutil.rmtree(tmp, ignore_errors=True)
 
     content = class_prompt_content(new_ps)
-    version = "cp-" + hash_obj(content)
-    db = Store(paths.db_path())
-    if not db.scalar("SELECT count(*) FROM prompt_versions WHERE version = ?", [version]):
-        db.upsert("prompt_versions", [{
-            "version": version,
-            "prompt_set": new_ps.name,
-            "kind": "class_prompts",
-            "parent": "cp-" + hash_obj(class_prompt_content(ps)),
-            "produced_by": f"model {backend.model_name} ({backend.backend_name}), "
-                           f"settings {json.dumps(gen_settings, sort_keys=True)}",
-            "content": json.dumps(content),
-            "files": json.dumps(new_ps.files),
-            "created_at": now(),
-        }])
+    version = ids.class_prompts_version(content)
+    record_prompt_version(
+        Store(paths.db_path()), version=version, prompt_set=new_ps.name, kind="class_prompts", content=content,
+        files=new_ps.files, parent=ids.class_prompts_version(class_prompt_content(ps)),
+        produced_by=f"model {backend.model_name} ({backend.backend_name}), "
+                    f"settings {json.dumps(gen_settings, sort_keys=True)}",
+    )
     click.echo(f"wrote prompt set {dest} (class-prompt version {version}); review its class_questions.yaml, "
                f"then use it with `dataset: {{prompt_set: {name}}}` in the settings file named by ASKHINT_CONFIG")
     return 0
@@ -340,7 +334,9 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
 def _register() -> None:
     from askhint_assets.cli_lineage import diff_cmd, history_cmd, lineage_cmd
     from askhint_assets.cli_ops import observe_cmd, report_cmd, update_cmd
+    from askhint_assets.cli_plan import plan as plan_cmd
 
+    main.add_command(plan_cmd)
     main.add_command(update_cmd)
     main.add_command(observe_cmd)
     main.add_command(report_cmd)

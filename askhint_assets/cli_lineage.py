@@ -128,7 +128,7 @@ def history_text(rows: list[dict[str, Any]], dataset: str | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def lineage_cmd(report_id: str | None, dataset: str | None, as_json: bool) -> None:
     """Trace an evaluation report back to its Q*, clusters, class-prompt version, plan and model."""
-    from askhint_assets.lineage import lineage
+    from askhint_assets.store.lineage import lineage
 
     d = lineage(_store(), report_id=report_id, dataset=dataset)
     if as_json:
@@ -144,7 +144,7 @@ def lineage_cmd(report_id: str | None, dataset: str | None, as_json: bool) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def diff_cmd(version_a: str, version_b: str, dataset: str | None, as_json: bool) -> None:
     """Compare two Q* versions (ids or unique prefixes): questions and frame AUC."""
-    from askhint_assets.lineage import diff
+    from askhint_assets.store.lineage import diff
 
     d = diff(_store(), version_a, version_b, dataset=dataset)
     if as_json:
@@ -158,7 +158,7 @@ def diff_cmd(version_a: str, version_b: str, dataset: str | None, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def history_cmd(dataset: str | None, as_json: bool) -> None:
     """Q* versions oldest first, with their prompt version and frame AUC."""
-    from askhint_assets.lineage import history
+    from askhint_assets.store.lineage import history
 
     rows = history(_store(), dataset=dataset)
     if as_json:

@@ -68,11 +68,11 @@ def report_cmd() -> None:
     from askhint_assets.store import Store
 
     names = [one.dataset.name for one in load_settings().per_dataset()]
-    paths = [paths.home() / "reports" / f"{name}.md" for name in names]
-    missing = [str(p) for p in paths if not p.exists()]
+    report_files = [paths.home() / "reports" / f"{name}.md" for name in names]
+    missing = [str(p) for p in report_files if not p.exists()]
     if missing:
         raise AskHintError(f"{', '.join(missing)}: no report yet; run `make demo` or materialize evaluation_report")
-    for path in paths:
+    for path in report_files:
         click.echo(path.read_text())
     st = Store(paths.db_path())
     with st.connect(read_only=True) as con:
@@ -82,7 +82,7 @@ def report_cmd() -> None:
         ).fetchone()[0]
     click.echo(f"DuckDB: {paths.db_path()}")
     click.echo(f"  predictions rows: {preds}; model requests ever sent: {calls[0]} in {calls[1]} run(s)")
-    click.echo(f"Report file(s): {', '.join(str(p) for p in paths)}")
+    click.echo(f"Report file(s): {', '.join(str(p) for p in report_files)}")
     click.echo("UI: `make ui`, then open http://127.0.0.1:3000 (asset groups prompts, data, inference, evaluation)")
 
 

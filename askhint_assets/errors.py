@@ -48,3 +48,15 @@ class VideoError(AskHintError):
 
 class BackendError(AskHintError):
     """A model backend failed for a request after its retries; nothing stored is lost."""
+
+
+class MissingArtefactError(AskHintError):
+    """An artefact an asset needs is not stored (its upstream asset was never materialized, or failed)."""
+
+
+class PipelineError(AskHintError):
+    """A pipeline step cannot go on (every video failed, model requests failed); what was computed is kept."""
+
+    def __init__(self, message: str, metadata: dict | None = None) -> None:
+        self.metadata = metadata or {}
+        super().__init__(message)

@@ -31,7 +31,7 @@ from askhint_assets.store import now
 from askhint_assets.vlm.cache import CachedRunner
 from askhint_assets.vlm.parse import parse_stage1, parse_stage2, parse_yes_no
 from askhint_assets.vlm.score import abnormal_probability, aggregate_question_scores, yes_probability
-from askhint_assets.vlm.types import VLMRequest
+from askhint_assets.vlm.types import VLMRequest, VLMResponse
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -70,10 +70,27 @@ def prediction_row(u: Unit, *, question_set: str, model: str, template: str, run
         "rationale": None,
         "raw_stage2": None,
         "stage2_request": None,
+        "score_reason": None,
         **fields,
         "run_id": run_id,
         "created_at": now(),
     }
+
+
+def score_reason(source: str, responses: Sequence[VLMResponse]) -> str | None:
+    """Why a unit was not scored from log-probabilities (None when it was).
+
+    ``answer``: the answer text decided the score (0 or 1), because the backend gave no log-probabilities
+    for the choices (the server's reason where it said one, e.g. a server that ignores ``logprobs``).
+    """
+    if source == "logprobs":
+        return None
+    if source == "failed":
+        return next((r.error for r in responses if not r.ok), None)
+    said = [r.extra.get("no_logprobs") for r in responses if r.ok and r.choice_logprobs is None]
+    why = next((w for w in said if w), None) or ("no log-probabilities for the choices in the response"
+                                                  if said else "the choices were not in the returned top tokens")
+    return why if source == "answer" else f"{why}; the answer did not parse either"
 
 
 def _chunks(items: Sequence[Unit], size: int) -> Iterator[Sequence[Unit]]:
@@ -202,6 +219,7 @@ def _predict_chunk(
                 run_id=runner.run_id,
                 score=float(scored.score),
                 score_source=scored.source if r1.ok else "failed",
+                score_reason=score_reason(scored.source if r1.ok else "failed", [r1]),
                 answer=answer,
                 parse_ok=answer is not None,
                 raw_stage1=r1.text if r1.ok else f"ERROR: {r1.error}",
@@ -291,6 +309,7 @@ def predict_per_question(
                     yes_probability(r.choice_logprobs if r.ok else None, p)
                     for (_, r), p in zip(per_q, parsed, strict=True)
                 ]
+                source = "failed" if failed else _weakest(s.source for s in scored)
                 yes = [q for q, p in zip(qs, parsed, strict=True) if p]
                 rows.append(
                     prediction_row(
@@ -300,7 +319,8 @@ def predict_per_question(
                         template="per_question",
                         run_id=runner.run_id,
                         score=float(aggregate_question_scores([s.score for s in scored], aggregate)),
-                        score_source="failed" if failed else _weakest(s.source for s in scored),
+                        score_source=source,
+                        score_reason=score_reason(source, [r for _, r in per_q]),
                         answer=templates.abnormal_word if yes else templates.normal_word,
                         rationale="; ".join(yes) or None,
                         parse_ok=all(p is not None for p in parsed),

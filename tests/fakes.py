@@ -1,10 +1,25 @@
-"""Test doubles shared by the tests: a deterministic fake VLM backend."""
+"""Test doubles shared by the tests: a deterministic fake VLM backend, and a way to plug one in."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from askhint_assets.vlm.types import VLMRequest, VLMResponse
+from askhint_assets.vlm.backends.registry import register_backend, unregister_backend
+from askhint_assets.vlm.types import VLMBackend, VLMRequest, VLMResponse
+
+
+@contextmanager
+def registered_backend(name: str, backend: VLMBackend) -> Iterator[str]:
+    """``backend`` in the backend registry under ``name`` while the block runs: select it with
+    ``model: {backend: <name>}`` in the settings or ``VLMResource(backend=<name>)`` in the resources. The
+    registration lives in this process only (an in-process executor sees it, a multiprocess one does not)."""
+    register_backend(name, lambda model, **_: backend, local_model=False, replace=True)
+    try:
+        yield name
+    finally:
+        unregister_backend(name)
 
 
 class FakeBackend:

@@ -13,6 +13,16 @@ logistic around ``brightness_threshold``; text-only without the marker gives 0.1
 Faults (one-shot queue or per-request rule): ``"429"``/``"500"``/``"503"``/``"400"`` status codes
 (429/503 carry ``Retry-After``), ``"garbage"`` (200 with a non-JSON body), ``"close"`` (drop the
 connection without answering), ``"hang"`` (sleep ``hang_s`` before answering normally).
+
+Server kinds (:meth:`StandinServer.set_mode`, ``MODES``), as OpenAI-compatible servers differ:
+``vllm`` (default: log-probabilities, ``video_url`` parts, vLLM's fields; a ``video/jpeg`` URL keeps its first
+``video_num_frames`` frames (32, vLLM's default) unless the request's ``media_io_kwargs.video.num_frames``
+says otherwise), ``old_vllm`` (ignores ``media_io_kwargs``: truncates), ``no_logprobs`` (ignores
+``logprobs``, like ``transformers serve``), ``strict`` (422 "Unexpected fields in the request" to fields
+outside the OpenAI schema), ``transformers_serve`` (both), ``no_video`` (400 to ``video_url`` parts),
+``no_logprobs_with_media`` (400 to ``logprobs`` with image or video input, like some hosted endpoints).
+``usage.prompt_tokens`` counts the frames kept. Probe requests (header ``X-Askhint-Probe``) are answered
+without faults and counted in ``probe_count`` only, so request counts and the log hold the scoring requests.
 """
 
 from __future__ import annotations
@@ -42,6 +52,21 @@ FILLERS = (
     "Video", "Frame", "Scene", "Result", "Label", "Class", "Output", "Final",
 )  # fmt: skip
 FAULT_KINDS = ("429", "500", "503", "400", "garbage", "close", "hang")
+OPENAI_FIELDS = frozenset({
+    "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "logprobs", "top_logprobs",
+    "stream", "stream_options", "top_p", "n", "stop", "seed", "frequency_penalty", "presence_penalty",
+    "response_format", "tools", "tool_choice", "user", "logit_bias",
+})  # fmt: skip
+MODE_KNOBS = ("logprobs_supported", "strict_fields", "video_parts", "honour_media_io_kwargs", "media_logprobs")
+MODES: dict[str, dict[str, bool]] = {
+    "vllm": {},
+    "old_vllm": {"honour_media_io_kwargs": False},
+    "no_logprobs": {"logprobs_supported": False},
+    "strict": {"strict_fields": True},
+    "transformers_serve": {"logprobs_supported": False, "strict_fields": True},
+    "no_video": {"video_parts": False},
+    "no_logprobs_with_media": {"media_logprobs": False},
+}
 
 
 def _first_frame(body: dict) -> np.ndarray | None:
@@ -74,13 +99,15 @@ def _texts(body: dict) -> str:
     return "\n".join(out)
 
 
-def _count_frames(body: dict) -> int:
+def _count_frames(body: dict, video_num_frames: int | None = None) -> int:
+    """Frames in the body; a video part counts at most ``video_num_frames`` (-1 or None: all)."""
     n = 0
     for p in _media_parts(body):
         if p["type"] == "image_url":
             n += 1
         else:
-            n += len(p["video_url"]["url"].split(",", 1)[1].split(","))
+            sent = len(p["video_url"]["url"].split(",", 1)[1].split(","))
+            n += sent if video_num_frames is None or video_num_frames < 0 else min(sent, video_num_frames)
     return n
 
 
@@ -115,6 +142,10 @@ class StandinServer:
         self.predicate: Callable[[dict, np.ndarray | None], bool] | None = None  # overrides score
         self.log: list[dict] = []
         self.request_count = 0
+        self.probe_count = 0
+        self.mode = "vllm"
+        self.video_num_frames = 32  # vLLM's VideoMediaIO default
+        self.set_mode("vllm")
         self.in_flight = 0
         self.max_in_flight = 0
         self._faults: deque[str] = deque()
@@ -135,18 +166,32 @@ class StandinServer:
         with self._lock:
             self._faults.extend([kind] * n)
 
+    def set_mode(self, mode: str) -> None:
+        """Behave like one kind of server (``MODES``)."""
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(MODES)}")
+        self.mode = mode
+        self.logprobs_supported = self.video_parts = self.honour_media_io_kwargs = self.media_logprobs = True
+        self.strict_fields = False
+        for k, v in MODES[mode].items():
+            setattr(self, k, v)
+
     def reset(self) -> None:
-        """Clear faults, knobs, counters and the log."""
+        """Clear faults, knobs, counters and the log; back to vLLM mode."""
         with self._lock:
             self._faults.clear()
             self.log.clear()
-            self.request_count = self.max_in_flight = 0
+            self.request_count = self.max_in_flight = self.probe_count = 0
         self.delay_s, self.fault_rule, self.predicate, self.retry_after = 0.0, None, None, 0.0
+        self.video_num_frames = 32
+        self.set_mode("vllm")
 
     def stats(self) -> dict:
         with self._lock:
             return {
                 "request_count": self.request_count,
+                "probe_count": self.probe_count,
+                "mode": self.mode,
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
                 "pending_faults": list(self._faults),
@@ -206,6 +251,25 @@ class StandinServer:
         z = (float(frame.mean()) - self.brightness_threshold) / 16.0
         return min(0.99, max(0.01, 1.0 / (1.0 + math.exp(-z))))
 
+    def refusal(self, body: dict) -> tuple[int, dict] | None:
+        """The error a server of this mode gives ``body`` (None: it answers)."""
+        if self.strict_fields and set(body) - OPENAI_FIELDS:
+            extra = sorted(set(body) - OPENAI_FIELDS)
+            return 422, {"detail": f"Unexpected fields in the request: {set(extra)}"}
+        media = _media_parts(body)
+        if not self.video_parts and any(p["type"] == "video_url" for p in media):
+            return 400, _error("video_url content parts are not supported", 400)
+        if not self.media_logprobs and media and body.get("logprobs"):
+            return 400, _error("logprobs are not supported with image or video input", 400)
+        return None
+
+    def kept_video_frames(self, body: dict) -> int:
+        """How many frames of a video/jpeg URL this server keeps (-1: all)."""
+        per_request = ((body.get("media_io_kwargs") or {}).get("video") or {}).get("num_frames")
+        if self.honour_media_io_kwargs and isinstance(per_request, int):
+            return per_request
+        return self.video_num_frames
+
     def completion(self, body: dict) -> dict:
         """The vLLM-format chat.completion for a valid request body."""
         frame = _first_frame(body)
@@ -228,7 +292,7 @@ class StandinServer:
             tokens, finish = tokens[:max_tokens], "length"
             text = "".join(tokens)
         logprobs = None
-        if body.get("logprobs"):
+        if body.get("logprobs") and self.logprobs_supported:
             k = int(body.get("top_logprobs") or 0)
             first_top.sort(key=lambda t: -t[1])
             fillers = [(f, math.log((1 - ANSWER_MASS) / 2 ** (i + 1))) for i, f in enumerate(FILLERS)]
@@ -237,7 +301,7 @@ class StandinServer:
             for t in tokens[1:]:
                 content.append({**_lp_entry(t, -0.01), "top_logprobs": [_lp_entry(t, -0.01)][:k]})
             logprobs = {"content": content}
-        n_frames = _count_frames(body)
+        n_frames = _count_frames(body, self.kept_video_frames(body))
         prompt_tokens = len(text_in) // 4 + 20 + 64 * n_frames
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
@@ -350,6 +414,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._control(raw)
         if self.path != "/v1/chat/completions":
             return self._send(404, _error(f"no route {self.path}", 404, "NotFoundError"))
+        if self.headers.get("X-Askhint-Probe"):
+            return self._probe(raw)
         with s._lock:
             s.request_count += 1
             s.in_flight += 1
@@ -407,11 +473,29 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(400, _error("messages: field required", 400))
         if body.get("model") != s.model:
             return self._send(404, _error(f"The model `{body.get('model')}` does not exist.", 404, "NotFoundError"))
+        refused = s.refusal(body)
+        if refused:
+            return self._send(*refused)
         try:
             payload = s.completion(body)
         except Exception as e:  # a malformed part, an undecodable image
             return self._send(400, _error(f"{type(e).__name__}: {e}", 400))
         self._send(200, payload)
+
+    def _probe(self, raw: bytes) -> None:
+        """A probe request: answered by the mode's rules, without faults, outside the counts and the log."""
+        s = self.standin
+        with s._lock:
+            s.probe_count += 1
+        if s.api_key is not None and self.headers.get("Authorization") != f"Bearer {s.api_key}":
+            return self._send(401, {"error": "Unauthorized"})
+        body = json.loads(raw)
+        if body.get("model") != s.model:
+            return self._send(404, _error(f"The model `{body.get('model')}` does not exist.", 404, "NotFoundError"))
+        refused = s.refusal(body)
+        if refused:
+            return self._send(*refused)
+        return self._send(200, s.completion(body))
 
     def _control(self, raw: bytes) -> None:
         s = self.standin
@@ -421,9 +505,11 @@ class _Handler(BaseHTTPRequestHandler):
                 s.inject(str(cmd["kind"]), int(cmd.get("n", 1)))
             elif self.path == "/_standin/config":
                 for key in ("delay_s", "hang_s", "retry_after", "brightness_threshold", "abnormal_token",
-                            "service_s", "slots"):
+                            "video_num_frames", "service_s", "slots"):
                     if key in cmd:
                         setattr(s, key, cmd[key])
+                if "mode" in cmd:
+                    s.set_mode(str(cmd["mode"]))
             elif self.path == "/_standin/reset":
                 s.reset()
             else:

@@ -6,6 +6,12 @@ video, a ``(T, H, W, 3)`` uint8 array), records what it was sent, and answers gr
 vocabulary with pseudo-random logits seeded by the prompt and the pixels: deterministic, different for
 different inputs. Outputs have vLLM's shapes: ``RequestOutput.outputs[0]`` is a ``CompletionOutput``
 whose ``logprobs`` holds, per generated token, ``dict[token_id -> Logprob(logprob, rank, decoded_token)]``.
+
+When the engine's model folder holds a tokenizer (e.g. the real-vocabulary checkpoint of
+:mod:`tests.real_vocab`), the fake works on that vocabulary instead, as vLLM does: it tokenizes the prompt
+with the checkpoint's tokenizer (a video needs exactly one ``<|video_pad|>`` token), draws logits over the
+whole embedding (152,064 rows), lifts the first tokens of the answer words (``ANSWER_WORDS``) above the
+rest at the first step (as an instructed model would), and decodes with that tokenizer.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +33,8 @@ VOCAB: tuple[str, ...] = (
     " a", " person", " runs", ".", "The", " video",
 )  # fmt: skip
 VIDEO_PLACEHOLDERS = ("<|video_pad|>", "<video>")  # Qwen2.5-VL, InternVL2.5
+ANSWER_WORDS = ("Normal", "Abnormal", "Yes", "No", "Group")  # their first tokens lead at step 0 (real vocab)
+ANSWER_LIFT = 25.0
 
 
 @dataclass
@@ -99,9 +108,20 @@ class FakeLLM:
         self.calls: list[EngineCall] = []
         self.fail_marker: str | None = None
         self._next_id = 0
+        self.tokenizer: Any = None  # the checkpoint's tokenizer when the model folder has one
+        self.first_step_logprobs: list[np.ndarray] = []  # real-vocab mode: step-0 log-softmax per answer
+        self.prompt_token_ids: list[list[int]] = []
+        if (Path(model) / "tokenizer.json").is_file():
+            from transformers import AutoConfig, AutoTokenizer
 
-    def get_tokenizer(self) -> FakeTokenizer:
-        return FakeTokenizer()
+            self.tokenizer = AutoTokenizer.from_pretrained(model)
+            cfg = AutoConfig.from_pretrained(model)
+            self.vocab_rows = int(cfg.text_config.vocab_size)
+            self.eos_ids = {self.tokenizer.convert_tokens_to_ids("<|im_end|>"), self.tokenizer.eos_token_id}
+            self.lifted = sorted({self.tokenizer.encode(w, add_special_tokens=False)[0] for w in ANSWER_WORDS})
+
+    def get_tokenizer(self) -> Any:
+        return self.tokenizer if self.tokenizer is not None else FakeTokenizer()
 
     def generate(
         self,
@@ -141,6 +161,8 @@ class FakeLLM:
                 raise ValueError(f"video must be uint8, got {video.dtype}")
 
     def _answer(self, p: dict[str, Any], sp: SamplingParams) -> RequestOutput:
+        if self.tokenizer is not None:
+            return self._answer_real_vocab(p, sp)
         h = hashlib.sha256(p["prompt"].encode())
         video = (p.get("multi_modal_data") or {}).get("video")
         if video is not None:
@@ -171,6 +193,50 @@ class FakeLLM:
         comp = CompletionOutput(0, text, ids, cumulative, lps if sp.logprobs is not None else None, finish)
         self._next_id += 1
         return RequestOutput(str(self._next_id), p["prompt"], None, None, [comp])
+
+
+    def _seed(self, p: dict[str, Any]) -> int:
+        h = hashlib.sha256(p["prompt"].encode())
+        video = (p.get("multi_modal_data") or {}).get("video")
+        if video is not None:
+            h.update(repr(video.shape).encode() + np.ascontiguousarray(video).tobytes())
+        h.update(repr(sorted((p.get("mm_processor_kwargs") or {}).items())).encode())
+        return int.from_bytes(h.digest()[:8], "little")
+
+    def _answer_real_vocab(self, p: dict[str, Any], sp: SamplingParams) -> RequestOutput:
+        """Greedy answer over the checkpoint's vocabulary (see the module doc)."""
+        tok = self.tokenizer
+        prompt_ids = tok.encode(p["prompt"], add_special_tokens=False)
+        video = (p.get("multi_modal_data") or {}).get("video")
+        pad_id = tok.convert_tokens_to_ids("<|video_pad|>")
+        if prompt_ids.count(pad_id) != (0 if video is None else 1):
+            raise ValueError(f"{prompt_ids.count(pad_id)} <|video_pad|> tokens for {0 if video is None else 1} videos")
+        self.prompt_token_ids.append(prompt_ids)
+        seed = self._seed(p)
+        ids: list[int] = []
+        lps: list[dict[int, Logprob]] = []
+        cumulative, finish = 0.0, "length"
+        for step in range(int(sp.max_tokens or 16)):
+            logits = np.random.default_rng([seed, step]).normal(0.0, 3.0, self.vocab_rows)
+            if step == 0:
+                logits[self.lifted] += ANSWER_LIFT
+                logits[list(self.eos_ids)] = -np.inf
+            logp = logits - np.logaddexp.reduce(logits)
+            if step == 0:
+                self.first_step_logprobs.append(logp)
+            order = np.argsort(-logp, kind="stable")[: max(1, sp.logprobs or 1)]
+            tk = int(order[0])
+            cumulative += float(logp[tk])
+            if sp.logprobs is not None:
+                lps.append({int(t): Logprob(float(logp[t]), r + 1, tok.decode([int(t)])) for r, t in enumerate(order)})
+            ids.append(tk)
+            if tk in self.eos_ids:
+                finish = "stop"
+                break
+        text = tok.decode([t for t in ids if t not in self.eos_ids], skip_special_tokens=True)
+        comp = CompletionOutput(0, text, ids, cumulative, lps if sp.logprobs is not None else None, finish)
+        self._next_id += 1
+        return RequestOutput(str(self._next_id), p["prompt"], prompt_ids, None, [comp])
 
 
 @dataclass

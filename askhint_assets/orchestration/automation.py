@@ -20,20 +20,18 @@ deployment needs ``dagster-daemon run``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import dagster as dg
 
 from askhint_assets.hashing import hash_file, hash_tree
+from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.settings import PipelineSettings
-from askhint_assets.sharding import is_shard
 
 AC = dg.AutomationCondition
 
 # The event tag Dagster reads an observation's data version from (dagster._core.definitions.data_version
 # .DATA_VERSION_TAG; not exported by dagster 1.13). Observable source assets write the same tag.
 DATA_VERSION_TAG = "dagster/data_version"
-PROMPT_STORE = dg.AssetKey("prompt_store")
 
 _NEW_DATA_VERSION_WITHOUT_ROOT = (AC.data_version_changed() & ~AC.executed_with_root_target()).with_label(
     "new_data_version_without_root"
@@ -76,45 +74,6 @@ ON_NEW_PREDICTIONS = on_new_data_version("on_new_predictions", ignore=dg.AssetSe
 """For ``evaluation_report``: follows the predictions (in the same run when they are requested); a new
 ``dataset_index`` alone does not trigger it, as the predictions of the new videos do not exist yet."""
 
-CHEAP = ("class_prompts", "inference_templates", "question_embeddings", "question_clusters", "guiding_questions")
-EXPENSIVE = ("sampled_frames", "askhint_predictions", "abstract_predictions")
-
-
-def condition_for(key: dg.AssetKey) -> dg.AutomationCondition | None:
-    """The automation condition of an asset, by its name (the last part of its key, so a data set's
-    prefixed chain gets the same conditions). Assets without one are left to the nightly schedule and
-    ``askhint update``: ``dataset_index`` (its video files and annotations are not observed) and the
-    optional ``prompt_count_ablation`` (an experiment with many VLM requests)."""
-    name = key.path[-1]
-    if name in CHEAP:
-        return ON_NEW_DATA_VERSION
-    if name in EXPENSIVE or is_shard(name):
-        return ON_SETTLED_NEW_DATA_VERSION
-    if name != "evaluation_report":
-        return None
-    if len(key.path) == 1:
-        return ON_NEW_PREDICTIONS
-    index = dg.AssetKey([*key.path[:-1], "dataset_index"])
-    return on_new_data_version("on_new_predictions", ignore=dg.AssetSelection.assets(index))
-
-
-def automation_conditions(keys: Sequence[dg.AssetKey] | None = None) -> dict[dg.AssetKey, dg.AutomationCondition]:
-    """The automation condition of each asset key that has one (default: the unprefixed demo keys)."""
-    keys = keys or [dg.AssetKey(k) for k in (*CHEAP, *EXPENSIVE, "evaluation_report")]
-    return {k: c for k in keys if (c := condition_for(k)) is not None}
-
-
-def with_automation(assets: Sequence) -> list:
-    """``assets`` with the conditions of :func:`condition_for` set on their specs (source assets, which
-    are observed and never requested, pass through)."""
-
-    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
-        cond = condition_for(spec.key)
-        return spec if cond is None else spec.replace_attributes(automation_condition=cond)
-
-    return [a.map_asset_specs(apply) if isinstance(a, dg.AssetsDefinition) else a for a in assets]
-
-
 def _latest_observed_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[str | None, dict]:
     records = instance.fetch_observations(key, limit=1).records
     if not records or records[0].asset_observation is None:
@@ -132,13 +91,13 @@ def _parse_cursor(raw: str | None) -> dict | None:
 
 
 def build_prompt_store_sensor(
-    s: PipelineSettings, minimum_interval_seconds: int = 30, key: dg.AssetKey = PROMPT_STORE
+    s: PipelineSettings, names: ChainNames = ChainNames(), minimum_interval_seconds: int = 30
 ) -> dg.SensorDefinition:
-    """The sensor that turns an edit of the prompt set's YAML files into a new data version of ``key``
-    (``prompt_store``, or ``<prompt_set>/prompt_store`` with several data sets; the sensor is then named
-    ``<prompt_set>_prompt_store_sensor``)."""
+    """The sensor that turns an edit of the prompt set's YAML files into a new data version of the chain's
+    ``prompt_store`` (``prompt_store_sensor``, or ``<prompt_set>_prompt_store_sensor`` for a prefixed chain)."""
     prompt_dir = s.prompt_dir()
-    name = "prompt_store_sensor" if len(key.path) == 1 else f"{'_'.join(key.path[:-1])}_prompt_store_sensor"
+    key = names.key("prompt_store")
+    name = f"{names.sensor_prefix}prompt_store_sensor"
 
     @dg.sensor(
         name=name,

@@ -13,35 +13,35 @@ import math
 
 import dagster as dg
 
+from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.orchestration.metadata import md_table
-from askhint_assets.orchestration.prompts import load_class_prompts
 from askhint_assets.orchestration.resources import StoreResource
+from askhint_assets.store.predictions import (
+    frame_auc_of_reports,
+    parse_results,
+    plans_of,
+    score_sources,
+    units_per_video,
+)
+from askhint_assets.store.prompts import cluster_coverage, prompt_version_content, question_set_questions
+from askhint_assets.store.videos import ok_video_ids
 
 QSTAR_MIN, QSTAR_MAX = 3, 12
 PARSE_FAILURE_THRESHOLD = 0.2
-_PRED_KEY = "dataset = ? AND list_contains(?, plan) AND question_set = ? AND model = ? AND template = ?"
 
 
-def plans_of(ref: dict) -> dict[str, str]:
-    """Granularity → plan id of a prediction reference (older references carry one ``plan``)."""
-    return dict(ref["plans"]) if "plans" in ref else {"-": ref["plan"]}
-
-
-def _pred_params(ref: dict) -> list:
-    return [ref["dataset"], sorted(plans_of(ref).values()), ref["question_set"], ref["model"], ref["template"]]
-
-
-@dg.asset_check(
-    asset="guiding_questions",
+_QSTAR_SPEC = dict(
     name="qstar_size_within_bounds",
     blocking=True,
     description=f"Q* as stored in `question_sets` has exactly the target size, and {QSTAR_MIN} <= size <= "
     f"{QSTAR_MAX} (fewer questions give the model too little to go on, more dilute the prompt).",
 )
-def qstar_size_within_bounds(guiding_questions: dict, store: StoreResource) -> dg.AssetCheckResult:
+
+
+def _qstar_size(guiding_questions: dict, store: StoreResource) -> dg.AssetCheckResult:
     qs = guiding_questions["question_set"]
     target = int(guiding_questions["target_size"])
-    stored = store.store().scalar("SELECT questions FROM question_sets WHERE question_set = ?", [qs])
+    stored = question_set_questions(store.store(), qs)
     if stored is None:
         return dg.AssetCheckResult(
             passed=False,
@@ -67,22 +67,18 @@ def qstar_size_within_bounds(guiding_questions: dict, store: StoreResource) -> d
     )
 
 
-@dg.asset_check(
-    asset="question_clusters",
+_CLUSTERS_SPEC = dict(
     name="clusters_cover_every_class",
     blocking=True,
     description="Every class of the prompt version's taxonomy has at least one question in some cluster "
     "(rows of `question_clusters` for this clustering); an uncovered class cannot inform Q*.",
 )
-def clusters_cover_every_class(question_clusters: dict, store: StoreResource) -> dg.AssetCheckResult:
+
+
+def _clusters_cover(question_clusters: dict, store: StoreResource) -> dg.AssetCheckResult:
     st = store.store()
-    classes = sorted(load_class_prompts(st, question_clusters["version"])["classes"])
-    df = st.query(
-        "SELECT class, list(DISTINCT cluster ORDER BY cluster) AS clusters, count(*) AS questions "
-        "FROM question_clusters WHERE clustering_id = ? GROUP BY class ORDER BY class",
-        [question_clusters["clustering_id"]],
-    )
-    covered = {r["class"]: r for r in df.iter_rows(named=True)}
+    classes = sorted(prompt_version_content(st, question_clusters["version"])["classes"])
+    covered = cluster_coverage(st, question_clusters["clustering_id"])
     missing = [c for c in classes if c not in covered]
     n_clusters = len({c for r in covered.values() for c in r["clusters"]})
     table = [
@@ -106,14 +102,8 @@ def clusters_cover_every_class(question_clusters: dict, store: StoreResource) ->
 
 def _predictions_cover_videos(ref: dict, store: StoreResource) -> dg.AssetCheckResult:
     st = store.store()
-    ok = set(
-        st.query("SELECT video_id FROM videos WHERE dataset = ? AND status = 'ok'", [ref["dataset"]])["video_id"]
-    )
-    df = st.query(
-        f"SELECT plan, video_id, count(*) AS units, count(*) FILTER (score_source = 'failed') AS failed "
-        f"FROM predictions WHERE {_PRED_KEY} GROUP BY plan, video_id",
-        _pred_params(ref),
-    )
+    ok = ok_video_ids(st, ref["dataset"])
+    df = units_per_video(st, ref)
     missing = {}
     for g, plan in plans_of(ref).items():
         got = set(df.filter(df["plan"] == plan)["video_id"])
@@ -146,23 +136,28 @@ _COVERAGE_DESCRIPTION = (
 )
 
 
-@dg.asset_check(asset="askhint_predictions", name="every_video_predicted", blocking=True,
-                description=_COVERAGE_DESCRIPTION)
-def askhint_every_video_predicted(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+def _askhint_covered(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
     return _predictions_cover_videos(askhint_predictions, store)
 
 
-@dg.asset_check(asset="abstract_predictions", name="every_video_predicted", blocking=True,
-                description=_COVERAGE_DESCRIPTION)
-def abstract_every_video_predicted(abstract_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+def _abstract_covered(abstract_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
     return _predictions_cover_videos(abstract_predictions, store)
 
 
-def parse_failure_check(threshold: float = PARSE_FAILURE_THRESHOLD) -> dg.AssetChecksDefinition:
+def _coverage_check(names: ChainNames, asset: str) -> dg.AssetChecksDefinition:
+    """``every_video_predicted`` on one prediction asset of a chain (the body's parameter names the asset)."""
+    body = {"askhint_predictions": _askhint_covered, "abstract_predictions": _abstract_covered}[asset]
+    return dg.asset_check(asset=names.key(asset), name="every_video_predicted", blocking=True,
+                          description=_COVERAGE_DESCRIPTION)(body)
+
+
+def parse_failure_check(
+    threshold: float = PARSE_FAILURE_THRESHOLD, names: ChainNames = ChainNames()
+) -> dg.AssetChecksDefinition:
     """The parse-failure check on ``askhint_predictions`` with the given maximum rate."""
 
     @dg.asset_check(
-        asset="askhint_predictions",
+        asset=names.key("askhint_predictions"),
         name="parse_failure_rate",
         description=f"Share of scoring units whose answer could not be parsed (`parse_ok` false: stage 1 "
         f"not Normal/Abnormal, or stage 2 without group) is below {threshold:.0%}. Not blocking: scores "
@@ -171,11 +166,7 @@ def parse_failure_check(threshold: float = PARSE_FAILURE_THRESHOLD) -> dg.AssetC
     )
     def parse_failure_rate(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
         st = store.store()
-        df = st.query(
-            f"SELECT parse_ok, raw_stage1, raw_stage2, video_id, unit FROM predictions WHERE {_PRED_KEY} "
-            "ORDER BY video_id, unit",
-            _pred_params(askhint_predictions),
-        )
+        df = parse_results(st, askhint_predictions)
         n = df.height
         bad = df.filter(~df["parse_ok"].fill_null(False))
         rate = bad.height / n if n else 1.0
@@ -200,20 +191,39 @@ def parse_failure_check(threshold: float = PARSE_FAILURE_THRESHOLD) -> dg.AssetC
     return parse_failure_rate
 
 
-@dg.asset_check(
-    asset="evaluation_report",
+_LOGPROBS_SPEC = dict(
+    name="scored_from_logprobs",
+    description="Every unit is scored from the answer-token log-probabilities (severity WARN). A server that "
+    "returns none (e.g. `transformers serve`, endpoints that refuse them with video) leaves the answer text "
+    "to score: 0 or 1 per unit, a coarser ranking; those units carry `score_source = answer` and the reason.",
+)
+
+
+def _scored_from_logprobs(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+    df = score_sources(store.store(), askhint_predictions)
+    total = int(df["n"].sum()) if df.height else 0
+    weak = df.filter(df["score_source"] != "logprobs")
+    n_weak = int(weak["n"].sum()) if weak.height else 0
+    return dg.AssetCheckResult(
+        passed=total > 0 and n_weak == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"{n_weak} of {total} units not scored from log-probabilities" if total else "no prediction rows",
+        metadata={"units": total, "not_from_logprobs": n_weak,
+                  "sources": dg.MetadataValue.md(md_table(df.to_dicts()))},
+    )
+
+
+_NOT_BELOW_SPEC = dict(
     name="askhint_not_below_abstract",
     description="ASK-Hint's pooled frame-level AUC is not below the abstract-prompt baseline's on the same "
     "videos, at every evaluated granularity (severity WARN). With the smoke-test model the comparison is "
     "informational only: that model says nothing about ASK-Hint.",
 )
-def askhint_not_below_abstract(evaluation_report: dict, store: StoreResource) -> dg.AssetCheckResult:
+
+
+def _not_below_abstract(evaluation_report: dict, store: StoreResource) -> dg.AssetCheckResult:
     ids = evaluation_report["report_ids"]  # "<granularity>/<template>" (older reports: "<template>") -> id
-    df = store.store().query(
-        "SELECT report_id, value, smoke_model FROM eval_reports WHERE list_contains(?, report_id) "
-        "AND metric = 'frame_auc'",
-        [sorted(ids.values())],
-    )
+    df = frame_auc_of_reports(store.store(), list(ids.values()))
     value = {r["report_id"]: r["value"] for r in df.iter_rows(named=True)}
     smoke = bool(df["smoke_model"].any()) if df.height else False
     per: dict[str, dict[str, float | None]] = {}
@@ -243,13 +253,32 @@ def askhint_not_below_abstract(evaluation_report: dict, store: StoreResource) ->
     )
 
 
-def build_checks(parse_failure_threshold: float = PARSE_FAILURE_THRESHOLD) -> list[dg.AssetChecksDefinition]:
-    """Every askhint asset check (the parse-failure threshold is the one setting)."""
+def build_prompt_checks(names: ChainNames) -> list[dg.AssetChecksDefinition]:
+    """The checks of a prompt chain (Q* size, cluster coverage), on the keys of ``names``."""
     return [
-        qstar_size_within_bounds,
-        clusters_cover_every_class,
-        askhint_every_video_predicted,
-        abstract_every_video_predicted,
-        parse_failure_check(parse_failure_threshold),
-        askhint_not_below_abstract,
+        dg.asset_check(asset=names.key("guiding_questions"), **_QSTAR_SPEC)(_qstar_size),
+        dg.asset_check(asset=names.key("question_clusters"), **_CLUSTERS_SPEC)(_clusters_cover),
     ]
+
+
+def build_dataset_checks(
+    names: ChainNames, parse_failure_threshold: float = PARSE_FAILURE_THRESHOLD
+) -> list[dg.AssetChecksDefinition]:
+    """The checks of a data set's chain (coverage, parse failures, ASK-Hint vs abstract) on its keys."""
+    return [
+        _coverage_check(names, "askhint_predictions"),
+        _coverage_check(names, "abstract_predictions"),
+        parse_failure_check(parse_failure_threshold, names),
+        dg.asset_check(asset=names.key("askhint_predictions"), **_LOGPROBS_SPEC)(_scored_from_logprobs),
+        dg.asset_check(asset=names.key("evaluation_report"), **_NOT_BELOW_SPEC)(_not_below_abstract),
+    ]
+
+
+def build_checks(parse_failure_threshold: float = PARSE_FAILURE_THRESHOLD) -> list[dg.AssetChecksDefinition]:
+    """Every check of the single-data-set graph (plain keys)."""
+    return [*build_prompt_checks(ChainNames()), *build_dataset_checks(ChainNames(), parse_failure_threshold)]
+
+
+qstar_size_within_bounds, clusters_cover_every_class = build_prompt_checks(ChainNames())
+(askhint_every_video_predicted, abstract_every_video_predicted, _, askhint_scored_from_logprobs,
+ askhint_not_below_abstract) = build_dataset_checks(ChainNames())

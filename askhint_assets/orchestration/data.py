@@ -8,16 +8,18 @@ from dataclasses import asdict
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from askhint_assets import paths
-from askhint_assets.datasets.base import VideoRecord
+from askhint_assets import ids, paths
 from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
-from askhint_assets.orchestration.metadata import md_table
+from askhint_assets.orchestration.automation import ON_SETTLED_NEW_DATA_VERSION
+from askhint_assets.orchestration.chain import ChainNames
+from askhint_assets.orchestration.errors import fails_clearly
+from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.settings import PipelineSettings
-from askhint_assets.store import now
+from askhint_assets.store.videos import load_videos, mark_videos_failed, replace_units, replace_videos, store_plans
 from askhint_assets.video.frame_cache import FrameCache
-from askhint_assets.video.frame_source import DecodeOptions, decode_failure_reason, default_workers
+from askhint_assets.video.frame_source import decode_failure_reason
 from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.video.units import extract_units, plan_units, video_file_key
 
@@ -36,7 +38,7 @@ def plan_settings(s: PipelineSettings, granularity: str) -> dict:
 
 def plan_id(s: PipelineSettings, granularity: str) -> str:
     """Identity of a scoring plan (hash of :func:`plan_settings`)."""
-    return "pl-" + hash_obj(plan_settings(s, granularity), length=10)
+    return ids.plan_id(plan_settings(s, granularity))
 
 
 def sampling_config(s: PipelineSettings) -> SamplingConfig:
@@ -47,53 +49,21 @@ def sampling_config(s: PipelineSettings) -> SamplingConfig:
     )
 
 
-def decode_options(s: PipelineSettings) -> DecodeOptions:
-    """How the prediction assets decode frames missing from the cache: as planned, in a worker pool."""
-    ex = s.execution
-    return DecodeOptions.for_plan(sampling_config(s), ex.decode_workers or default_workers(), ex.decode_ahead)
-
-
-def load_videos(st, dataset: str, only_ok: bool = True) -> list[VideoRecord]:
-    """The data set's videos as stored by ``dataset_index`` (ordered by id)."""
-    where = "dataset = ?" + (" AND status = 'ok'" if only_ok else "")
-    df = st.query(f"SELECT * FROM videos WHERE {where} ORDER BY video_id", [dataset])
-    return [
-        VideoRecord(
-            video_id=r["video_id"],
-            label=r["label"],
-            classes=tuple(r["classes"] or ()),
-            intervals=tuple(tuple(x) for x in json.loads(r["intervals"] or "[]")),
-            path=r["path"],
-            num_frames=r["num_frames"],
-            fps=r["fps"],
-        )
-        for r in df.iter_rows(named=True)
-    ]
-
-
-def mark_videos_failed(st, dataset: str, reasons: dict[str, str]) -> None:
-    """Record videos that could not be decoded (``video id -> reason``): excluded from scoring and evaluation."""
-    if not reasons:
-        return
-    with st.connect() as con:
-        con.executemany(
-            "UPDATE videos SET status = 'failed', reason = ? WHERE dataset = ? AND video_id = ?",
-            [[reason, dataset, vid] for vid, reason in sorted(reasons.items())],
-        )
-
-
-def build_data_assets(s: PipelineSettings) -> list:
+def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> list:
+    """``dataset_index`` and ``sampled_frames`` of ``s``'s data set, with the keys and groups of ``names``."""
     ds = s.dataset
     plans = {g: plan_id(s, g) for g in s.scoring.granularities}
     sampling = sampling_config(s)
 
     @dg.asset(
-        group_name=GROUP,
+        key=names.key("dataset_index"),
+        group_name=names.group(GROUP),
         code_version="1-" + s.section_hash("dataset"),
         description=f"The `{ds.name}` data set ({ds.kind}): every video with its class, anomalous "
         "intervals (half-open frames) and frame count from the file (table `videos`). The demo "
         "data set is generated on first use.",
     )
+    @fails_clearly
     def dataset_index(context: AssetExecutionContext, store: StoreResource) -> dg.Output[dict]:
         from askhint_assets.datasets.registry import load_dataset
 
@@ -125,11 +95,11 @@ def build_data_assets(s: PipelineSettings) -> list:
             {"dataset": ds.name, "video_id": str(name), "status": "skipped", "reason": reason}
             for name, reason in dataset.skipped
         ]
-        store.store().replace_where("videos", "dataset = ?", [ds.name], rows)
+        replace_videos(store.store(), ds.name, rows)
         n_anom = sum(v.is_anomalous for v in dataset.videos)
         for name, reason in dataset.skipped:
             context.log.warning(f"skipped {name}: {reason}")
-        return dg.Output(
+        return versioned_output(
             {"dataset": ds.name, "kind": ds.kind, "root": str(root)},
             data_version=dg.DataVersion(dataset.fingerprint or hash_obj(rows)),
             metadata={
@@ -146,13 +116,17 @@ def build_data_assets(s: PipelineSettings) -> list:
         )
 
     @dg.asset(
-        group_name=GROUP,
+        key=names.key("sampled_frames"),
+        group_name=names.group(GROUP),
+        ins=names.ins("dataset_index"),
+        automation_condition=ON_SETTLED_NEW_DATA_VERSION,
         code_version="1-" + hash_obj(plans, length=10),
         description="Frames sampled per scoring unit (ASK-Hint: up to `max_frames` uniform frames, "
         "`fallback_fps` for short spans), decoded in one pass per video with PyAV and cached by "
         "content hash under $ASKHINT_HOME/cache/frames (table `scoring_units`). Independent of "
         "every prompt asset.",
     )
+    @fails_clearly
     def sampled_frames(context: AssetExecutionContext, dataset_index: dict, store: StoreResource) -> dg.Output[dict]:
         upfront = s.execution.decode == "upfront"
         st = store.store()
@@ -195,20 +169,12 @@ def build_data_assets(s: PipelineSettings) -> list:
             ]
             if n % 25 == 0:
                 context.log.info(f"sampled {n}/{len(videos)} videos")
-        st.upsert(
-            "plans",
-            [
-                {"plan": p, "granularity": g, "settings": json.dumps(plan_settings(s, g)), "created_at": now()}
-                for g, p in plans.items()
-            ],
-        )
+        store_plans(st, plans, {g: plan_settings(s, g) for g in plans})
         for p in plans.values():
-            st.replace_where(
-                "scoring_units", "dataset = ? AND plan = ?", [ds.name, p], [r for r in unit_rows if r["plan"] == p]
-            )
+            replace_units(st, ds.name, p, [r for r in unit_rows if r["plan"] == p])
         mark_videos_failed(st, ds.name, {f["video"]: f["reason"] for f in failed})
         keys = sorted((r["plan"], r["video_id"], r["unit"], r["frames_key"]) for r in unit_rows)
-        return dg.Output(
+        return versioned_output(
             {"dataset": ds.name, "plans": plans},
             data_version=dg.DataVersion(hash_obj({"plans": plans, "units": keys})),
             metadata={

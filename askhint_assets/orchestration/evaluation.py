@@ -8,21 +8,25 @@ import dagster as dg
 import numpy as np
 from dagster import AssetExecutionContext
 
-from askhint_assets import paths
+from askhint_assets import ids, paths
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.evaluation.frames import smooth, window_frame_scores
 from askhint_assets.evaluation.metrics import EvalResult, evaluate, pooled_frame_arrays
 from askhint_assets.evaluation.plots import ablation_plot, per_class_bar, roc_plot
 from askhint_assets.evaluation.published import published_rows
 from askhint_assets.hashing import hash_obj
-from askhint_assets.lineage import history
-from askhint_assets.orchestration.data import decode_options, load_videos
-from askhint_assets.orchestration.metadata import image_md, md_table
-from askhint_assets.orchestration.predictions import load_units, score_units
-from askhint_assets.orchestration.prompts import select_qstar
+from askhint_assets.orchestration.automation import on_new_data_version
+from askhint_assets.orchestration.chain import DatasetChain
+from askhint_assets.orchestration.errors import fails_clearly
+from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.settings import PipelineSettings
+from askhint_assets.orchestration.scoring import ScoringTask, decode_options, score_units
+from askhint_assets.questions.select import select_qstar
 from askhint_assets.store import now
+from askhint_assets.store.lineage import history
+from askhint_assets.store.predictions import score_source_counts, store_report_rows, unit_scores
+from askhint_assets.store.prompts import ABLATION_METHOD, record_question_set
+from askhint_assets.store.videos import load_units, load_videos
 
 GROUP = "evaluation"
 LABELS = {"askhint": "ASK-Hint", "per_question": "ASK-Hint, per question", "abstract": "abstract prompt"}
@@ -36,14 +40,7 @@ def frame_scores_for(
     st, ref: dict, plan: str, videos: list[VideoRecord], rule: str, kernel: int
 ) -> dict[str, np.ndarray]:
     """Per-frame scores of one prediction set under one plan: unit scores spread over their frames."""
-    df = st.query(
-        "SELECT video_id, start_frame, end_frame, score FROM predictions WHERE dataset = ? AND plan = ? "
-        "AND question_set = ? AND model = ? AND template = ? ORDER BY video_id, unit",
-        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
-    )
-    windows: dict[str, list[tuple[int, int, float]]] = {}
-    for vid, s, e, score in df.iter_rows():
-        windows.setdefault(vid, []).append((s, e, score))
+    windows = unit_scores(st, ref, plan)
     out = {}
     for v in videos:
         if v.video_id not in windows:
@@ -85,7 +82,8 @@ def _fmt(x: float) -> str:
 
 
 def report_markdown(
-    dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int
+    dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int,
+    score_sources: dict[str, dict[str, int]] | None = None,
 ) -> str:
     """The human-readable report: per granularity, ASK-Hint beside the abstract prompt; published numbers."""
     granularities = list(dict.fromkeys(g for g, _ in results))
@@ -98,6 +96,10 @@ def report_markdown(
         f"{first.n_videos} videos ({first.n_anomalous_videos} anomalous), {first.n_frames} frames; "
         f"{n_failed} video(s) failed and are excluded.",
     ]
+    for name, counts in (score_sources or {}).items():
+        lines.append(f"\n{LABELS[name]} units by score source: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                     + (" (answer: scored 0/1 from the answer text, the server gave no log-probabilities; "
+                        "see `score_reason`)" if counts.get("answer") else ""))
     names = list(refs)
     for g in granularities:
         res = [results[(g, n)] for n in names]
@@ -121,7 +123,9 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def build_evaluation_assets(s: PipelineSettings) -> list:
+def build_evaluation_assets(chain: DatasetChain) -> list:
+    """``evaluation_report`` (and ``prompt_count_ablation`` when sizes are set) of one data set's chain."""
+    s, names = chain.settings, chain.names
     sc = s.scoring
     eval_json = json.dumps({"frame_rule": sc.frame_rule, "smoothing": sc.smoothing})
 
@@ -136,16 +140,18 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 scores = frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing)
                 missing = [v.video_id for v in videos if v.video_id not in scores]
                 if missing:
-                    raise dg.Failure(f"{name}/{g}: no predictions for {len(missing)} video(s), e.g. {missing[:5]}")
+                    raise dg.Failure(f"{name}/{g}: no predictions for {len(missing)} video(s), e.g. {missing[:5]}; "
+                                     "materialize the prediction assets first")
                 result = evaluate(scores, videos)
                 if g == head:
                     y, ys, _ = pooled_frame_arrays(scores, videos)
                     curves[LABELS[name]] = (y, ys)
-                report_id = "ev-" + hash_obj({"ref": ref, "plan": plan, "metrics": result.to_rows()})
+                report_id = ids.report_id(ref, plan, result.to_rows())
                 rows += _report_rows(ref, result, report_id, g, plan, dataset, eval_json)
                 results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
-        st.upsert("eval_reports", rows)
-        md = report_markdown(dataset, refs, results, n_failed)
+        store_report_rows(st, rows)
+        sources = {name: score_source_counts(st, ref) for name, ref in refs.items()}
+        md = report_markdown(dataset, refs, results, n_failed, sources)
         reports = paths.home() / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         (reports / f"{dataset}.md").write_text(md + "\n")
@@ -161,7 +167,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
              "frame_auc": h.get("frame_auc"), "Q*": " / ".join(h["questions"])}
             for h in history(st, dataset)
         ]
-        return dg.Output(
+        return versioned_output(
             {"dataset": dataset, "report_ids": report_ids, "frame_auc": a.frame_auc},
             data_version=dg.DataVersion(hash_obj(report_ids)),
             metadata={
@@ -174,6 +180,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
                 "videos": a.n_videos,
                 "frames": a.n_frames,
                 "failed_videos": n_failed,
+                "units_scored_from_answer_text": sum(c.get("answer", 0) for c in sources.values()),
                 "smoke_test_model": bool(refs["askhint"]["smoke_model"]),
                 "report": dg.MetadataValue.md(md),
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),
@@ -183,8 +190,15 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
             },
         )
 
+    predictions = ("askhint_predictions", "per_question_predictions") if sc.per_question else ("askhint_predictions",)
     spec = dict(
-        group_name=GROUP,
+        key=names.key("evaluation_report"),
+        group_name=names.group(GROUP),
+        ins=names.ins(*predictions, "abstract_predictions", "dataset_index"),
+        # follows the predictions; a new dataset_index alone does not trigger it (its videos' predictions
+        # do not exist yet)
+        automation_condition=on_new_data_version(
+            "on_new_predictions", ignore=dg.AssetSelection.assets(names.key("dataset_index"))),
         code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing}, length=8),
         description="Pooled frame-level ROC-AUC and AP, video-level AUC, per-class AUC and false-alarm "
         "rate for ASK-Hint and the abstract baseline on the same videos, at every granularity (table "
@@ -192,7 +206,8 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
     )
     if sc.per_question:
 
-        @dg.asset(name="evaluation_report", **spec)
+        @dg.asset(**spec)
+        @fails_clearly
         def evaluation_report_with_per_question(
             context: AssetExecutionContext,
             askhint_predictions: dict,
@@ -212,6 +227,7 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
     else:
 
         @dg.asset(**spec)
+        @fails_clearly
         def evaluation_report(
             context: AssetExecutionContext,
             askhint_predictions: dict,
@@ -228,12 +244,16 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
     ablation_granularity = "video" if "video" in s.scoring.granularities else s.scoring.granularities[0]
 
     @dg.asset(
-        group_name=GROUP,
+        key=names.key("prompt_count_ablation"),
+        group_name=names.group(GROUP),
+        ins={**chain.prompts.ins("question_clusters", "inference_templates"),
+             **names.ins("sampled_frames", "dataset_index")},
         code_version="1-" + hash_obj({"sizes": sizes, "g": ablation_granularity, "rule": sc.frame_rule}, length=8),
         description=f"Prompt-count ablation (the paper's Table 5): Q* of each size in {sizes} built from the "
         f"same clusters, scored at `{ablation_granularity}` granularity and evaluated; AUC against size. "
         "Requests are cached, so a size equal to the main Q* costs nothing.",
     )
+    @fails_clearly
     def prompt_count_ablation(
         context: AssetExecutionContext,
         question_clusters: dict,
@@ -252,28 +272,33 @@ def build_evaluation_assets(s: PipelineSettings) -> list:
         for size in sizes:
             selected, _, _ = select_qstar(st, question_clusters, size)
             qs = [q.question for q in selected]
-            qset = "qs-" + hash_obj(qs)
-            _, runner, _ = score_units(
-                context, units, template="askhint", questions=qs, question_set=qset,
-                templates_ref=inference_templates, store=store, vlm=vlm,
-                max_side=s.sampling.max_side, on_error=s.dataset.on_error, decode=decode_options(s),
-            )
+            qset = ids.question_set_id(qs)
+            # recorded like Q*, so an ablation report traces back to its questions and clusters
+            record_question_set(st, {
+                "question_set": qset, "questions": qs, "prompt_set": question_clusters["prompt_set"],
+                "prompt_version": question_clusters["version"], "clustering_id": question_clusters["clustering_id"],
+                "settings": json.dumps({"target_size": size, "produced_by": "prompt_count_ablation"}),
+                "method": ABLATION_METHOD,
+            })
+            task = ScoringTask(template="askhint", questions=qs, question_set=qset, templates_ref=inference_templates,
+                               max_side=s.sampling.max_side, on_error=s.dataset.on_error, decode=decode_options(s))
+            _, runner, _ = score_units(context, units, task, store, vlm)
             ref = {"dataset": dataset, "question_set": qset, "model": model_label(vlm), "template": "askhint",
                    "smoke_model": vlm.is_smoke, "templates_version": inference_templates["version"]}
             result = evaluate(frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing), videos)
-            report_id = "ab-" + hash_obj({"ref": ref, "plan": plan, "metrics": result.to_rows()})
+            report_id = ids.report_id(ref, plan, result.to_rows(), ablation=True)
             for r in _report_rows(ref, result, report_id, ablation_granularity, plan, dataset, eval_json):
                 r["source"] = f"ablation:size={len(qs)}"
                 rows.append(r)
             aucs.append(result.frame_auc)
             table.append({"size": len(qs), "question_set": qset, "frame_auc": result.frame_auc,
                           "video_auc": result.video_auc, "requests_sent": runner.stats.sent})
-        st.upsert("eval_reports", rows)
+        store_report_rows(st, rows)
         plot = ablation_plot([t["size"] for t in table], aucs, f"Frame AUC vs Q* size ({ablation_granularity})")
         md = md_table(table)
         if vlm.is_smoke:
             md = SMOKE_NOTE + "\n\n" + md
-        return dg.Output(
+        return versioned_output(
             {"dataset": dataset, "sizes": [t["size"] for t in table], "frame_auc": aucs},
             data_version=dg.DataVersion(hash_obj(table)),
             metadata={

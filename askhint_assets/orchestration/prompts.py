@@ -2,94 +2,66 @@
 
 
 import json
+import warnings
 from dataclasses import asdict
 
 import dagster as dg
-import numpy as np
 from dagster import AssetExecutionContext
 
+from askhint_assets import ids
 from askhint_assets.hashing import hash_obj, hash_tree
-from askhint_assets.orchestration.metadata import image_md, md_table
+from askhint_assets.orchestration.automation import ON_NEW_DATA_VERSION
+from askhint_assets.orchestration.chain import ChainNames
+from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
 from askhint_assets.orchestration.resources import EmbedderResource, StoreResource, VLMResource, model_label
-from askhint_assets.prompts.loader import PromptSet, load_prompt_set, question_table
+from askhint_assets.prompts.loader import PromptSet, load_prompt_set
+from askhint_assets.prompts.versions import class_prompt_content, template_content
 from askhint_assets.questions.cluster import ClusterConfig, cluster_questions
-from askhint_assets.questions.compress import SUMMARY_PROMPT, SUMMARY_SYSTEM, Selected, compress, summarise_clusters
+from askhint_assets.questions.compress import SUMMARY_PROMPT, SUMMARY_SYSTEM, Selected, summarise_clusters
+from askhint_assets.questions.select import load_embeddings_of, select_qstar
 from askhint_assets.settings import PipelineSettings
-from askhint_assets.store import Store, now
+from askhint_assets.store import Store
+from askhint_assets.store.prompts import (
+    prompt_version_content,
+    record_prompt_version,
+    record_question_set,
+    store_clusters,
+    store_embeddings,
+)
 from askhint_assets.vlm.cache import CachedRunner
 
 GROUP = "prompts"
 
 
-def class_prompt_content(ps: PromptSet) -> dict:
-    """What determines Q*: taxonomy, class-wise questions and the Q* settings (not the templates)."""
-    return {
-        "prompt_set": ps.name,
-        "groups": list(ps.groups),
-        "classes": {c: asdict(info) for c, info in ps.classes.items()},
-        "questions": question_table(ps),
-        "settings": ps.settings,
-    }
+def _record_version(st: Store, ps: PromptSet, kind: str, version: str, content: dict) -> str | None:
+    return record_prompt_version(st, version=version, prompt_set=ps.name, kind=kind, content=content,
+                                 files=ps.files)
 
 
-def load_class_prompts(st, version: str) -> dict:
-    """The stored content of a class-prompt version (written by ``class_prompts``)."""
-    raw = st.scalar("SELECT content FROM prompt_versions WHERE version = ?", [version])
-    if raw is None:
-        raise dg.Failure(f"prompt version {version} is not in prompt_versions; materialize class_prompts")
-    return json.loads(raw)
-
-
-def template_content(ps: PromptSet) -> dict:
-    return {"prompt_set": ps.name, "templates": asdict(ps.templates)}
-
-
-def _record_version(store, ps: PromptSet, kind: str, version: str, content: dict) -> str | None:
-    """Store a prompt version once, with its parent (the previous version of the same kind)."""
-    parent = store.scalar(
-        "SELECT version FROM prompt_versions WHERE prompt_set = ? AND kind = ? AND version <> ? "
-        "ORDER BY created_at DESC LIMIT 1",
-        [ps.name, kind, version],
-    )
-    exists = store.scalar("SELECT count(*) FROM prompt_versions WHERE version = ?", [version])
-    if not exists:
-        store.upsert(
-            "prompt_versions",
-            [
-                {
-                    "version": version,
-                    "prompt_set": ps.name,
-                    "kind": kind,
-                    "parent": parent,
-                    "produced_by": "prompts_store (hand-curated files)",
-                    "content": json.dumps(content),
-                    "files": json.dumps(ps.files),
-                    "created_at": now(),
-                }
-            ],
-        )
-    return parent
-
-
-def build_prompt_assets(s: PipelineSettings, source_group: str = GROUP) -> list:
-    """The prompt chain of ``s``'s prompt set (``source_group``: the group of the observed ``prompt_store``,
-    which cannot be regrouped once built)."""
+def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> list:
+    """The prompt chain of ``s``'s prompt set, with the keys and groups of ``names``."""
     prompt_dir = s.prompt_dir()
     qcfg = s.questions
+    group = names.group(GROUP)
 
-    @dg.observable_source_asset(
-        name="prompt_store",
-        group_name=source_group,
-        description=f"The YAML files of prompt set `{s.dataset.prompt_set}` in `{prompt_dir}` "
-        "(observed: a new data version whenever their content changes).",
-    )
-    def prompt_store() -> dg.DataVersion:
+    def observe_prompt_store() -> dg.DataVersion:
         return dg.DataVersion(hash_tree(prompt_dir, "*.yaml"))
 
+    with warnings.catch_warnings():  # observable source assets are beta in dagster 1.13: expected, said once here
+        warnings.filterwarnings("ignore", category=dg.BetaWarning, message=r".*observable_source_asset")
+        prompt_store = dg.observable_source_asset(
+            key=names.key("prompt_store"),
+            group_name=group,
+            description=f"The YAML files of prompt set `{s.dataset.prompt_set}` in `{prompt_dir}` "
+            "(observed: a new data version whenever their content changes).",
+        )(observe_prompt_store)
+
     @dg.asset(
-        group_name=GROUP,
+        key=names.key("class_prompts"),
+        group_name=group,
         deps=[prompt_store],
         code_version="1",
+        automation_condition=ON_NEW_DATA_VERSION,
         description="Taxonomy and class-wise yes/no questions, validated; one row per version in "
         "`prompt_versions`. The data version is a hash of the parsed content, so edits to comments "
         "or whitespace stop here.",
@@ -97,10 +69,10 @@ def build_prompt_assets(s: PipelineSettings, source_group: str = GROUP) -> list:
     def class_prompts(context: AssetExecutionContext, store: StoreResource) -> dg.Output[dict]:
         ps = load_prompt_set(prompt_dir)
         content = class_prompt_content(ps)
-        version = "cp-" + hash_obj(content)
+        version = ids.class_prompts_version(content)
         parent = _record_version(store.store(), ps, "class_prompts", version, content)
         rows = content["questions"]
-        return dg.Output(
+        return versioned_output(
             {"prompt_set": ps.name, "version": version},
             data_version=dg.DataVersion(version),
             metadata={
@@ -113,75 +85,68 @@ def build_prompt_assets(s: PipelineSettings, source_group: str = GROUP) -> list:
         )
 
     @dg.asset(
-        group_name=GROUP,
+        key=names.key("inference_templates"),
+        group_name=group,
         deps=[prompt_store],
         code_version="1",
+        automation_condition=ON_NEW_DATA_VERSION,
         description="The inference templates: system text, the two-stage ASK-Hint template and the "
         "abstract baseline prompt.",
     )
     def inference_templates(store: StoreResource) -> dg.Output[dict]:
         ps = load_prompt_set(prompt_dir)
         content = template_content(ps)
-        version = "tp-" + hash_obj(content)
+        version = ids.templates_version(content)
         parent = _record_version(store.store(), ps, "templates", version, content)
         t = ps.templates
         text = "\n\n".join(f"**{k}**\n```\n{getattr(t, k)}\n```" for k in ("system", "stage1", "stage2", "abstract"))
-        return dg.Output(
+        return versioned_output(
             {"prompt_set": ps.name, "version": version},
             data_version=dg.DataVersion(version),
             metadata={"version": version, "parent_version": parent or "-", "templates": dg.MetadataValue.md(text)},
         )
 
     @dg.asset(
-        group_name=GROUP,
+        key=names.key("question_embeddings"),
+        group_name=group,
+        ins=names.ins("class_prompts"),
         code_version="1",
+        automation_condition=ON_NEW_DATA_VERSION,
         description="Sentence embeddings of every class question (table `question_embeddings`).",
     )
     def question_embeddings(class_prompts: dict, store: StoreResource, embedder: EmbedderResource) -> dg.Output[dict]:
         st = store.store()
-        rows = load_class_prompts(st, class_prompts["version"])["questions"]
+        rows = prompt_version_content(st, class_prompts["version"])["questions"]
         emb_model = embedder.embedder()
         vectors = emb_model.embed([r["question"] for r in rows])
         name = hash_obj(emb_model.fingerprint(), length=10)
-        st.upsert(
-            "question_embeddings",
-            [
-                {
-                    "prompt_version": class_prompts["version"],
-                    "embedder": name,
-                    "question_id": r["question_id"],
-                    "class": r["class"],
-                    "question": r["question"],
-                    "embedding": v.astype(float).tolist(),
-                }
-                for r, v in zip(rows, vectors, strict=True)
-            ],
-        )
+        store_embeddings(st, class_prompts["version"], name, rows, vectors)
         version = hash_obj({"prompt": class_prompts["version"], "embedder": emb_model.fingerprint()})
-        return dg.Output(
+        return versioned_output(
             {**class_prompts, "embedder": name},
             data_version=dg.DataVersion(version),
             metadata={"embedder": json.dumps(emb_model.fingerprint()), "n": len(rows), "dim": int(vectors.shape[1])},
         )
 
     @dg.asset(
-        group_name=GROUP,
+        key=names.key("question_clusters"),
+        group_name=group,
+        ins=names.ins("question_embeddings"),
         code_version="1",
+        automation_condition=ON_NEW_DATA_VERSION,
         description="HDBSCAN clusters of the question embeddings (noise joins the nearest cluster) and "
         "their cosine-similarity matrix (table `question_clusters`). Settings: the prompt set's "
         "settings.yaml `clustering`.",
     )
     def question_clusters(question_embeddings: dict, store: StoreResource) -> dg.Output[dict]:
         st = store.store()
-        content = load_class_prompts(st, question_embeddings["version"])
+        content = prompt_version_content(st, question_embeddings["version"])
         cluster_cfg = ClusterConfig.from_dict(content["settings"].get("clustering"))
-        ids, classes, questions, emb = _load_embeddings(st, question_embeddings)
+        qids, classes, questions, emb = load_embeddings_of(st, question_embeddings)
         result = cluster_questions(emb, cluster_cfg)
-        clustering_id = "cl-" + hash_obj(
-            {"emb": question_embeddings, "cfg": asdict(cluster_cfg), "labels": result.labels.tolist()}
-        )
-        st.upsert(
-            "question_clusters",
+        clustering_id = ids.clustering_id(question_embeddings, asdict(cluster_cfg), result.labels.tolist())
+        store_clusters(
+            st,
             [
                 {
                     "clustering_id": clustering_id,
@@ -193,7 +158,7 @@ def build_prompt_assets(s: PipelineSettings, source_group: str = GROUP) -> list:
                     "was_noise": bool(result.noise_mask[i]),
                     "settings": json.dumps(asdict(cluster_cfg)),
                 }
-                for i, (qid, c, q, lab) in enumerate(zip(ids, classes, questions, result.labels, strict=True))
+                for i, (qid, c, q, lab) in enumerate(zip(qids, classes, questions, result.labels, strict=True))
             ],
         )
         table = [
@@ -203,7 +168,7 @@ def build_prompt_assets(s: PipelineSettings, source_group: str = GROUP) -> list:
         from askhint_assets.evaluation.plots import similarity_heatmap
 
         heat = similarity_heatmap(result.similarity, [f"{c}" for c in classes], title="Question cosine similarity")
-        return dg.Output(
+        return versioned_output(
             {**question_embeddings, "clustering_id": clustering_id},
             data_version=dg.DataVersion(clustering_id),
             metadata={
@@ -216,8 +181,10 @@ def build_prompt_assets(s: PipelineSettings, source_group: str = GROUP) -> list:
         )
 
     guiding_kw = {
-        "name": "guiding_questions",
-        "group_name": GROUP,
+        "key": names.key("guiding_questions"),
+        "group_name": group,
+        "ins": names.ins("question_clusters"),
+        "automation_condition": ON_NEW_DATA_VERSION,
         "code_version": guiding_code_version(s),
         "description": "Q*: the compact guiding questions, 2-3 per merged cluster, chosen by greedy facility "
         "location (representative and diverse; the first pick is the most central) "
@@ -263,7 +230,7 @@ def _guiding_questions(
 ) -> dg.Output[dict]:
     """Q* of the clusters ``ref``: the deterministic selection, rewritten per cluster by ``vlm`` if given."""
     method = s.questions.method
-    prompt_settings = load_class_prompts(st, ref["version"])["settings"]
+    prompt_settings = prompt_version_content(st, ref["version"])["settings"]
     target = s.questions.target_size or int(prompt_settings.get("target_size", 6))
     selected, classes, labels = select_qstar(st, ref, target)
     qs = [sel.question for sel in selected]
@@ -286,25 +253,18 @@ def _guiding_questions(
             "requests_sent": llm["stats"].sent,
             "cache_hits": llm["stats"].cache_hits,
         }
-    qset = "qs-" + hash_obj(qs)
-    if not st.scalar("SELECT count(*) FROM question_sets WHERE question_set = ?", [qset]):
-        st.upsert(
-            "question_sets",
-            [
-                {
-                    "question_set": qset,
-                    "questions": qs,
-                    "prompt_set": ref["prompt_set"],
-                    "prompt_version": ref["version"],
-                    "clustering_id": ref["clustering_id"],
-                    "settings": json.dumps(settings),
-                    "method": method,
-                    "created_at": now(),
-                }
-            ],
-        )
+    qset = ids.question_set_id(qs)
+    record_question_set(st, {
+        "question_set": qset,
+        "questions": qs,
+        "prompt_set": ref["prompt_set"],
+        "prompt_version": ref["version"],
+        "clustering_id": ref["clustering_id"],
+        "settings": json.dumps(settings),
+        "method": method,
+    })
     md = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1))
-    return dg.Output(
+    return versioned_output(
         {
             "question_set": qset,
             "questions": qs,
@@ -330,10 +290,10 @@ def _llm_qstar(
     questions than picked, or repeats a question of another cluster. Returns ``questions``,
     ``classes`` (per question), ``lines`` (markdown), ``status`` (per cluster) and ``stats``.
     """
-    ids, _, questions, _ = _load_embeddings(st, ref)
-    text_of = dict(zip(ids, questions, strict=True))
-    class_of = dict(zip(ids, classes, strict=True))
-    order = {qid: i for i, qid in enumerate(ids)}
+    qids, _, questions, _ = load_embeddings_of(st, ref)
+    text_of = dict(zip(qids, questions, strict=True))
+    class_of = dict(zip(qids, classes, strict=True))
+    order = {qid: i for i, qid in enumerate(qids)}
     picks: dict[int, list[Selected]] = {}
     for sel in selected:
         picks.setdefault(sel.cluster, []).append(sel)
@@ -374,36 +334,3 @@ def _llm_qstar(
     return out
 
 
-def select_qstar(st, clusters_ref: dict, target: int) -> tuple[list, list[str], np.ndarray]:
-    """Q* of ``target`` questions from stored clusters (the prompt set's settings.yaml rules).
-
-    Returns the selected questions, the class of every input question and the cluster labels.
-    """
-    prompt_settings = load_class_prompts(st, clusters_ref["version"])["settings"]
-    ids, classes, questions, emb = _load_embeddings(st, clusters_ref)
-    labels_df = st.query(
-        "SELECT question_id, cluster FROM question_clusters WHERE clustering_id = ?", [clusters_ref["clustering_id"]]
-    )
-    label_of = dict(zip(labels_df["question_id"].to_list(), labels_df["cluster"].to_list(), strict=True))
-    labels = np.array([label_of[i] for i in ids])
-    selected = compress(
-        questions,
-        emb,
-        labels,
-        target_size=target,
-        per_cluster=tuple(prompt_settings.get("per_cluster", (2, 3))),
-        dedup_threshold=float(prompt_settings.get("dedup_threshold", 0.95)),
-        ids=ids,
-        linkage=prompt_settings.get("merge_linkage", "ward"),
-    )
-    return selected, classes, labels
-
-
-def _load_embeddings(st, ref: dict) -> tuple[list[str], list[str], list[str], np.ndarray]:
-    df = st.query(
-        "SELECT question_id, class, question, embedding FROM question_embeddings "
-        "WHERE prompt_version = ? AND embedder = ? ORDER BY question_id",
-        [ref["version"], ref["embedder"]],
-    )
-    emb = np.array(df["embedding"].to_list(), dtype=np.float32)
-    return df["question_id"].to_list(), df["class"].to_list(), df["question"].to_list(), emb

@@ -1,7 +1,8 @@
-"""Dagster resources: the DuckDB store, the text embedder and the VLM backend."""
+"""Dagster resources: the DuckDB store, the text embedder and the VLM backend (through the backend registry)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,13 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from askhint_assets import paths
+from askhint_assets.demo import hooks as demo_hooks
 from askhint_assets.settings import SMOKE_MODEL, ModelSettings, PipelineSettings
 from askhint_assets.store import Store
+from askhint_assets.vlm.backends import registry
 from askhint_assets.vlm.types import VLMBackend
+
+demo_hooks.register()  # `model.path: smoke` -> the demo's smoke-test model (the one place that wires the demo in)
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -42,12 +47,17 @@ class EmbedderResource(dg.ConfigurableResource):
 
 
 class VLMResource(dg.ConfigurableResource):
-    """The video VLM behind one interface: transformers (local folder), openai (any
-    OpenAI-compatible server) or vllm (offline engine, optional extra). ``model_path="smoke"``
-    builds and trains the tiny smoke-test model under ``$ASKHINT_HOME`` on first use."""
+    """The video VLM behind one interface, built by the backend registry
+    (:mod:`askhint_assets.vlm.backends.registry`): ``transformers`` (local folder), ``openai`` (any
+    OpenAI-compatible server), ``vllm`` (offline engine, optional extra), or any name registered there
+    (a test registers its fake backend under a name of its own and sets ``backend`` to it).
+    ``model_path="smoke"`` resolves through the demo's hook: the tiny smoke-test model, built and trained
+    under ``$ASKHINT_HOME`` on first use."""
 
     backend: str = "transformers"
     model_path: str = SMOKE_MODEL
+    revision: str | None = None  # a Hub id's revision (branch, tag or commit)
+    video_input: str = "auto"  # openai backend: frames as one video part (auto: video for qwen2_5_vl) or images
     family: str = "qwen2_5_vl"
     device: str = "cpu"
     dtype: str = "float32"
@@ -64,80 +74,37 @@ class VLMResource(dg.ConfigurableResource):
 
     @classmethod
     def from_settings(cls, m: ModelSettings) -> VLMResource:
-        return cls(
-            backend=m.backend,
-            model_path=m.path,
-            family=m.family,
-            device=m.device,
-            dtype=m.dtype,
-            batch_size=m.batch_size,
-            max_new_tokens=m.max_new_tokens,
-            base_urls=list(m.base_urls),
-            api_key_env=m.api_key_env,
-            max_concurrency=m.max_concurrency,
-            timeout_s=m.timeout_s,
-            max_retries=m.max_retries,
-            smoke_train_seconds=m.smoke_train_seconds,
-        )
+        values = asdict(m)
+        return cls(model_path=values.pop("path"), **{**values, "base_urls": list(m.base_urls)})
 
     @property
     def is_smoke(self) -> bool:
         return self.model_path == SMOKE_MODEL
 
-    def resolved_model_path(self) -> str:
-        if not self.is_smoke:
-            return self.model_path
-        from askhint_assets.demo.smoke_model import ensure_smoke_model
+    def model_settings(self) -> dict[str, Any]:
+        """The model settings as the registry passes them on (each backend takes its own options)."""
+        return self.model_dump(exclude={"backend", "model_path"})
 
-        return str(ensure_smoke_model(paths.smoke_model_dir(), train_seconds=self.smoke_train_seconds))
+    def resolved_model_path(self) -> str:
+        """The folder a local backend loads (``smoke`` resolved through its hook), or the served name."""
+        if not registry.get_backend_entry(self.backend).local_model:
+            return self.model_path
+        return registry.resolve_model_path(self.model_path, self.model_settings())
 
     def get_backend(self, shard: tuple[int, int] | None = None) -> VLMBackend:
         """The backend, built once per run (the model is loaded lazily on the first request). For a
-        shard ``(index, count)`` of an openai backend with several servers: a client pinned to the
+        shard ``(index, count)`` of a server backend with several servers: a client pinned to the
         shard's servers (:func:`askhint_assets.sharding.urls_for_shard`); the cache key is unchanged."""
         urls = list(self.base_urls)
-        if shard is not None and self.backend == "openai" and len(urls) > 1:
+        if shard is not None and registry.get_backend_entry(self.backend).needs_base_urls and len(urls) > 1:
             from askhint_assets.sharding import urls_for_shard
 
             urls = urls_for_shard(urls, *shard)
         key = tuple(urls)
         if key not in self._backends:
-            self._backends[key] = build_backend(self if urls == list(self.base_urls) else
-                                                self.model_copy(update={"base_urls": urls}))
+            self._backends[key] = registry.build_backend(
+                self.backend, self.model_path, **{**self.model_settings(), "base_urls": urls})
         return self._backends[key]
-
-
-def build_backend(r: VLMResource) -> VLMBackend:
-    """Instantiate the configured backend; heavy imports happen only for the one selected."""
-    if r.backend == "transformers":
-        from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
-
-        return TransformersBackend(
-            r.resolved_model_path(),
-            family=r.family,
-            device=r.device,
-            dtype=r.dtype,
-            batch_size=r.batch_size,
-            max_new_tokens=r.max_new_tokens,
-        )
-    if r.backend == "openai":
-        from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
-
-        return OpenAIBackend(
-            model=r.model_path,
-            base_urls=list(r.base_urls),
-            api_key_env=r.api_key_env,
-            family=r.family,
-            max_concurrency=r.max_concurrency,
-            timeout_s=r.timeout_s,
-            max_retries=r.max_retries,
-            max_new_tokens=r.max_new_tokens,
-        )
-    if r.backend == "vllm":
-        from askhint_assets.vlm.backends.vllm_backend import VLLMBackend
-
-        return VLLMBackend(r.resolved_model_path(), family=r.family, max_new_tokens=r.max_new_tokens)
-    raise ValueError(f"unknown backend {r.backend!r}: expected transformers, openai or vllm")
 
 
 def resources_for(s: PipelineSettings) -> dict[str, dg.ConfigurableResource]:
@@ -146,6 +113,23 @@ def resources_for(s: PipelineSettings) -> dict[str, dg.ConfigurableResource]:
         "embedder": EmbedderResource(model_path=s.questions.embedder or ""),
         "vlm": VLMResource.from_settings(s.model),
     }
+
+
+def override_resources(defs: dg.Definitions, **resources: dg.ConfigurableResource) -> dg.Definitions:
+    """``defs`` with some resources replaced, e.g. ``vlm=VLMResource(backend=<a registered fake>)`` in a
+    test: the asset graph and its code versions stay those of the settings. (``Definitions.merge`` and
+    ``with_resources`` refuse a second value for a key, so the Definitions is rebuilt from its fields.)"""
+    return dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        schedules=defs.schedules,
+        sensors=defs.sensors,
+        jobs=defs.jobs,
+        resources={**(defs.resources or {}), **resources},
+        executor=defs.executor,
+        loggers=defs.loggers,
+        metadata=defs.metadata,
+    )
 
 
 def model_label(r: VLMResource) -> str:

@@ -1,7 +1,7 @@
 """Qwen2.5-VL video preprocessing without torchvision, equal to ``Qwen2VLVideoProcessor``.
 
 Steps (as transformers does them): ``smart_resize`` each frame to multiples of ``patch*merge`` within
-``[min_pixels, max_pixels]``, bicubic resize with antialias (uint8 round trip, like torchvision), scale
+``[min_pixels, max_pixels]``, bicubic resize with antialias on the uint8 frames (like torchvision), scale
 by 1/255 and normalise with the CLIP mean/std, pad the frame count to a multiple of ``temporal_patch``
 by repeating the last frame, then patchify to ``pixel_values_videos`` of shape
 ``(gt*gh*gw, 3*temporal_patch*patch*patch)``. The prompt needs ``gt*gh*gw/merge**2`` video pad tokens.
@@ -42,13 +42,44 @@ def smart_resize(height: int, width: int, factor: int = 28, min_pixels: int = VI
     return h_bar, w_bar
 
 
+IMAGE_MIN_PIXELS = 56 * 56  # Qwen2VLImageProcessor's defaults (an image sent as an image_url part)
+IMAGE_MAX_PIXELS = 28 * 28 * 1280
+
+
+def video_tokens(num_frames: int, height: int, width: int, min_pixels: int = VIDEO_MIN_PIXELS,
+                 max_pixels: int = VIDEO_MAX_PIXELS, patch: int = 14, merge: int = 2,
+                 temporal_patch: int = 2) -> dict:
+    """Grid and token count of ``num_frames`` frames of ``height x width`` sent as one video (no pixels).
+
+    The same arithmetic as :func:`preprocess_video`: ``gt = ceil(T/temporal_patch)``, ``(gh, gw)`` from
+    :func:`smart_resize`, ``gt*gh*gw/merge**2`` video pad tokens.
+    """
+    if num_frames < 1:
+        raise InputError(f"num_frames must be >= 1, got {num_frames}", field="num_frames")
+    h, w = smart_resize(height, width, patch * merge, min_pixels, max_pixels)
+    grid = (-(-num_frames // temporal_patch), h // patch, w // patch)
+    return {"grid": grid, "tokens": grid[0] * grid[1] * grid[2] // merge**2, "resized_hw": (h, w)}
+
+
+def image_tokens(num_frames: int, height: int, width: int, min_pixels: int = IMAGE_MIN_PIXELS,
+                 max_pixels: int = IMAGE_MAX_PIXELS, patch: int = 14, merge: int = 2) -> dict:
+    """Token count of the same frames sent as ``num_frames`` separate images (each one temporal patch)."""
+    h, w = smart_resize(height, width, patch * merge, min_pixels, max_pixels)
+    per = (h // patch) * (w // patch) // merge**2
+    return {"grid": (1, h // patch, w // patch), "tokens": per * num_frames, "per_image": per, "resized_hw": (h, w)}
+
+
 def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
-    """``(T,H,W,3)`` uint8 → ``(T,3,height,width)`` float32 of whole values in [0, 255]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32)
+    """``(T,H,W,3)`` uint8 → ``(T,3,height,width)`` float32 of whole values in [0, 255].
+
+    Resized on the uint8 tensor, as torchvision's ``resize`` does for the official processor: torch's uint8
+    bicubic antialias kernel rounds differently from resizing floats and rounding (up to 6 levels apart),
+    and only this path equals the official pixels (``tests/unit/test_processor_fixtures.py``).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous()
     if x.shape[-2:] != (height, width):
         x = F.interpolate(x, size=(height, width), mode="bicubic", align_corners=False, antialias=True)
-        x = x.clamp_(0, 255).round_()
-    return x.numpy()
+    return x.to(torch.float32).numpy()
 
 
 def preprocess_video(

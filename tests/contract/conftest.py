@@ -1,10 +1,12 @@
 """The backends under contract: each real backend class wired to its local stand-in.
 
-* ``transformers``: ``TransformersBackend`` on the cached smoke Qwen2.5-VL (session fixture
-  ``smoke_model_dir``), loaded once per session.
+* ``transformers``: ``TransformersBackend`` on the tiny random Qwen2.5-VL with the released Qwen2.5
+  vocabulary (session fixture ``real_vocab_model_dir``, :mod:`tests.real_vocab`), loaded once per session.
 * ``openai``: ``OpenAIBackend`` against the stand-in vLLM-format server (one per session, reset per test),
   extended to answer the per-question prompts with ``Yes``/``No`` tokens.
-* ``vllm``: ``VLLMBackend`` on the fake ``vllm`` package of :mod:`tests.vllm_fake`.
+* ``vllm``: ``VLLMBackend`` on the fake ``vllm`` package of :mod:`tests.vllm_fake`, given the same
+  real-vocabulary checkpoint as a Hub id (``REAL_VOCAB_ID``) in an offline HF cache laid out like
+  huggingface_hub's; the fake engine tokenizes and answers on that vocabulary.
 
 Each case also knows how to make its model side fail for one marked request, and how to build an
 unavailable instance of the same backend.
@@ -26,10 +28,13 @@ from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
 from askhint_assets.vlm.backends.vllm_backend import VLLMBackend
 from askhint_assets.vlm.types import VLMBackend
 from tests import vllm_fake
+from tests.hf_cache import add_snapshot
 from tests.standin_server import StandinServer
 
 BACKENDS = ("transformers", "openai", "vllm")
 OPENAI_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
+REAL_VOCAB_ID = "askhint-test/tiny-qwen2_5_vl-real-vocab"
+REAL_VOCAB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 YES_NO_CUE = "Yes or No"  # in the per-question template's user text
 
 
@@ -99,9 +104,26 @@ def contract_server() -> Iterator[YesNoStandinServer]:
 
 
 @pytest.fixture(scope="session")
-def loaded_transformers(smoke_model_dir: Path) -> TransformersBackend:
-    """The smoke model behind ``TransformersBackend``, loaded once (no test may keep changes to it)."""
-    b = TransformersBackend(str(smoke_model_dir), max_new_tokens=16)
+def real_vocab_hf_home(real_vocab_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An HF_HOME whose hub cache holds the real-vocabulary checkpoint as ``REAL_VOCAB_ID``."""
+    home = tmp_path_factory.mktemp("hf-home")
+    add_snapshot(home / "hub", REAL_VOCAB_ID, real_vocab_model_dir, REAL_VOCAB_COMMIT)
+    return home
+
+
+@pytest.fixture
+def offline_hub(real_vocab_hf_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """This test reads models from ``real_vocab_hf_home``, offline."""
+    monkeypatch.setenv("HF_HOME", str(real_vocab_hf_home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return real_vocab_hf_home
+
+
+@pytest.fixture(scope="session")
+def loaded_transformers(real_vocab_model_dir: Path) -> TransformersBackend:
+    """The real-vocabulary model behind ``TransformersBackend``, loaded once (no test may keep changes to it)."""
+    b = TransformersBackend(str(real_vocab_model_dir), max_new_tokens=16)
     b._load()  # load the weights once, outside any test's timing
     return b
 
@@ -143,9 +165,10 @@ def _openai_case(request: pytest.FixtureRequest) -> BackendCase:
     return BackendCase("openai", b, fail_marked, unavailable, unavailable_raises=False)
 
 
-def _vllm_case(monkeypatch: pytest.MonkeyPatch) -> BackendCase:
+def _vllm_case(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> BackendCase:
+    request.getfixturevalue("offline_hub")
     fake = vllm_fake.install(monkeypatch)
-    b = VLLMBackend("Qwen/Qwen2.5-VL-7B-Instruct", family="qwen2_5_vl", max_new_tokens=16)
+    b = VLLMBackend(REAL_VOCAB_ID, family="qwen2_5_vl", max_new_tokens=16)
 
     def engine() -> vllm_fake.FakeLLM:
         llm = b._engine()  # created on first use through `vllm.LLM(**engine_kwargs)`, like the real one
@@ -157,7 +180,7 @@ def _vllm_case(monkeypatch: pytest.MonkeyPatch) -> BackendCase:
 
     def unavailable() -> VLMBackend:
         monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` raises ImportError
-        return VLLMBackend("Qwen/Qwen2.5-VL-7B-Instruct")
+        return VLLMBackend(REAL_VOCAB_ID)
 
     def seen_prompts() -> list[str]:
         return [p["prompt"] for call in engine().calls for p in call.prompts]
@@ -172,4 +195,4 @@ def case(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_pa
         return _transformers_case(request, monkeypatch, tmp_path)
     if request.param == "openai":
         return _openai_case(request)
-    return _vllm_case(monkeypatch)
+    return _vllm_case(request, monkeypatch)

@@ -20,7 +20,6 @@ import yaml
 from click.testing import CliRunner
 
 from askhint_assets import paths
-from askhint_assets.orchestration import resources
 from askhint_assets.orchestration.automation import (
     DATA_VERSION_TAG,
     ON_NEW_DATA_VERSION,
@@ -28,8 +27,9 @@ from askhint_assets.orchestration.automation import (
     ON_SETTLED_NEW_DATA_VERSION,
     nightly_reevaluation,
 )
+from askhint_assets.orchestration.resources import VLMResource, override_resources
 from askhint_assets.store import Store
-from tests.fakes import FakeBackend
+from tests.fakes import FakeBackend, registered_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = {"class_prompts", "inference_templates", "question_embeddings", "question_clusters", "guiding_questions"}
@@ -66,9 +66,18 @@ class Lab:
         return result
 
     def question_sets(self) -> list[str]:
-        return Store(paths.db_path()).query("SELECT question_set FROM question_sets ORDER BY created_at")[
-            "question_set"
-        ].to_list()
+        """The Q* versions recorded so far (not the sets the prompt-count ablation recorded)."""
+        return Store(paths.db_path()).query(
+            "SELECT question_set FROM question_sets WHERE method <> 'ablation' ORDER BY created_at"
+        )["question_set"].to_list()
+
+
+ALL_CHECKS = {
+    "guiding_questions:qstar_size_within_bounds", "question_clusters:clusters_cover_every_class",
+    "askhint_predictions:every_video_predicted", "abstract_predictions:every_video_predicted",
+    "askhint_predictions:parse_failure_rate", "askhint_predictions:scored_from_logprobs",
+    "evaluation_report:askhint_not_below_abstract",
+}
 
 
 def _check_results(res: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
@@ -85,15 +94,15 @@ def lab(tmp_path_factory):
     h = tmp_path_factory.mktemp("askhint_automation")
     shutil.copytree(ROOT / "prompts_store", h / "prompts_store")
     (h / "dagster").mkdir()
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, registered_backend("automation_fake", FakeBackend(threshold=100)) as name:
         mp.setenv("ASKHINT_HOME", str(h))
         mp.setenv("DAGSTER_HOME", str(h / "dagster"))
         mp.setenv("ASKHINT_PROMPTS_STORE", str(h / "prompts_store"))
-        mp.setattr(resources, "build_backend", lambda r: FakeBackend(threshold=100))
         from askhint_assets.definitions import build_defs
 
+        defs = override_resources(build_defs(), vlm=VLMResource(backend=name))  # the demo, the fake model
         with dg.DagsterInstance.get() as instance:
-            yield Lab(defs=build_defs(), instance=instance, home=h)
+            yield Lab(defs=defs, instance=instance, home=h)
 
 
 def _edit_question(home: Path, in_qstar: bool, qstar: list[str]) -> tuple[str, str]:
@@ -145,7 +154,7 @@ def story(lab: Lab) -> dict:
 
 def test_full_materialization_passes_every_blocking_check(story):
     checks = story["checks_full"]
-    assert len(checks) == 6
+    assert set(checks) == ALL_CHECKS
     failed = {k: c.description for k, c in checks.items() if not c.passed and c.severity == dg.AssetCheckSeverity.ERROR}
     assert not failed
     warn = checks["evaluation_report:askhint_not_below_abstract"]
@@ -195,7 +204,7 @@ def test_a_changed_qstar_requests_predictions_and_report_then_settles(story):
 
 def test_lineage_diff_and_history_on_the_materialized_home(story):
     from askhint_assets.cli import main
-    from askhint_assets.lineage import diff, history, lineage
+    from askhint_assets.store.lineage import diff, history, lineage
 
     store = Store(paths.db_path())
     a, b = story["qs0"][-1], story["qs_final"][-1]
@@ -210,6 +219,13 @@ def test_lineage_diff_and_history_on_the_materialized_home(story):
     dd = diff(store, a, b)
     assert story["edit"][0] in dd["only_in_a"] and story["edit"][1] in dd["only_in_b"]
     assert dd["auc"] and all(p["same_videos"] and p["difference"] is not None for p in dd["auc"])
+
+    ablation = store.query("SELECT report_id, question_set FROM eval_reports WHERE source LIKE 'ablation:%' "
+                           "ORDER BY created_at DESC LIMIT 1").to_dicts()
+    assert ablation, "the story's home has prompt-count ablation reports"
+    traced = lineage(store, report_id=ablation[0]["report_id"])  # recorded, so it traces to its questions
+    assert traced["question_set"]["question_set"] == ablation[0]["question_set"]
+    assert traced["question_set"]["questions"] and traced["clusters"] is not None
 
     hist = history(store, "demo")
     assert [h["question_set"] for h in hist] == [a, b]
@@ -246,5 +262,5 @@ def test_definitions_validate_and_carry_the_conditions():
     assert cond["evaluation_report"] == ON_NEW_PREDICTIONS
     assert cond["dataset_index"] is None
     assert defs.resolve_sensor_def("prompt_store_sensor").minimum_interval_seconds == 30
-    assert len(graph.asset_check_keys) == 6
+    assert {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys} == ALL_CHECKS
 

@@ -12,6 +12,7 @@ from askhint_assets.orchestration.checks import (
     abstract_every_video_predicted,
     askhint_every_video_predicted,
     askhint_not_below_abstract,
+    askhint_scored_from_logprobs,
     build_checks,
     clusters_cover_every_class,
     parse_failure_check,
@@ -170,10 +171,26 @@ def test_a_failing_blocking_check_stops_what_is_downstream(db):
     assert "child" not in {e.step_key for e in result.all_events if e.is_step_failure}
 
 
-def test_build_checks_lists_six_checks_with_the_blocking_ones():
+def test_units_scored_from_the_answer_text_warn(db):
+    store, res = db
+    _predictions(store, "askhint", "qs-1", [("pl-w", f"v{i}", True) for i in range(4)])
+    ref = {"askhint_predictions": _pref("askhint", "qs-1")}
+    ok = _run(askhint_scored_from_logprobs, res, **ref)
+    assert ok.passed and ok.metadata["not_from_logprobs"].value == 0
+    with store.connect() as con:
+        con.execute("UPDATE predictions SET score_source = 'answer', score_reason = 'the server returned no "
+                    "log-probabilities' WHERE video_id IN ('v1', 'v2')")
+    warn = _run(askhint_scored_from_logprobs, res, **ref)
+    assert not warn.passed and warn.severity == dg.AssetCheckSeverity.WARN
+    assert warn.description == "2 of 4 units not scored from log-probabilities"
+    assert "the server returned no log-probabilities" in warn.metadata["sources"].value
+    assert not _run(askhint_scored_from_logprobs, res, askhint_predictions=_pref("askhint", "qs-none")).passed
+
+
+def test_build_checks_lists_seven_checks_with_the_blocking_ones():
     checks = build_checks()
     specs = {(s.asset_key.to_user_string(), s.name): s for c in checks for s in c.check_specs}
-    assert len(specs) == 6
+    assert len(specs) == 7
     blocking = {k for k, s in specs.items() if s.blocking}
     assert blocking == {("guiding_questions", "qstar_size_within_bounds"),
                         ("question_clusters", "clusters_cover_every_class"),

@@ -1,5 +1,5 @@
 """The asset graph, frozen: keys, parents, groups, op names, code versions, checks, automation, sensors
-and schedules for the default settings and for ``configs/demo_two_datasets.yaml``.
+and schedules for the default settings, two example configs and a sharded per-question one.
 
 A refactor that changes the graph fails here; a deliberate change regenerates the snapshot with
 ``ASKHINT_UPDATE_SNAPSHOTS=1 pytest tests/dagster/test_graph_snapshot.py`` and says why in its commit.
@@ -16,7 +16,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = Path(__file__).with_name("snapshots")
-CASES = {"default": None, "demo_two_datasets": ROOT / "configs" / "demo_two_datasets.yaml"}
+CASES = {
+    "default": None,
+    "demo_two_datasets": ROOT / "configs" / "demo_two_datasets.yaml",
+    "vllm_servers": ROOT / "configs" / "two_datasets_vllm_servers.yaml",  # shards, two prompt sets
+    "shards_per_question": SNAPSHOTS / "shards_per_question.yaml",  # one data set, shards, per-question mode
+}
 
 
 def graph_snapshot(defs: dg.Definitions) -> dict:

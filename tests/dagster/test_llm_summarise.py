@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -15,10 +16,13 @@ import pytest
 from askhint_assets import paths
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration import resources
-from askhint_assets.orchestration.prompts import build_prompt_assets, guiding_code_version, select_qstar
+from askhint_assets.orchestration.prompts import build_prompt_assets, guiding_code_version
+from askhint_assets.questions.select import select_qstar
 from askhint_assets.settings import PipelineSettings, load_settings
 from askhint_assets.store import Store
+from askhint_assets.vlm.backends import registry
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
+from tests.fakes import registered_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = ["class_prompts", "question_embeddings", "question_clusters", "guiding_questions"]
@@ -59,8 +63,10 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def _materialize(s: PipelineSettings) -> dg.ExecuteInProcessResult:
-    return dg.materialize(build_prompt_assets(s), selection=CHAIN, resources=resources.resources_for(s))
+def _materialize(s: PipelineSettings, backend: str) -> dg.ExecuteInProcessResult:
+    """The prompt chain with the settings' resources, the VLM resource set to the registered ``backend``."""
+    vlm = resources.VLMResource.from_settings(replace(s.model, backend=backend))
+    return dg.materialize(build_prompt_assets(s), selection=CHAIN, resources={**resources.resources_for(s), "vlm": vlm})
 
 
 def _qstar(res: dg.ExecuteInProcessResult) -> dict:
@@ -72,13 +78,20 @@ def _metadata(res: dg.ExecuteInProcessResult) -> dict:
     return mat.materialization.metadata
 
 
-def test_llm_method_summarises_clusters_falls_back_on_junk_and_reruns_for_free(home, monkeypatch):
+@pytest.fixture()
+def summary_backend():
+    """A SummaryBackend registered as ``summary_fake``: ``(name, backend)``."""
     backend = SummaryBackend()
-    monkeypatch.setattr(resources, "build_backend", lambda r: backend)
+    with registered_backend("summary_fake", backend) as name:
+        yield name, backend
+
+
+def test_llm_method_summarises_clusters_falls_back_on_junk_and_reruns_for_free(home, summary_backend):
+    name, backend = summary_backend
     (home / "askhint.yaml").write_text("questions: {method: llm}\n")
     s = load_settings(home / "askhint.yaml")
 
-    first = _materialize(s)
+    first = _materialize(s, name)
     assert first.success
     q = _qstar(first)
     assert len(q["questions"]) == q["target_size"] == 6
@@ -86,7 +99,7 @@ def test_llm_method_summarises_clusters_falls_back_on_junk_and_reruns_for_free(h
     first_status, *others = status.values()
     assert first_status.startswith("fallback: ") and "no question" in first_status
     assert set(others) == {"llm"} and len(status) == len(backend.sent) >= 2
-    assert q["produced_by"] == "method llm, model smoke-qwen2_5_vl (smoke test) (transformers)"
+    assert q["produced_by"] == "method llm, model smoke-qwen2_5_vl (smoke test) (summary_fake)"
 
     # the fallback cluster keeps exactly its deterministic picks; the others are the model's questions
     st = Store(paths.db_path())
@@ -104,22 +117,25 @@ def test_llm_method_summarises_clusters_falls_back_on_junk_and_reruns_for_free(h
     assert md["cluster_status"].value == status and md["size"].value == 6
 
     sent = len(backend.sent)
-    again = _materialize(s)
+    again = _materialize(s, name)
     assert again.success and len(backend.sent) == sent
     assert _qstar(again)["question_set"] == q["question_set"] and _metadata(again)["requests_sent"].value == 0
 
 
-def test_centrality_default_never_builds_the_model_and_keeps_its_code_version(home, monkeypatch):
-    def no_model(r):
+def test_centrality_default_never_builds_the_model_and_keeps_its_code_version(home):
+    def no_model(model, **options):
         raise AssertionError("centrality must not build a backend")
 
-    monkeypatch.setattr(resources, "build_backend", no_model)
+    registry.register_backend("no_model", no_model, local_model=False, replace=True)
     s = load_settings()
     assets = {a.key.path[-1]: a for a in build_prompt_assets(s) if isinstance(a, dg.AssetsDefinition)}
     gq = assets["guiding_questions"]
     assert "vlm" not in gq.required_resource_keys
     assert gq.code_versions_by_key[gq.key] == "2-" + hash_obj({"target": None, "method": "centrality"}, length=8)
-    res = _materialize(s)
+    try:
+        res = _materialize(s, "no_model")
+    finally:
+        registry.unregister_backend("no_model")
     assert res.success
     q = _qstar(res)
     assert len(q["questions"]) == 6 and "produced_by" not in q

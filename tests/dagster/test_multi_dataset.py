@@ -8,6 +8,7 @@ one prompt set must make stale only that prompt set's chain and the data set tha
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -17,11 +18,11 @@ import yaml
 from askhint_assets import paths
 from askhint_assets.demo.datasets import generate_demo, generate_demo_xd
 from askhint_assets.errors import InputError
-from askhint_assets.orchestration import resources
+from askhint_assets.orchestration.resources import VLMResource, override_resources
 from askhint_assets.orchestration.update import observe_sources, stale_assets, update
 from askhint_assets.settings import load_settings
 from askhint_assets.store import Store
-from tests.fakes import FakeBackend
+from tests.fakes import FakeBackend, registered_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,14 +48,14 @@ def multi(tmp_path_factory):
     shutil.copytree(ROOT / "prompts_store", h / "prompts_store")
     (h / "dagster").mkdir()
     fake = FakeBackend(threshold=100)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, registered_backend("multi_fake", fake):
         mp.setenv("ASKHINT_HOME", str(h))
         mp.setenv("DAGSTER_HOME", str(h / "dagster"))
         mp.setenv("ASKHINT_PROMPTS_STORE", str(h / "prompts_store"))
-        mp.setattr(resources, "build_backend", lambda r: fake)
         from askhint_assets.definitions import build_defs
 
-        defs = build_defs(load_settings(_config(h / "askhint.yaml", ucf, xd)))
+        s = load_settings(_config(h / "askhint.yaml", ucf, xd))
+        defs = override_resources(build_defs(s), vlm=VLMResource.from_settings(replace(s.model, backend="multi_fake")))
         with dg.DagsterInstance.get() as instance:
             first = update(defs, instance, log=lambda m: None)
             yield {"defs": defs, "instance": instance, "home": h, "fake": fake, "first": first}

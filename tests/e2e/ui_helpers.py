@@ -33,14 +33,15 @@ GRAPH_WINDOW = (2400, 1400)
 PAGE_WINDOW = (1600, 1000)
 
 # Materialize everything with the deterministic fake VLM (no model build): ~40 s on 2 cores.
+# The fake is injected through the resources: the graph and its code versions are the demo's, as the UI shows them.
 _MATERIALIZE = """
-import askhint_assets.orchestration.resources as r
-from tests.fakes import FakeBackend
-r.build_backend = lambda res: FakeBackend(threshold=100)
 from dagster import DagsterInstance
 from askhint_assets.definitions import build_defs
+from askhint_assets.orchestration.resources import VLMResource, override_resources
 from askhint_assets.orchestration.update import update
-update(build_defs(), DagsterInstance.get())
+from tests.fakes import FakeBackend, registered_backend
+with registered_backend("ui_fake", FakeBackend(threshold=100)) as name:
+    update(override_resources(build_defs(), vlm=VLMResource(backend=name)), DagsterInstance.get())
 """
 
 

@@ -412,6 +412,8 @@ def first_image(body: dict) -> str | None:
         for part in m.get("content") if isinstance(m.get("content"), list) else []:
             if part.get("type") == "image_url":
                 return part["image_url"]["url"].split(",", 1)[1]
+            if part.get("type") == "video_url":  # data:video/jpeg;base64,<f1>,<f2>,...: the first frame
+                return part["video_url"]["url"].split(",", 2)[1]
     return None
 
 

@@ -12,7 +12,6 @@ from collections import Counter
 
 import dagster as dg
 import pytest
-from dagster._serdes import serialize_value
 
 from tests.reliability import harness
 
@@ -152,6 +151,6 @@ def test_api_key_is_never_written(fault_home, nonsense_home):
             assert home.scalar(f"SELECT count(*) FROM {t} WHERE contains({t}::VARCHAR, ?)", [key]) == 0, t
         with home.active(), dg.DagsterInstance.from_config(home.env["DAGSTER_HOME"]) as instance:
             for run in instance.get_runs():
-                assert key not in serialize_value(run)
+                assert key not in dg.serialize_value(run)
                 for event in instance.all_logs(run.run_id):
-                    assert key not in serialize_value(event), event.message
+                    assert key not in dg.serialize_value(event), event.message

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from askhint_assets.cli import main
-from askhint_assets.lineage import LineageError, diff, history, lineage
 from askhint_assets.store import Store
+from askhint_assets.store.lineage import LineageError, diff, history, lineage
 
 T0 = datetime(2026, 3, 1, 12, 0)
 
@@ -93,6 +93,25 @@ def _legacy(store: Store) -> None:
         con.execute("DROP TABLE plans")
         con.execute("UPDATE eval_reports SET eval_settings = NULL")
         con.execute("UPDATE responses SET fingerprint = NULL")
+
+
+def test_default_lineage_skips_a_newer_ablation_report_whose_question_set_still_traces(store):
+    """After a prompt edit the prompt-count ablation writes the newest rows; the default is still the newest
+    pipeline report of the ASK-Hint template, and the ablation report traces to its recorded question set."""
+    store.upsert("question_sets", [
+        {"question_set": "qs-abl", "questions": ["q1?", "q2?", "q4?", "q5?"], "prompt_set": "ucf",
+         "prompt_version": "cp-2", "clustering_id": "cl-2", "settings": json.dumps({"target_size": 4}),
+         "method": "ablation", "created_at": at(40)}])
+    store.upsert("eval_reports", [
+        {"report_id": "ab-4", "created_at": at(41), "dataset": "d", "question_set": "qs-abl", "model": "m",
+         "template": "askhint", "granularity": "window", "plan": "pl-w", "templates_version": "tp-1",
+         "metric": "frame_auc", "value": 0.55, "n_videos": 2, "n_frames": 80, "smoke_model": True,
+         "source": "ablation:size=4", "eval_settings": '{"frame_rule": "mean", "smoothing": 0}'}])
+    assert lineage(store)["report"]["report_id"] == "ev-b"
+    d = lineage(store, report_id="ab-4")
+    assert d["question_set"]["questions"] == ["q1?", "q2?", "q4?", "q5?"]
+    assert d["class_prompts"]["version"] == "cp-2"
+    assert [h["question_set"] for h in history(store, "d")] == ["qs-a", "qs-b"]  # not a Q* version
 
 
 def test_lineage_of_the_latest_report_reaches_the_prompt_version_and_its_ancestors(store):

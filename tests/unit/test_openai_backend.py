@@ -44,7 +44,7 @@ def req(brightness: int = 30, text: str = "Normal or Abnormal?", frames: int = 4
 
 
 def test_batch_with_frames_in_order(server):
-    b = backend(server.base_url)
+    b = backend(server.base_url, video_mode="images")
     assert isinstance(b, VLMBackend)
     levels = [20, 220, 30, 240, 10, 250]
     out = b.generate([req(v) for v in levels])
@@ -169,10 +169,10 @@ def test_no_retry_on_client_errors(server, fault):
     assert server.request_count == 1 and b.stats["retries"] == 0
 
 
-def test_missing_logprobs_is_an_error():
+def test_missing_logprobs_leave_the_answer_text_to_score():
     data = {"choices": [{"message": {"content": "Normal"}, "logprobs": None}]}
-    with pytest.raises(ValueError, match="logprobs"):
-        OpenAIBackend.parse_response(data, CHOICES)
+    text, lps, extra = OpenAIBackend.parse_response(data, CHOICES)
+    assert (text, lps) == ("Normal", None) and "no log-probabilities" in extra["no_logprobs"]
     assert OpenAIBackend.parse_response(data, None)[0] == "Normal"
 
 
@@ -194,7 +194,7 @@ def test_api_key_never_leaks(caplog):
     for text in (repr(b), str(b.fingerprint()), str(b.stats), out.error, str(out.extra), caplog.text):
         assert SECRET not in text
     assert b.fingerprint() == {
-        "backend": "openai", "model": MODEL, "family": "qwen2_5_vl", "video_mode": "images",
+        "backend": "openai", "model": MODEL, "family": "qwen2_5_vl", "video_mode": "video",
         "jpeg_quality": 90, "top_logprobs": 20, "max_new_tokens": 64, "temperature": 0,
     }  # fmt: skip
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -12,12 +13,12 @@ from click.testing import CliRunner
 
 from askhint_assets import paths
 from askhint_assets.cli import main
-from askhint_assets.orchestration import resources
 from askhint_assets.prompts.loader import load_prompt_set
 from askhint_assets.questions import generate
 from askhint_assets.questions.compress import parse_questions
 from askhint_assets.store import Store
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
+from tests.fakes import registered_backend
 
 STORE = Path(__file__).resolve().parents[2] / "prompts_store"
 
@@ -113,9 +114,18 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def _fake(monkeypatch, backend: TextBackend) -> TextBackend:
-    monkeypatch.setattr(resources, "build_backend", lambda r: backend)
-    return backend
+@pytest.fixture()
+def text_backend(home, monkeypatch):
+    """Settings (``$ASKHINT_CONFIG``) whose model is the registered ``text_fake``; call with a TextBackend."""
+    with contextlib.ExitStack() as stack:
+
+        def use(backend: TextBackend) -> TextBackend:
+            stack.enter_context(registered_backend("text_fake", backend))
+            return backend
+
+        (home / "askhint.yaml").write_text("model: {backend: text_fake}\n")
+        monkeypatch.setenv("ASKHINT_CONFIG", str(home / "askhint.yaml"))
+        yield use
 
 
 def _cli(*args: str):
@@ -126,9 +136,9 @@ def _store_listing(home: Path) -> list[str]:
     return sorted(p.name for p in (home / "prompts_store").iterdir())
 
 
-def test_cli_writes_a_new_reviewable_prompt_set_and_a_rerun_sends_nothing(home, monkeypatch):
+def test_cli_writes_a_new_reviewable_prompt_set_and_a_rerun_sends_nothing(home, text_backend):
     curated = load_prompt_set(home / "prompts_store" / "xd_violence")
-    backend = _fake(monkeypatch, TextBackend({c: _answer(c) for c in curated.classes}))
+    backend = text_backend(TextBackend({c: _answer(c) for c in curated.classes}))
     res = _cli("--prompt-set", "xd_violence")
     assert res.exit_code == 0, res.output
     (name,) = set(_store_listing(home)) - {"ucf_crime", "xd_violence"}
@@ -156,8 +166,8 @@ def test_cli_writes_a_new_reviewable_prompt_set_and_a_rerun_sends_nothing(home, 
     assert load_prompt_set(home / "prompts_store" / "xd_review").class_questions == new.class_questions
 
 
-def test_cli_refuses_to_overwrite_before_sending_anything(home, monkeypatch):
-    backend = _fake(monkeypatch, TextBackend())
+def test_cli_refuses_to_overwrite_before_sending_anything(home, text_backend):
+    backend = text_backend(TextBackend())
     for out in ("ucf_crime", "xd_violence"):
         res = _cli("--prompt-set", "ucf_crime", "--out", out)
         assert res.exit_code == 2 and f"{home / 'prompts_store' / out} already exists" in res.output
@@ -168,8 +178,8 @@ def test_cli_refuses_to_overwrite_before_sending_anything(home, monkeypatch):
     assert backend.sent == []
 
 
-def test_cli_classes_subset_keeps_the_other_classes_curated(home, monkeypatch):
-    _fake(monkeypatch, TextBackend({"Arson": _answer("Arson", 5)}))
+def test_cli_classes_subset_keeps_the_other_classes_curated(home, text_backend):
+    text_backend(TextBackend({"Arson": _answer("Arson", 5)}))
     res = _cli("--prompt-set", "ucf_crime", "--classes", "Arson", "--out", "ucf_arson")
     assert res.exit_code == 0, res.output
     new, old = load_prompt_set(home / "prompts_store" / "ucf_arson"), load_prompt_set(STORE / "ucf_crime")
@@ -179,11 +189,11 @@ def test_cli_classes_subset_keeps_the_other_classes_curated(home, monkeypatch):
     }
 
 
-def test_cli_fails_listing_the_classes_with_junk_answers_and_writes_nothing(home, monkeypatch):
+def test_cli_fails_listing_the_classes_with_junk_answers_and_writes_nothing(home, text_backend):
     ps = load_prompt_set(STORE / "ucf_crime")
     good = {c: _answer(c) for c in list(ps.classes)[2:]}
     good[list(ps.classes)[1]] = _answer("x", 2)  # too few
-    backend = _fake(monkeypatch, TextBackend(good))
+    backend = text_backend(TextBackend(good))
     before = _store_listing(home)
     res = _cli("--prompt-set", "ucf_crime")
     first, second = list(ps.classes)[:2]

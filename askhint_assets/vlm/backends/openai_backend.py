@@ -2,16 +2,24 @@
 
 Frames travel inside the first user message, before its text, in one of two ways:
 
-* ``video_mode="images"`` (default, works on every server that takes images): one ``image_url`` part per
-  frame, each a ``data:image/jpeg;base64,...`` URI. ``vllm serve`` needs
-  ``--limit-mm-per-prompt '{"image": T}'`` for T frames.
-* ``video_mode="video"`` (vLLM): one ``video_url`` part whose URL is ``data:video/jpeg;base64,<f1>,<f2>,...``
-  (the comma-separated per-frame JPEG list vLLM's ``VideoMediaIO`` decodes into a frame array), and
-  ``mm_processor_kwargs: {"fps": frames_fps}`` so the model's temporal positions match the sampling rate.
+* ``video_mode="video"`` (``"auto"`` picks it for ``qwen2_5_vl``; the paper's setting): one ``video_url``
+  part whose URL is ``data:video/jpeg;base64,<f1>,<f2>,...`` (the comma-separated per-frame JPEG list vLLM's
+  ``VideoMediaIO`` decodes into a frame array), so Qwen2.5-VL gets temporal patches and time positions; with
+  ``media_io_kwargs: {"video": {"num_frames": T, "fps": frames_fps}}`` (keep all T frames, their true rate)
+  and ``mm_processor_kwargs: {"fps": frames_fps}`` where the server accepts them.
+* ``video_mode="images"`` (``"auto"`` for other families): one ``image_url`` part per frame. Qwen2.5-VL then
+  encodes each frame as its own image: about twice the visual tokens and no time positions.
 
-Decoding is greedy (temperature 0) with ``logprobs``; the choices' log-probabilities are read from the
-first generated token's ``top_logprobs`` (see :func:`match_choice_logprobs`). The API key is read from the
-environment at call time and is never logged, stored, fingerprinted or echoed in errors.
+Before the first request each server is probed once (:mod:`.server_probe`): what it accepts (log-probabilities
+with media, a video part, the vLLM-only fields) goes into the fingerprint and decides what is sent; a server
+that would keep only part of a video's frames stops the run with a clear error. Decoding is greedy
+(temperature 0) with ``logprobs`` where accepted; the choices' log-probabilities are read from the first
+generated token's ``top_logprobs`` (see :func:`match_choice_logprobs`). A response without them is not an
+error: its ``choice_logprobs`` is None and ``extra["no_logprobs"]`` says why, so the answer text is scored.
+The API key is read from the environment at call time and is never logged, stored, fingerprinted or echoed.
+
+The ``openai`` SDK is not used: its client has its own retries and timeouts (which the failover loop here
+would have to switch off), needs ``extra_body`` for every vLLM field, and adds nothing this module needs.
 """
 
 from __future__ import annotations
@@ -34,11 +42,25 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from askhint_assets.errors import BackendError
+from askhint_assets.vlm.backends import server_probe
+from askhint_assets.vlm.backends.server_probe import ProbeError, ProbeUnanswered, ServerCaps
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 429})  # plus every 5xx
+VIDEO_FAMILIES = frozenset({"qwen2_5_vl"})  # "auto" sends these families' frames as one video part
+KEPT_SLACK = 1.5  # frames: a kept-frame estimate this far below the frames sent means truncation
+
+
+def resolve_video_mode(video_mode: str, family: str) -> str:
+    """``video``/``images``; ``auto`` is ``video`` for the Qwen2.5-VL family, else ``images``."""
+    if video_mode not in ("auto", "images", "video"):
+        raise ValueError(f"video_mode must be 'auto', 'images' or 'video', got {video_mode!r}")
+    if video_mode == "auto":
+        return "video" if family in VIDEO_FAMILIES else "images"
+    return video_mode
 
 
 class _Permanent(Exception):
@@ -109,6 +131,23 @@ def _check_frames(frames: np.ndarray) -> None:
         raise ValueError("frames is empty (T == 0)")
 
 
+def _strip_refused(body: dict, error: str) -> tuple[dict, str] | None:
+    """The body without what a 4xx says the server refuses (vLLM-only fields, log-probabilities), else None.
+
+    For a server that changes mid-run (restarted with other options): the request is resent at once, its
+    answer scored from the text where no log-probabilities come back.
+    """
+    if not error.startswith(("HTTP 400", "HTTP 422")):
+        return None
+    low = error.lower()
+    drop = [k for k in server_probe.VLLM_FIELDS if k in body and ("unexpected field" in low or k in low)]
+    if not drop and "logprobs" in body and "logprob" in low:
+        drop = ["logprobs", "top_logprobs"]
+    if not drop:
+        return None
+    return {k: v for k, v in body.items() if k not in drop}, ", ".join(drop)
+
+
 def _retry_after_s(value: str | None) -> float | None:
     """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None when absent/unparsable."""
     if not value:
@@ -139,7 +178,7 @@ class OpenAIBackend:
         base_urls: list[str],
         api_key_env: str = "OPENAI_API_KEY",
         family: str = "qwen2_5_vl",
-        video_mode: Literal["images", "video"] = "images",
+        video_mode: Literal["auto", "images", "video"] = "auto",
         jpeg_quality: int = 90,
         max_concurrency: int = 8,
         timeout_s: float = 120.0,
@@ -148,13 +187,16 @@ class OpenAIBackend:
         backoff_max_s: float = 20.0,
         top_logprobs: int = 20,
         max_new_tokens: int = 64,
+        probe: bool = True,
+        video_input: Literal["auto", "images", "video"] | None = None,
     ) -> None:
+        """``video_input`` is ``model.video_input`` of the settings (the registry passes settings by name);
+        when given it is the video mode."""
+        video_mode = video_input or video_mode
         if isinstance(base_urls, str):
             base_urls = [base_urls]
         if not base_urls:
             raise ValueError("OpenAIBackend needs at least one base URL")
-        if video_mode not in ("images", "video"):
-            raise ValueError(f"video_mode must be 'images' or 'video', got {video_mode!r}")
         if max_concurrency < 1 or max_retries < 0:
             raise ValueError("max_concurrency must be >= 1 and max_retries >= 0")
         self.model = self.model_name = model
@@ -164,7 +206,8 @@ class OpenAIBackend:
             raise ValueError(f"base URLs must start with http:// or https://: {bad}")
         self.api_key_env = api_key_env
         self.family = family
-        self.video_mode = video_mode
+        self.video_mode = resolve_video_mode(video_mode, family)  # what is wanted; the probe may fall back
+        self.probe = bool(probe)
         self.jpeg_quality = int(jpeg_quality)
         self.max_concurrency = int(max_concurrency)
         self.timeout_s = float(timeout_s)
@@ -175,7 +218,11 @@ class OpenAIBackend:
         self.max_new_tokens = int(max_new_tokens)
         self.stats: dict[str, int] = {"requests": 0, "attempts": 0, "retries": 0, "failures": 0}
         self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
         self._rr = itertools.count()
+        self._caps: dict[str, ServerCaps] | None = None  # per base URL, after the probe
+        self._probe_error: str | None = None
+        self._kept_checked: set[int] = set()  # frame counts whose video truncation check passed
 
     def __repr__(self) -> str:
         return (
@@ -183,31 +230,98 @@ class OpenAIBackend:
             f"api_key_env={self.api_key_env!r}, family={self.family!r}, video_mode={self.video_mode!r})"
         )
 
+    # -- what the servers accept -----------------------------------------------------------------
+
+    def capabilities(self) -> ServerCaps | None:
+        """What every server accepts (probed once, see :mod:`.server_probe`); None when not probed.
+
+        Not probed: ``probe=False``, or a server could not be reached (then requests are sent as configured
+        and fail or adapt on their own; the next call probes again).
+        """
+        if not self.probe:
+            return None
+        with self._probe_lock:
+            if self._caps is None:
+                caps: dict[str, ServerCaps] = {}
+                try:
+                    with httpx.Client(timeout=httpx.Timeout(min(self.timeout_s, 60.0))) as client:
+                        for url in self.base_urls:
+                            caps[url] = server_probe.probe_server(
+                                client, url, self.model, self._headers(), want_video=self.video_mode == "video",
+                                top_logprobs=self.top_logprobs)
+                except (httpx.TransportError, ProbeUnanswered) as e:
+                    what = str(e) if isinstance(e, ProbeUnanswered) else f"connection error ({type(e).__name__}: {e})"
+                    self._probe_error = self._scrub(f"probe: {what}")
+                    log.warning("%s; sending requests as configured", self._probe_error)
+                    return None
+                except ProbeError as e:
+                    raise BackendError(self._scrub(str(e))) from None
+                self._caps = caps
+                for url, c in caps.items():
+                    log.info("%s accepts: %s", url, c.as_dict())
+            return ServerCaps.intersect(list(self._caps.values()))
+
+    def effective_video_mode(self, caps: ServerCaps | None = None) -> str:
+        """``video`` when wanted and every server takes a video part, else ``images``."""
+        caps = caps if caps is not None else self.capabilities()
+        return "images" if caps is not None and not caps.video else self.video_mode
+
+    def check_frames_kept(self, n_frames: int) -> None:
+        """Raise ``BackendError`` when a server would keep fewer than ``n_frames`` frames of a video."""
+        caps = self.capabilities()
+        if caps is None or self.effective_video_mode(caps) != "video" or n_frames <= 8:
+            return
+        with self._probe_lock:
+            if n_frames in self._kept_checked:
+                return
+            with httpx.Client(timeout=httpx.Timeout(self.timeout_s)) as client:
+                for url in self.base_urls:
+                    try:
+                        kept = server_probe.frames_kept(client, url, self.model, self._headers(), n_frames,
+                                                        caps.vllm_fields)
+                    except ProbeError as e:
+                        raise BackendError(self._scrub(str(e))) from None
+                    except httpx.TransportError:
+                        return  # the requests themselves will report the connection error
+                    if kept is None:
+                        log.warning("%s reports no prompt-token counts: cannot check that it keeps every frame",
+                                    url)
+                    elif kept < n_frames - KEPT_SLACK:
+                        raise BackendError(server_probe.truncation_message(url, n_frames, kept))
+            self._kept_checked.add(n_frames)
+
     def fingerprint(self) -> dict:
-        return {
+        """Model, decoding settings and what is sent. ``server`` (the probed capabilities) appears only
+        when a server lacks something, i.e. when the bodies differ from the full vLLM ones: an unprobed
+        backend (server down at the start) sends those too, so its requests keep their cache keys."""
+        caps = self.capabilities()
+        fp = {
             "backend": "openai",
             "model": self.model,
             "family": self.family,
-            "video_mode": self.video_mode,
+            "video_mode": self.effective_video_mode(caps),
             "jpeg_quality": self.jpeg_quality,
             "top_logprobs": self.top_logprobs,
             "max_new_tokens": self.max_new_tokens,
             "temperature": 0,
         }
+        if caps is not None and not (caps.logprobs and caps.video and caps.vllm_fields):
+            fp["server"] = caps.as_dict()
+        return fp
 
     # -- request building -------------------------------------------------------------------------
 
-    def build_body(self, request: VLMRequest) -> dict[str, Any]:
-        """The JSON body of the chat-completions call for ``request`` (frames JPEG-encoded)."""
+    def build_body(self, request: VLMRequest, caps: ServerCaps | None = None) -> dict[str, Any]:
+        """The JSON body of the chat-completions call for ``request`` (frames JPEG-encoded).
+
+        ``caps``: what the servers accept (None: everything, as for vLLM): fields they refuse are left out.
+        """
+        mode = self.effective_video_mode(caps) if caps is not None else self.video_mode
         media: list[dict[str, Any]] = []
         if request.frames is not None:
             _check_frames(request.frames)
             jpegs = [encode_jpeg_b64(f, self.jpeg_quality) for f in request.frames]
-            if self.video_mode == "images":
-                media = [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{j}"}} for j in jpegs]
-            else:
-                url = "data:video/jpeg;base64," + ",".join(jpegs)
-                media = [{"type": "video_url", "video_url": {"url": url}}]
+            media = server_probe.image_parts(jpegs) if mode == "images" else [server_probe.video_part(jpegs)]
         messages: list[dict[str, Any]] = []
         for m in request.messages:
             if media and m.role == "user":
@@ -223,11 +337,11 @@ class OpenAIBackend:
             "temperature": 0,
             "max_tokens": int(request.max_new_tokens or self.max_new_tokens),
         }
-        if request.choices:
+        if request.choices and (caps is None or caps.logprobs):
             body["logprobs"] = True
             body["top_logprobs"] = self.top_logprobs
-        if request.frames is not None and self.video_mode == "video":
-            body["mm_processor_kwargs"] = {"fps": float(request.frames_fps)}
+        if request.frames is not None and mode == "video" and (caps is None or caps.vllm_fields):
+            body.update(server_probe.video_fields(len(request.frames), request.frames_fps))
         return body
 
     # -- response parsing -------------------------------------------------------------------------
@@ -250,7 +364,8 @@ class OpenAIBackend:
             top = [(t["token"], t["logprob"]) for t in first.get("top_logprobs") or []]
             top.append((first["token"], first["logprob"]))
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise ValueError("response has no first-token logprobs (does the server support logprobs?)") from None
+            extra["no_logprobs"] = "the server returned no log-probabilities"
+            return text, None, extra
         extra["first_token"] = first.get("token")
         return text, match_choice_logprobs(top, choices), extra
 
@@ -300,22 +415,32 @@ class OpenAIBackend:
         self._count("requests")
         error = "no attempt made"
         url = ""
-        attempt = 0
+        sends = 0
         async with sem:  # encode inside the slot so at most max_concurrency bodies are in memory
             try:
-                body = await asyncio.to_thread(self.build_body, req)
+                body = await asyncio.to_thread(self.build_body, req, self._caps_now())
             except Exception as e:
                 self._count("failures")
                 return VLMResponse(text="", ok=False, error=f"bad request: {e}", latency_s=time.perf_counter() - t0)
-            for attempt in range(self.max_retries + 1):
+            attempt, sends = 0, 0
+            while attempt <= self.max_retries:
                 url = self.base_urls[next(self._rr) % len(self.base_urls)] + "/chat/completions"
                 self._count("attempts")
+                sends += 1
                 try:
                     data = await self._attempt(client, url, body)
                     text, lps, extra = self.parse_response(data, req.choices)
-                    extra.update(base_url=url, attempts=attempt + 1)
+                    extra.update(base_url=url, attempts=sends)
                     return VLMResponse(text=text, choice_logprobs=lps, latency_s=time.perf_counter() - t0, extra=extra)
-                except (_Permanent, ValueError) as e:
+                except _Permanent as e:
+                    error = f"{url}: {e}"
+                    stripped = _strip_refused(body, str(e))
+                    if stripped is None:
+                        break
+                    log.warning("%s refused fields of a request; resending without %s", url, stripped[1])
+                    body = stripped[0]  # resent at once; not counted as a retry
+                    continue
+                except ValueError as e:
                     error = f"{url}: {e}"
                     break
                 except _Transient as e:
@@ -327,6 +452,7 @@ class OpenAIBackend:
                     delay = self._backoff(attempt, e.retry_after)
                     log.debug("retrying in %.2fs: %s", delay, self._scrub(error))
                     await asyncio.sleep(delay)
+                    attempt += 1
         self._count("failures")
         error = self._scrub(error)
         log.warning("request failed: %s", error)
@@ -335,11 +461,20 @@ class OpenAIBackend:
             ok=False,
             error=error,
             latency_s=time.perf_counter() - t0,
-            extra={"base_url": url, "attempts": attempt + 1},
+            extra={"base_url": url, "attempts": sends},
         )
 
+    def _caps_now(self) -> ServerCaps | None:
+        """The probed capabilities, without probing (the probe runs before the requests are sent)."""
+        with self._probe_lock:
+            return ServerCaps.intersect(list(self._caps.values())) if self._caps else None
+
     async def agenerate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
-        """Answer every request concurrently (bounded), in order."""
+        """Answer every request concurrently (bounded), in order (after the probe and truncation check)."""
+        await asyncio.to_thread(self.capabilities)
+        counts = {len(r.frames) for r in requests if r.frames is not None and getattr(r.frames, "ndim", 0) == 4}
+        for n in sorted(counts):
+            await asyncio.to_thread(self.check_frames_kept, n)
         sem = asyncio.Semaphore(self.max_concurrency)
         limits = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
         async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout_s), limits=limits) as client:

@@ -14,7 +14,10 @@ the log-probabilities of each choice's full token sequence under teacher forcing
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +26,7 @@ import torch
 from askhint_assets.errors import InputError
 from askhint_assets.hashing import hash_file, hash_obj
 from askhint_assets.vlm import families
+from askhint_assets.vlm.model_source import resolve_model
 from askhint_assets.vlm.preprocess import (
     VIDEO_MAX_PIXELS,
     VIDEO_MIN_PIXELS,
@@ -31,19 +35,29 @@ from askhint_assets.vlm.preprocess import (
 )
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
 
+log = logging.getLogger(__name__)
+
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 _SMALL_WEIGHTS = 64 << 20  # weight files up to this size are content-hashed in the fingerprint
 
 
 def pixel_bounds(model_path: str | Path) -> tuple[int, int]:
-    """Video pixel bounds from the folder's ``video_preprocessor_config.json``, else the official ones."""
-    f = Path(model_path) / "video_preprocessor_config.json"
+    """Video pixel bounds per frame, found as transformers' ``AutoVideoProcessor`` finds them.
+
+    ``video_preprocessor_config.json``, else ``preprocessor_config.json`` (the released Qwen2.5-VL
+    checkpoints have only this one: its ``min_pixels`` 3136 / ``max_pixels`` 12845056 then bound the video
+    frames too, checked against the official processor in ``tests/unit/test_processor_fixtures.py``), else
+    the video processor's class defaults.
+    """
     lo, hi = VIDEO_MIN_PIXELS, VIDEO_MAX_PIXELS
-    if f.is_file():
-        cfg = json.loads(f.read_text())
-        size = cfg.get("size") or {}
-        lo = int(size.get("shortest_edge") or cfg.get("min_pixels") or lo)
-        hi = int(size.get("longest_edge") or cfg.get("max_pixels") or hi)
+    for name in ("video_preprocessor_config.json", "preprocessor_config.json"):
+        f = Path(model_path) / name
+        if f.is_file():
+            cfg = json.loads(f.read_text())
+            size = cfg.get("size") or {}
+            lo = int(cfg.get("min_pixels") or size.get("shortest_edge") or lo)
+            hi = int(cfg.get("max_pixels") or size.get("longest_edge") or hi)
+            break
     return lo, hi
 
 
@@ -54,6 +68,20 @@ def weights_identity(model_path: str | Path) -> str:
         size = p.stat().st_size
         parts.append([p.name, size, hash_file(p) if size <= _SMALL_WEIGHTS else None])
     return hash_obj(parts)
+
+
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """transformers' weight-loading progress bars off while loading, back as they were after."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class TransformersBackend:
@@ -72,6 +100,7 @@ class TransformersBackend:
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         official_processor: bool = False,
+        revision: str | None = None,
     ) -> None:
         families.check_family(family)
         if family != "qwen2_5_vl":
@@ -81,8 +110,9 @@ class TransformersBackend:
             raise InputError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}", field="dtype")
         if batch_size < 1 or max_new_tokens < 1:
             raise InputError("batch_size and max_new_tokens must be positive", field="batch_size")
-        self.model_path = Path(model_path)
-        self.model_name = self.model_path.name
+        self.source = resolve_model(str(model_path), revision)  # a folder, or a Hub id from the HF cache
+        self.model_path = self.source.path
+        self.model_name = self.source.name
         self.family, self.device, self.dtype = family, device, dtype
         self.batch_size, self.max_new_tokens = batch_size, max_new_tokens
         lo, hi = pixel_bounds(self.model_path)
@@ -102,6 +132,7 @@ class TransformersBackend:
         return {
             "backend": self.backend_name,
             "model": self.model_name,
+            **self.source.identity(),
             "family": self.family,
             "config": hash_file(cfg),
             "weights": weights_identity(self.model_path),
@@ -110,7 +141,7 @@ class TransformersBackend:
             "max_new_tokens": self.max_new_tokens,
             "min_pixels": self.min_pixels,
             "max_pixels": self.max_pixels,
-            "video_processor": "official" if self.official_processor else "numpy",
+            "video_processor": "official" if self.official_processor else "numpy-uint8-resize",
         }
 
     # ------------------------------------------------------------------ loading
@@ -123,7 +154,10 @@ class TransformersBackend:
         if not (self.model_path / "config.json").is_file():
             raise InputError("no config.json: not a model folder", path=self.model_path)
         self._tok = AutoTokenizer.from_pretrained(self.model_path)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(self.model_path, dtype=_DTYPES[self.dtype])
+        t0 = time.perf_counter()
+        with _quiet_progress():  # a bar per shard in every run's output; one log line says the same
+            model = Qwen2_5_VLForConditionalGeneration.from_pretrained(self.model_path, dtype=_DTYPES[self.dtype])
+        log.info("loaded %s (%s) in %.1f s", self.model_name, self.dtype, time.perf_counter() - t0)
         self._model = model.to(self.device).eval()
         cfg = self._model.config
         self._video_id = cfg.video_token_id

@@ -13,6 +13,7 @@ from typing import Any
 from askhint_assets.errors import BackendError
 from askhint_assets.vlm import families
 from askhint_assets.vlm.backends.openai_backend import match_choice_logprobs
+from askhint_assets.vlm.model_source import resolve_model
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
 
 # Families whose vLLM processor takes the sampled frame rate (Qwen's temporal position ids use it).
@@ -96,8 +97,12 @@ class VLLMBackend:
         top_logprobs: int = 20,
         max_new_tokens: int = 64,
         limit_mm_per_prompt: dict[str, int] | None = None,
+        revision: str | None = None,
     ) -> None:
-        self.model_path = self.model_name = str(model_path)
+        # a Hub id is resolved from the HF cache here, so the engine loads that snapshot (never the network)
+        self.source = resolve_model(str(model_path), revision)
+        self.model_path = str(self.source.path) if self.source.repo_id else str(model_path)
+        self.model_name = self.source.name if self.source.repo_id else self.model_path
         self.family = families.check_family(family)
         self.tensor_parallel_size = int(tensor_parallel_size)
         self.gpu_memory_utilization = float(gpu_memory_utilization)
@@ -114,7 +119,8 @@ class VLLMBackend:
     def fingerprint(self) -> dict:
         return {
             "backend": "vllm",
-            "model": self.model_path,
+            "model": self.model_name,
+            **self.source.identity(),
             "family": self.family,
             "top_logprobs": self.top_logprobs,
             "max_new_tokens": self.max_new_tokens,

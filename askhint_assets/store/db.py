@@ -22,7 +22,7 @@ import polars as pl
 from askhint_assets.errors import AskHintError
 from askhint_assets.file_lock import exclusive
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: predictions.score_reason
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS schema_info (version INTEGER, applied_at TIMESTAMP)""",
@@ -63,6 +63,7 @@ SCHEMA = [
         score_source VARCHAR, answer VARCHAR, group_name VARCHAR, rationale VARCHAR,
         parse_ok BOOLEAN, raw_stage1 VARCHAR, raw_stage2 VARCHAR, stage1_request VARCHAR,
         stage2_request VARCHAR, templates_version VARCHAR, run_id VARCHAR, created_at TIMESTAMP,
+        score_reason VARCHAR,
         PRIMARY KEY (dataset, plan, video_id, unit, question_set, model, template))""",
     """CREATE TABLE IF NOT EXISTS eval_reports (
         report_id VARCHAR, created_at TIMESTAMP, dataset VARCHAR, question_set VARCHAR,
@@ -71,6 +72,10 @@ SCHEMA = [
         templates_version VARCHAR, eval_settings JSON,
         PRIMARY KEY (report_id, metric))""",
 ]
+
+MIGRATIONS: dict[int, list[str]] = {  # version -> statements that bring a database of the version before to it
+    2: ["ALTER TABLE predictions ADD COLUMN IF NOT EXISTS score_reason VARCHAR"],
+}
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
@@ -126,7 +131,11 @@ class Store:
             if not read_only and not self._schema_ready:
                 for stmt in SCHEMA:
                     con.execute(stmt)
-                if con.execute("SELECT count(*) FROM schema_info").fetchone()[0] == 0:
+                version = con.execute("SELECT max(version) FROM schema_info").fetchone()[0]
+                for v in range((version or SCHEMA_VERSION) + 1, SCHEMA_VERSION + 1):
+                    for stmt in MIGRATIONS.get(v, []):
+                        con.execute(stmt)
+                if version != SCHEMA_VERSION:
                     con.execute("INSERT INTO schema_info VALUES (?, ?)", [SCHEMA_VERSION, now()])
                 self._schema_ready = True
             yield con
@@ -202,6 +211,11 @@ class Store:
         return {
             h: {"text": t, "choice_logprobs": json.loads(lp) if lp else None} for h, t, lp in rows
         }
+
+    def responses_per_fingerprint(self) -> dict[str, int]:
+        """How many responses the cache holds per backend fingerprint (the JSON text as stored)."""
+        df = self.query("SELECT fingerprint, count(*) AS n FROM responses GROUP BY fingerprint")
+        return {r["fingerprint"] or "{}": int(r["n"]) for r in df.iter_rows(named=True)}
 
     def record_calls(self, responses: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         """Store successful responses and log every request sent, in one transaction."""

@@ -17,7 +17,8 @@ from typing import Any
 import duckdb
 
 from askhint_assets.errors import AskHintError
-from askhint_assets.store import Store
+from askhint_assets.store.db import Store
+from askhint_assets.store.prompts import ABLATION_METHOD
 
 HEADLINE = ("frame_auc", "frame_ap", "video_auc", "false_alarm_rate")
 
@@ -88,7 +89,10 @@ def _report(con: duckdb.DuckDBPyConnection, report_id: str) -> dict[str, Any]:
 
 
 def _latest_report_id(con: duckdb.DuckDBPyConnection, dataset: str | None) -> str:
+    """The newest report of the pipeline's ASK-Hint template (not an ablation size or a score file)."""
     where, params = "template = 'askhint'", []
+    if _has(con, "eval_reports", "source"):
+        where += " AND (source = 'pipeline' OR source IS NULL)"
     if dataset:
         where, params = where + " AND dataset = ?", [dataset]
     row = _one(con, f"SELECT report_id FROM eval_reports WHERE {where} ORDER BY created_at DESC, report_id LIMIT 1",
@@ -401,13 +405,15 @@ def history(store: Store, dataset: str | None = None) -> list[dict[str, Any]]:
     """Q* versions oldest first: created_at, prompt version and its parent, size, questions, and the latest
     ASK-Hint frame AUC per data set (``frame_auc`` is the one of ``dataset``; window granularity where
     both were evaluated; ablation rows excluded). With ``dataset``, only the
-    versions of the prompt sets evaluated on it."""
+    versions of the prompt sets evaluated on it. Question sets only the prompt-count ablation made are not Q*
+    versions and are left out."""
     with store.connect(read_only=True) as con:
         sets = _rows(
             con,
             "SELECT q.question_set, q.created_at, q.prompt_set, q.prompt_version, p.parent AS parent_version, "
             "q.questions FROM question_sets q LEFT JOIN prompt_versions p ON p.version = q.prompt_version "
-            "ORDER BY q.created_at, q.question_set",
+            "WHERE coalesce(q.method, '') <> ? ORDER BY q.created_at, q.question_set",
+            [ABLATION_METHOD],
         )
         aucs = _rows(
             con,

@@ -1,0 +1,41 @@
+"""How every artefact id is made: a prefix that says what it is and a content hash of what determined it.
+
+The same ids are the Dagster data versions of the assets that produce them, so "did anything change?"
+has one answer everywhere. Changing a rule here changes ids, and with them cached rows and staleness.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from askhint_assets.hashing import hash_obj
+
+
+def class_prompts_version(content: dict) -> str:
+    """A class-prompt version (taxonomy, class questions, Q* settings): ``cp-<hash>``."""
+    return "cp-" + hash_obj(content)
+
+
+def templates_version(content: dict) -> str:
+    """A template version (system, stage-1/2, abstract texts): ``tp-<hash>``."""
+    return "tp-" + hash_obj(content)
+
+
+def clustering_id(embeddings_ref: dict, cluster_settings: dict, labels: list[int]) -> str:
+    """A clustering of one embedding set: ``cl-<hash>`` of the input, the settings and the labels."""
+    return "cl-" + hash_obj({"emb": embeddings_ref, "cfg": cluster_settings, "labels": labels})
+
+
+def question_set_id(questions: list[str]) -> str:
+    """A question set (Q*, an ablation size): ``qs-<hash>`` of the questions in order."""
+    return "qs-" + hash_obj(questions)
+
+
+def plan_id(plan_settings: dict) -> str:
+    """A scoring plan (sampling, granularity, window): ``pl-<hash>``."""
+    return "pl-" + hash_obj(plan_settings, length=10)
+
+
+def report_id(ref: dict, plan: str, metric_rows: list[dict[str, Any]], *, ablation: bool = False) -> str:
+    """An evaluation report (``ev-``), or one size of the prompt-count ablation (``ab-``)."""
+    return ("ab-" if ablation else "ev-") + hash_obj({"ref": ref, "plan": plan, "metrics": metric_rows})

@@ -1,0 +1,90 @@
+"""Queries of the inference and evaluation chain: prediction rows and evaluation reports.
+
+A prediction reference (what a prediction asset returns) names its rows: data set, plans, question
+set, model and template.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from askhint_assets.store.db import Store
+
+_PRED_KEY = "dataset = ? AND list_contains(?, plan) AND question_set = ? AND model = ? AND template = ?"
+
+
+def plans_of(ref: dict) -> dict[str, str]:
+    """Granularity → plan id of a prediction reference (older references carry one ``plan``)."""
+    return dict(ref["plans"]) if "plans" in ref else {"-": ref["plan"]}
+
+
+def _pred_params(ref: dict) -> list:
+    return [ref["dataset"], sorted(plans_of(ref).values()), ref["question_set"], ref["model"], ref["template"]]
+
+
+def store_predictions(st: Store, rows: list[dict[str, Any]]) -> None:
+    st.upsert("predictions", rows)
+
+
+def unit_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, int, float]]]:
+    """Video → ``(start_frame, end_frame, score)`` of every unit of one prediction set under one plan."""
+    df = st.query(
+        "SELECT video_id, start_frame, end_frame, score FROM predictions WHERE dataset = ? AND plan = ? "
+        "AND question_set = ? AND model = ? AND template = ? ORDER BY video_id, unit",
+        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
+    )
+    windows: dict[str, list[tuple[int, int, float]]] = {}
+    for vid, s, e, score in df.iter_rows():
+        windows.setdefault(vid, []).append((s, e, score))
+    return windows
+
+
+def units_per_video(st: Store, ref: dict) -> pl.DataFrame:
+    """Per plan and video: the number of prediction rows and of failed ones (``plan, video_id, units, failed``)."""
+    return st.query(
+        f"SELECT plan, video_id, count(*) AS units, count(*) FILTER (score_source = 'failed') AS failed "
+        f"FROM predictions WHERE {_PRED_KEY} GROUP BY plan, video_id",
+        _pred_params(ref),
+    )
+
+
+def parse_results(st: Store, ref: dict) -> pl.DataFrame:
+    """``parse_ok, raw_stage1, raw_stage2, video_id, unit`` of every row of a prediction set."""
+    return st.query(
+        f"SELECT parse_ok, raw_stage1, raw_stage2, video_id, unit FROM predictions WHERE {_PRED_KEY} "
+        "ORDER BY video_id, unit",
+        _pred_params(ref),
+    )
+
+
+def score_sources(st: Store, ref: dict) -> pl.DataFrame:
+    """``score_source, reason, n``: how the scored (not failed) rows of a prediction set got their scores."""
+    return st.query(
+        f"SELECT score_source, coalesce(score_reason, '') AS reason, count(*) AS n FROM predictions "
+        f"WHERE {_PRED_KEY} AND score_source <> 'failed' GROUP BY ALL ORDER BY n DESC",
+        _pred_params(ref),
+    )
+
+
+def score_source_counts(st: Store, ref: dict) -> dict[str, int]:
+    """Units of one prediction set per score source (logprobs, answer, none, failed)."""
+    df = st.query(
+        f"SELECT score_source, count(*) AS n FROM predictions WHERE {_PRED_KEY} GROUP BY ALL ORDER BY 1",
+        _pred_params(ref),
+    )
+    return {r["score_source"]: int(r["n"]) for r in df.iter_rows(named=True)}
+
+
+def store_report_rows(st: Store, rows: list[dict[str, Any]]) -> None:
+    st.upsert("eval_reports", rows)
+
+
+def frame_auc_of_reports(st: Store, report_ids: list[str]) -> pl.DataFrame:
+    """``report_id, value, smoke_model`` of the frame AUC rows of the given reports."""
+    return st.query(
+        "SELECT report_id, value, smoke_model FROM eval_reports WHERE list_contains(?, report_id) "
+        "AND metric = 'frame_auc'",
+        [sorted(report_ids)],
+    )
