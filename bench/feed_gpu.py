@@ -99,6 +99,7 @@ def decode_section(videos: dict[str, Path], args) -> tuple[str, dict]:
             "decode every frame, PyAV defaults (baseline)": lambda p=path: decode_all(p, None),
             "decode every frame, 1 thread": lambda p=path: decode_all(p, "NONE"),
             "exact (decode_frames)": lambda p=path, i=wanted: decode_sampled(p, i, 448),
+            "exact, 1 thread (as in a decoding process)": lambda p=path, i=wanted: decode_sampled(p, i, 448, threads=1),
             "nearest_keyframe, unbounded": lambda p=path, i=wanted: decode_sampled(p, i, 448, "nearest_keyframe"),
             f"nearest_keyframe, max_offset_s {args.fast_offset:g}":
                 lambda p=path, i=wanted: decode_sampled(p, i, 448, "nearest_keyframe", args.fast_offset),

@@ -164,12 +164,13 @@ def decode_sampled(
     max_side: int | None = None,
     mode: SamplingMode = "exact",
     max_offset_s: float | None = None,
-    threads: int = 1,
+    threads: int = 0,
 ) -> SampledFrames:
     """Frames for ``indices``: exactly those (``exact``), or near them (``nearest_keyframe``: the
     nearest keyframe, or with ``max_offset_s`` a frame at most ``floor(max_offset_s * fps)`` frames
     away, see :func:`stream_index.frames_to_use`); ``used`` says which frame each one is.
-    ``threads``: FFmpeg decoding threads (0: FFmpeg's choice; 1 suits one process per core).
+    ``threads``: FFmpeg decoding threads (0: FFmpeg's choice, for a process with the cores to itself;
+    1: one, for one decoding process per core).
 
     ``exact`` decodes, in one pass, only the groups of pictures that hold a wanted frame, and inside
     them lets the decoder drop the non-reference frames nobody wants (nothing refers to those, so the

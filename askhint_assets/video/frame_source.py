@@ -63,6 +63,7 @@ class DecodeOptions:
     max_offset_s: float | None = None
     workers: int = 0
     ahead: int = 0
+    threads: int = 0  # FFmpeg threads when decoding in the calling process (a worker process uses 1)
 
     @classmethod
     def for_plan(cls, sampling: SamplingConfig, workers: int = 0, ahead: int = 0) -> DecodeOptions:
@@ -199,7 +200,7 @@ class FrameSource:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.options.workers, mp_context=multiprocessing.get_context("spawn"))
         return self._pool.submit(_decode_video, self.paths[video_id], self.by_video[video_id],
-                                 str(self.cache.root), replace(self.options, workers=0))
+                                 str(self.cache.root), replace(self.options, workers=0, threads=1))
 
     def _restart(self) -> None:
         if self._pool is not None:
@@ -219,7 +220,7 @@ def _decode_video(path: str, units: list[PlannedUnit], cache_root: str,
         lock_dir.mkdir(parents=True, exist_ok=True)
         with exclusive(lock_dir / (Path(path).name + ".lock")):
             n = extract_units(path, units, cache, options.max_side, mode=options.mode,
-                              max_offset_s=options.max_offset_s)
+                              max_offset_s=options.max_offset_s, threads=options.threads)
     except (VideoError, OSError, ValueError) as e:
         if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
             return 0, ("disk", e.strerror or str(e))

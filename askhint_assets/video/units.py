@@ -79,6 +79,7 @@ def extract_units(
     *,
     mode: SamplingMode = "exact",
     max_offset_s: float | None = None,
+    threads: int = 0,
 ) -> int:
     """Decode every uncached unit's frames in ONE pass over the video; returns units decoded.
 
@@ -88,7 +89,7 @@ def extract_units(
     if not todo:
         return 0
     wanted = np.unique(np.concatenate([u.indices for u in todo]))
-    out = decode_sampled(path, wanted, max_side=max_side, mode=mode, max_offset_s=max_offset_s)
+    out = decode_sampled(path, wanted, max_side=max_side, mode=mode, max_offset_s=max_offset_s, threads=threads)
     pos = {int(f): i for i, f in enumerate(wanted.tolist())}
     for u in todo:
         rows = [pos[int(f)] for f in u.indices]
