@@ -3,6 +3,7 @@ frames within their stated bound, on real H.264 clips with B-frames and on gener
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 from pathlib import Path
 
@@ -46,7 +47,9 @@ def gops(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@functools.cache
 def _all_frames(path: Path, w: int, h: int) -> list[np.ndarray]:
+    """Every frame, decoded plainly (the reference); once per video for the module."""
     r = VideoReformatter()
     with av.open(str(path)) as c:
         return [r.reformat(f, format="rgb24", width=w, height=h, interpolation="AREA").to_ndarray()
