@@ -130,6 +130,11 @@ class SamplingSettings:
     fallback_fps: Positive = 4.0
     min_frames: StrictInt = Field(default=2, ge=1)
     max_side: Annotated[StrictInt, Field(ge=2)] | None = 112
+    # exact: the sampled frames themselves; nearest_keyframe: the nearest keyframe to each (much less
+    # decoding), or with max_offset_s a frame at most that many seconds away; the frames used are recorded.
+    # Exact plans hash as before these two fields existed (orchestration/data.plan_settings drops them).
+    mode: Literal["exact", "nearest_keyframe"] = "exact"
+    max_offset_s: Annotated[int | float, BeforeValidator(_number), Field(ge=0)] | None = None
 
     @field_validator("min_frames")
     @classmethod
@@ -137,6 +142,13 @@ class SamplingSettings:
         top = info.data.get("max_frames")
         if top is not None and v > top:
             raise ValueError(f"must be <= max_frames ({top}), got {v}")
+        return v
+
+    @field_validator("max_offset_s")
+    @classmethod
+    def _offset_needs_fast_mode(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None and info.data.get("mode") == "exact":
+            raise ValueError("only with mode nearest_keyframe (exact sampling uses the planned frames themselves)")
         return v
 
 
@@ -255,6 +267,10 @@ class ExecutionSettings:
     # upfront: sampled_frames decodes every unit before the model runs; overlapped: it only plans, and the
     # prediction assets decode the next chunk's videos on their prefetch thread while the model works
     decode: Literal["upfront", "overlapped"] = "upfront"
+    # worker processes decoding the next videos' frames ahead of the model (0: one per core minus one, at least 1)
+    decode_workers: StrictInt = Field(default=0, ge=0)
+    # at most this many videos decoding or decoded and not yet read by the model (0: twice decode_workers)
+    decode_ahead: StrictInt = Field(default=0, ge=0)
 
 
 class _RuleError(InputError):

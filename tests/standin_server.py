@@ -132,6 +132,10 @@ class StandinServer:
         self.brightness_threshold = brightness_threshold
         self.abnormal_token = abnormal_token  # first token of "Abnormal" (a tokenizer may split it)
         self.delay_s = 0.0  # added to every request
+        # answer like a GPU server: each request holds one of ``slots`` (0: unlimited) for ``service_s``
+        self.service_s = 0.0
+        self.slots = 0
+        self._gpu: tuple[int, threading.Semaphore] | None = None
         self.hang_s = 5.0
         self.retry_after: float | None = 0.0  # Retry-After on 429/503; None omits the header
         self.fault_rule: Callable[[dict], str | None] | None = None  # per-request fault by body
@@ -221,6 +225,18 @@ class StandinServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def serve(self) -> None:
+        """Hold one of ``slots`` for ``service_s`` (a GPU batch slot), waiting for one when all are busy."""
+        with self._lock:
+            if self.slots > 0 and (self._gpu is None or self._gpu[0] != self.slots):
+                self._gpu = (self.slots, threading.Semaphore(self.slots))
+            gpu = self._gpu[1] if self.slots > 0 and self._gpu else None
+        if gpu is None:
+            time.sleep(self.service_s)
+            return
+        with gpu:
+            time.sleep(self.service_s)
 
     # -- answers ----------------------------------------------------------------------------------
 
@@ -435,6 +451,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry["fault"] = fault
         if s.delay_s:
             time.sleep(s.delay_s)
+        if fault is None and s.service_s > 0:
+            s.serve()
         retry = {} if s.retry_after is None else {"Retry-After": f"{s.retry_after:g}"}
         if fault == "429":
             return self._send(429, _error("rate limited", 429, "RateLimitError"), retry)
@@ -487,7 +505,7 @@ class _Handler(BaseHTTPRequestHandler):
                 s.inject(str(cmd["kind"]), int(cmd.get("n", 1)))
             elif self.path == "/_standin/config":
                 for key in ("delay_s", "hang_s", "retry_after", "brightness_threshold", "abnormal_token",
-                            "video_num_frames"):
+                            "video_num_frames", "service_s", "slots"):
                     if key in cmd:
                         setattr(s, key, cmd[key])
                 if "mode" in cmd:
@@ -506,8 +524,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--model", default="Qwen/Qwen2.5-VL-7B-Instruct")
     ap.add_argument("--api-key", default=None)
+    ap.add_argument("--service-s", type=float, default=0.0, help="seconds each request holds a slot (like a GPU)")
+    ap.add_argument("--slots", type=int, default=0, help="requests served at once (0: unlimited)")
     args = ap.parse_args(argv)
-    server = StandinServer(port=args.port, model=args.model, api_key=args.api_key).start()
+    server = StandinServer(port=args.port, model=args.model, api_key=args.api_key)
+    server.service_s, server.slots = args.service_s, args.slots
+    server.start()
     print(f"standin server on {server.base_url}", flush=True)
     try:
         while True:

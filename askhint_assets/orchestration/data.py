@@ -30,7 +30,10 @@ def plan_settings(s: PipelineSettings, granularity: str) -> dict:
     """What determines a scoring plan's units: sampling, granularity and (for windows) their size."""
     sc = s.scoring
     window = {"window_s": sc.window_s, "stride_s": sc.stride_s} if granularity == "window" else {}
-    return {"sampling": asdict(s.sampling), "granularity": granularity, **window}
+    sampling = asdict(s.sampling)
+    if sampling["mode"] == "exact":  # exact plans keep the ids they had before sampling modes existed
+        del sampling["mode"], sampling["max_offset_s"]
+    return {"sampling": sampling, "granularity": granularity, **window}
 
 
 def plan_id(s: PipelineSettings, granularity: str) -> str:
@@ -41,7 +44,8 @@ def plan_id(s: PipelineSettings, granularity: str) -> str:
 def sampling_config(s: PipelineSettings) -> SamplingConfig:
     sm = s.sampling
     return SamplingConfig(
-        max_frames=sm.max_frames, fallback_fps=sm.fallback_fps, min_frames=sm.min_frames, max_side=sm.max_side
+        max_frames=sm.max_frames, fallback_fps=sm.fallback_fps, min_frames=sm.min_frames, max_side=sm.max_side,
+        mode=sm.mode, max_offset_s=sm.max_offset_s,
     )
 
 
@@ -139,7 +143,8 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
                 }
                 if upfront:  # else the prediction assets decode while the model works (FrameSource)
                     decoded += extract_units(v.path, [u for us in units.values() for u in us], cache,
-                                             sampling.max_side)
+                                             sampling.max_side, mode=sampling.mode,
+                                             max_offset_s=sampling.max_offset_s)
             except (VideoError, OSError, ValueError) as e:
                 reason = decode_failure_reason(e, cache)  # a full or read-only disk raises: stop
                 if ds.on_error == "raise":

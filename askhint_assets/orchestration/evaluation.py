@@ -20,7 +20,7 @@ from askhint_assets.orchestration.chain import DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.orchestration.scoring import ScoringTask, score_units
+from askhint_assets.orchestration.scoring import ScoringTask, decode_options, score_units
 from askhint_assets.questions.select import select_qstar
 from askhint_assets.store import now
 from askhint_assets.store.lineage import history
@@ -281,7 +281,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "method": ABLATION_METHOD,
             })
             task = ScoringTask(template="askhint", questions=qs, question_set=qset, templates_ref=inference_templates,
-                               max_side=s.sampling.max_side, on_error=s.dataset.on_error)
+                               max_side=s.sampling.max_side, on_error=s.dataset.on_error, decode=decode_options(s))
             _, runner, _ = score_units(context, units, task, store, vlm)
             ref = {"dataset": dataset, "question_set": qset, "model": model_label(vlm), "template": "askhint",
                    "smoke_model": vlm.is_smoke, "templates_version": inference_templates["version"]}

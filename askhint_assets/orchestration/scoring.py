@@ -12,13 +12,22 @@ from askhint_assets.errors import VideoError
 from askhint_assets.inference import Unit, predict, predict_per_question
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
+from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store
 from askhint_assets.store.predictions import store_predictions
 from askhint_assets.store.prompts import prompt_version_content
 from askhint_assets.store.videos import mark_videos_failed, unit_frame_rows
 from askhint_assets.video.frame_cache import FrameCache
-from askhint_assets.video.frame_source import FrameSource, unit_frames
+from askhint_assets.video.frame_source import DecodeOptions, FrameSource, default_workers, unit_frames
 from askhint_assets.vlm.cache import CachedRunner
+
+
+def decode_options(s: PipelineSettings) -> DecodeOptions:
+    """How the scoring step decodes frames missing from the cache: as the plan sampled them, ahead of the
+    model in ``execution.decode_workers`` processes (0: cores minus one)."""
+    sm, ex = s.sampling, s.execution
+    return DecodeOptions(sm.max_side, sm.mode, sm.max_offset_s, ex.decode_workers or default_workers(),
+                         ex.decode_ahead)
 
 
 def _templates(st: Store, ref: dict) -> Templates:
@@ -38,6 +47,9 @@ class ScoringTask:
     aggregate: str = "max"  # per-question mode: how P(Yes) of the questions combine
     max_side: int | None = None  # frames decoded on demand are resized as planned
     on_error: str = "skip"  # an undecodable video: skip (recorded as failed) or raise
+    # how frames missing from the cache are decoded (the plan's sampling mode, the worker pool); None:
+    # in this process at ``max_side``
+    decode: DecodeOptions | None = None
 
 
 def score_units(
@@ -54,7 +66,7 @@ def score_units(
     st = store.store()
     template, templates_ref = task.template, task.templates_ref
     templates = _templates(st, templates_ref)
-    source = frame_source(st, units, task.max_side)
+    source = frame_source(st, units, task.decode or DecodeOptions(max_side=task.max_side))
     runner = CachedRunner(vlm.get_backend(shard), st, run_id=context.run_id, batch_size=vlm.batch_size)
     done = [0]
 
@@ -74,21 +86,23 @@ def score_units(
         load_frames=source.load,
         on_rows=keep,
     )
-    if template == "per_question":
-        rows = predict_per_question(units, aggregate=task.aggregate, **common)
-    else:
-        rows = predict(units, template=template, **common)
+    with source:  # stops its decoding processes, if any
+        if template == "per_question":
+            rows = predict_per_question(units, aggregate=task.aggregate, **common)
+        else:
+            rows = predict(units, template=template, **common)
     if source.failed:
         _mark_failed(st, units[0].dataset, source.failed, task.on_error, context)
     return rows, runner, dict(source.failed)
 
 
-def frame_source(st, units: list[Unit], max_side: int | None) -> FrameSource:
-    """The frames of ``units``: cached, or decoded on demand from their videos (one pass per video)."""
+def frame_source(st, units: list[Unit], decode: DecodeOptions) -> FrameSource:
+    """The frames of ``units``: cached, or decoded on demand from their videos (one pass per video; the
+    next videos, in the units' order, in ``decode.workers`` processes)."""
     videos = sorted({u.video_id for u in units})
     plans = sorted({u.plan for u in units})
     rows = unit_frame_rows(st, units[0].dataset if units else "", plans, videos)
-    return FrameSource(FrameCache(paths.frames_cache_dir()), unit_frames(rows), max_side)
+    return FrameSource(FrameCache(paths.frames_cache_dir()), unit_frames(rows), decode)
 
 
 def _mark_failed(st, dataset: str, failed: dict[str, str], on_error: str, context: AssetExecutionContext) -> None:

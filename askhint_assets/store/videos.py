@@ -88,6 +88,7 @@ def unit_frame_rows(st: Store, dataset: str, plans: list[str], videos: list[str]
     return st.query(
         "SELECT u.video_id, u.unit, u.start_frame, u.end_frame, u.frames_key, u.frame_indices, u.frames_fps, v.path "
         "FROM scoring_units u JOIN videos v ON u.dataset = v.dataset AND u.video_id = v.video_id "
-        "WHERE u.dataset = ? AND list_contains(?, u.plan) AND list_contains(?, u.video_id)",
+        "WHERE u.dataset = ? AND list_contains(?, u.plan) AND list_contains(?, u.video_id) "
+        "ORDER BY u.video_id, u.plan, u.unit",  # the order the units are scored in: decoding ahead follows it
         [dataset, plans, videos],
     ).iter_rows(named=True)

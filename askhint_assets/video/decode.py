@@ -11,8 +11,17 @@ from typing import Literal
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from askhint_assets.errors import VideoError
+from askhint_assets.video.stream_index import (
+    SAMPLING_MODES,
+    SamplingMode,
+    StreamIndex,
+    frames_to_use,
+    packets_to_feed,
+    read_index,
+)
 
 # Metadata frame counts further than this from duration * fps are not trusted.
 _PLAUSIBLE_REL = 0.1
@@ -123,25 +132,170 @@ def _even(v: float, limit: int) -> int:
     return max(2, e - 2 if e > limit else e)
 
 
+@dataclass(frozen=True)
+class SampledFrames:
+    """Decoded frames, one per requested index, and the display index each one actually shows
+    (``used``: the requested index in ``exact`` mode, clipped to the stream's end)."""
+
+    frames: np.ndarray  # (len(indices), H, W, 3) uint8 RGB
+    used: np.ndarray  # (len(indices),) int64
+    info: VideoInfo
+    mode: SamplingMode = "exact"
+    fell_back: bool = False  # the timestamp index could not be used: every frame up to the last was decoded
+
+
 def decode_frames(
     path: str | Path, indices: np.ndarray | list[int], max_side: int | None = None
 ) -> tuple[np.ndarray, VideoInfo]:
-    """Decode the frames at ``indices`` (0-based, any order, repeats allowed) in one sequential pass.
+    """Decode the frames at ``indices`` (0-based, any order, repeats allowed) exactly.
 
     Returns ``(len(indices), H, W, 3)`` uint8 RGB, resized (area filter) so the longer side is at
-    most ``max_side`` with even sides. Decoding stops after the last wanted frame. If the stream ends
-    before some wanted index (the metadata over-counted), those get the last decoded frame and the
-    returned info carries the true count (``frames_from="counted"``).
+    most ``max_side`` with even sides. If the stream ends before some wanted index (the metadata
+    over-counted), those get the last frame and the returned info carries the true count
+    (``frames_from="counted"``). See :func:`decode_sampled` for how little is decoded.
+    """
+    out = decode_sampled(path, indices, max_side, "exact")
+    return out.frames, out.info
+
+
+def decode_sampled(
+    path: str | Path,
+    indices: np.ndarray | list[int],
+    max_side: int | None = None,
+    mode: SamplingMode = "exact",
+    max_offset_s: float | None = None,
+    threads: int = 0,
+) -> SampledFrames:
+    """Frames for ``indices``: exactly those (``exact``), or near them (``nearest_keyframe``: the
+    nearest keyframe, or with ``max_offset_s`` a frame at most ``floor(max_offset_s * fps)`` frames
+    away, see :func:`stream_index.frames_to_use`); ``used`` says which frame each one is.
+    ``threads``: FFmpeg decoding threads (0: FFmpeg's choice, for a process with the cores to itself;
+    1: one, for one decoding process per core).
+
+    ``exact`` decodes, in one pass, only the groups of pictures that hold a wanted frame, and inside
+    them lets the decoder drop the non-reference frames nobody wants (nothing refers to those, so the
+    wanted frames come out bit-identical to a full decode). Display order comes from the packets'
+    timestamps (:mod:`stream_index`); a stream whose timestamps cannot give it, or that fails
+    mid-way, is decoded the plain way instead: every frame up to the last wanted one, counted.
     """
     path = Path(path)
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
     if idx.size and idx.min() < 0:
         raise ValueError(f"{path}: negative frame index {int(idx.min())}")
+    if mode not in SAMPLING_MODES:
+        raise ValueError(f"sampling mode must be one of {SAMPLING_MODES}, got {mode!r}")
     info = probe(path)
     w, h = target_size(info.width, info.height, max_side)
     if idx.size == 0:
-        return np.empty((0, h, w, 3), np.uint8), info
+        return SampledFrames(np.empty((0, h, w, 3), np.uint8), np.empty(0, np.int64), info, mode)
     wanted = np.unique(idx)
+    to_rgb = _RGB(w, h)
+    max_offset = None if max_offset_s is None else math.floor(max_offset_s * info.fps + 1e-9)
+    indexed = _decode_indexed(path, wanted, mode, max_offset, threads, to_rgb)
+    if indexed is not None:
+        count, used_of, got = indexed
+        fell_back = False
+    else:
+        count, got = _decode_counted(path, wanted, threads, to_rgb)
+        used_of = {int(i): min(int(i), count - 1) for i in wanted}
+        fell_back = True
+    if int(wanted[-1]) >= count:  # the metadata over-counted: the true count, from the stream
+        info = replace(info, num_frames=count, duration_s=count / info.fps, frames_from="counted")
+    used = np.array([used_of[int(i)] for i in idx], dtype=np.int64)
+    out = np.empty((len(idx), h, w, 3), np.uint8)
+    for k, u in enumerate(used):
+        out[k] = got[int(u)]
+    return SampledFrames(out, used, info, mode, fell_back)
+
+
+class _RGB:
+    """Frame -> ``(h, w, 3)`` RGB array through one reused swscale context (``VideoFrame.to_ndarray``
+    with a size builds a new one per frame, which costs more than the conversion at these sizes)."""
+
+    def __init__(self, w: int, h: int) -> None:
+        self.w, self.h = w, h
+        self.reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        rgb = self.reformatter.reformat(frame, format="rgb24", width=self.w, height=self.h,
+                                        interpolation="AREA", threads=1)
+        return rgb.to_ndarray()
+
+
+def _decode_indexed(
+    path: Path, wanted: np.ndarray, mode: SamplingMode, max_offset: int | None, threads: int, to_rgb: _RGB
+) -> tuple[int, dict[int, int], dict[int, np.ndarray]] | None:
+    """(frame count, wanted -> used display index, used index -> RGB) decoding only what ``mode``
+    needs; ``None`` when the timestamps cannot be trusted or a needed frame did not come out."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            index = read_index(container, stream)
+        if index is None:
+            return None
+        count = index.num_frames
+        clipped = np.minimum(wanted, count - 1)
+        used_all = frames_to_use(index, clipped, mode, max_offset)
+        used_of = {int(i): int(u) for i, u in zip(wanted, used_all, strict=True)}
+        need = np.unique(used_all)
+        feed = packets_to_feed(index, need)
+        need_set = set(need.tolist())
+        got: dict[int, np.ndarray] = {}
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            _threads(stream, threads)
+            ctx = stream.codec_context
+            skip = "DEFAULT"
+            last = int(np.flatnonzero(feed)[-1])
+            k, fed = -1, -2
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                k += 1
+                if k > last:
+                    break
+                if not feed[k]:
+                    continue
+                if fed >= 0 and fed != k - 1:  # packets were skipped: start afresh, as after a seek
+                    _take(ctx.decode(None), index, need_set, got, to_rgb)
+                    ctx.flush_buffers()
+                fed = k
+                # the decoder drops the frames not asked for that nothing refers to
+                want = "DEFAULT" if int(index.display[k]) in need_set else "NONREF"
+                if want != skip:
+                    ctx.skip_frame = skip = want
+                if _take(ctx.decode(packet), index, need_set, got, to_rgb):
+                    break
+            if len(got) < len(need_set):  # the rest wait in the decoder's reorder buffer
+                _take(ctx.decode(None), index, need_set, got, to_rgb)
+    except av.FFmpegError:
+        return None
+    if len(got) < len(need_set):
+        return None
+    return count, used_of, got
+
+
+def _threads(stream: av.video.stream.VideoStream, threads: int) -> None:
+    if threads != 1:
+        stream.thread_type = "AUTO"
+        stream.thread_count = max(threads, 0)
+    else:
+        stream.thread_type = "NONE"
+
+
+def _take(frames: list[av.VideoFrame], index: StreamIndex, need: set[int], got: dict[int, np.ndarray],
+          to_rgb: _RGB) -> bool:
+    """Keep the needed ones of ``frames``; True once every needed frame is kept."""
+    for frame in frames:
+        d = index.display_of(frame.pts)
+        if d is not None and d in need and d not in got:
+            got[d] = to_rgb(frame)
+    return len(got) == len(need)
+
+
+def _decode_counted(path: Path, wanted: np.ndarray, threads: int, to_rgb: _RGB) -> tuple[int, dict[int, np.ndarray]]:
+    """Every frame up to the last wanted one, in decoding order (frame ``i`` is the ``i``-th out):
+    (frames seen, index -> RGB); a stream that ends early gives its last frame for later indices."""
     got: dict[int, np.ndarray] = {}
     last: av.VideoFrame | None = None
     count = 0
@@ -149,14 +303,14 @@ def decode_frames(
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        _threads(stream, threads)
         pos, stop = 0, int(wanted[-1])
         try:
             for frame in container.decode(stream):
                 i, last = count, frame
                 count += 1
                 if i == wanted[pos]:
-                    got[i] = _to_rgb(frame, w, h)
+                    got[i] = to_rgb(frame)
                     pos += 1
                     if pos == len(wanted):
                         break
@@ -171,16 +325,10 @@ def decode_frames(
     if count == 0:
         raise VideoError(path, "corrupt or truncated video data: no frame could be decoded")
     if ended_early:  # indices past the real end get the stream's final frame
-        info = replace(info, num_frames=count, duration_s=count / info.fps, frames_from="counted")
-        got.setdefault(count - 1, _to_rgb(last, w, h))
-    out = np.empty((len(idx), h, w, 3), np.uint8)
-    for k, i in enumerate(idx):
-        out[k] = got[min(int(i), count - 1)] if ended_early else got[int(i)]
-    return out, info
-
-
-def _to_rgb(frame: av.VideoFrame, w: int, h: int) -> np.ndarray:
-    return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+        got.setdefault(count - 1, to_rgb(last))
+    else:
+        count = max(count, stop + 1)
+    return count, got
 
 
 def write_video(

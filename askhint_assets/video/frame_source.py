@@ -11,8 +11,12 @@ other videos are scored.
 from __future__ import annotations
 
 import errno
+import multiprocessing
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +24,8 @@ import numpy as np
 from askhint_assets.errors import AskHintError, VideoError
 from askhint_assets.file_lock import exclusive
 from askhint_assets.video.frame_cache import FrameCache
-from askhint_assets.video.sampling import Window
+from askhint_assets.video.sampling import SamplingConfig, Window
+from askhint_assets.video.stream_index import SamplingMode
 from askhint_assets.video.units import PlannedUnit, extract_units
 
 # errors writing the cache that say nothing about the video (blaming the video would be wrong)
@@ -45,46 +50,182 @@ class UnitFrames:
     unit: PlannedUnit
 
 
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How a cache miss is decoded. ``max_side``, ``mode`` and ``max_offset_s`` must be the plan's
+    (:class:`SamplingConfig`); ``workers``: 0 decodes in the calling process, N a pool of N worker
+    processes that decode the next videos (in the units' order) while the caller uses the current one;
+    ``ahead``: at most this many videos decoding or decoded and not yet read (0: twice ``workers``),
+    which bounds the frames waiting in the cache for the model and the work lost if the run stops."""
+
+    max_side: int | None = None
+    mode: SamplingMode = "exact"
+    max_offset_s: float | None = None
+    workers: int = 0
+    ahead: int = 0
+    threads: int = 0  # FFmpeg threads when decoding in the calling process (a worker process uses 1)
+
+    @classmethod
+    def for_plan(cls, sampling: SamplingConfig, workers: int = 0, ahead: int = 0) -> DecodeOptions:
+        return cls(sampling.max_side, sampling.mode, sampling.max_offset_s, workers, ahead)
+
+
+def default_workers() -> int:
+    """Decoding processes when the settings say 0: the cores this process may use, minus one (for the
+    process feeding the model), at least one."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - 1)
+
+
 class FrameSource:
     """``load(frames_key)``: the unit's frames, or ``None`` when its video cannot be decoded (the reason
     is in :attr:`failed`). A miss decodes every unit of that video in one pass, under a per-video file
-    lock, so two processes never decode the same video at once (the second finds it cached)."""
+    lock, so two processes never decode the same video at once (the second finds it cached). With
+    ``workers`` (see :class:`DecodeOptions`) a miss also starts the next videos in a process pool; one
+    video that cannot be decoded, or that kills its worker, fails alone. Close it (or use ``with``)."""
 
-    def __init__(self, cache: FrameCache, units: Iterable[UnitFrames], max_side: int | None) -> None:
+    def __init__(self, cache: FrameCache, units: Iterable[UnitFrames], decode: int | DecodeOptions | None) -> None:
         self.cache = cache
-        self.max_side = max_side
+        self.options = decode if isinstance(decode, DecodeOptions) else DecodeOptions(max_side=decode)
+        self.max_side = self.options.max_side
         self.by_key: dict[str, UnitFrames] = {}
         self.by_video: dict[str, list[PlannedUnit]] = {}
+        self.paths: dict[str, str] = {}
         for u in units:
             self.by_key[u.unit.frames_key] = u
             self.by_video.setdefault(u.video_id, []).append(u.unit)
+            self.paths[u.video_id] = u.path
+        self.order = list(self.by_video)  # videos in the order their units come
+        self.position = {v: i for i, v in enumerate(self.order)}
         self.failed: dict[str, str] = {}  # video id -> reason
         self.decoded_units = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._jobs: dict[str, Future] = {}  # video id -> its decoding, submitted and not yet waited for
+        self._started: set[str] = set()  # videos whose frames were asked for
 
     def load(self, key: str) -> np.ndarray | None:
+        src = self.by_key.get(key)
+        if src is not None and self.options.workers > 0 and src.video_id not in self._started:
+            self._started.add(src.video_id)
+            self._submit_ahead(src.video_id)  # keep the next videos decoding while this one is used
+        if src is not None and src.video_id in self._jobs:  # decoding or decoded ahead: wait, account
+            self.prepare(src.video_id)
         entry = self.cache.get(key)
         if entry is not None:
             return entry[0]
-        src = self.by_key.get(key)
         if src is None:
             raise KeyError(f"frames {key}: not in the frame cache and not a planned unit; materialize sampled_frames")
         if src.video_id in self.failed:
             return None
-        try:
-            with self._video_lock(src.path):
-                if self.cache.get(key) is None:  # another process may have decoded it meanwhile
-                    self.decoded_units += extract_units(src.path, self.by_video[src.video_id], self.cache,
-                                                        self.max_side)
-        except (VideoError, OSError, ValueError) as e:
-            self.failed[src.video_id] = decode_failure_reason(e, self.cache)
+        if self.cache.get(key) is None and not self.prepare(src.video_id):
             return None
         entry = self.cache.get(key)
         return entry[0] if entry is not None else None
 
-    def _video_lock(self, path: str):
-        lock_dir = self.cache.root / ".decode-locks"
+    def prepare(self, video_id: str) -> bool:
+        """Decode ``video_id``'s uncached units (waiting for its worker with a pool, and starting the
+        next videos'); False if it cannot be decoded."""
+        if video_id in self.failed:
+            return False
+        if self.options.workers <= 0:
+            return self._decode_here(video_id)
+        self._submit_ahead(video_id)
+        job = self._jobs.pop(video_id, None) or self._submit(video_id)
+        try:
+            n, failure = job.result()
+        except BrokenProcessPool:  # a worker died, decoding this video or another: try this one alone
+            self._restart()
+            try:
+                n, failure = self._submit(video_id).result()
+            except BrokenProcessPool:
+                self._restart()
+                n, failure = 0, ("failed", "the decoding process died while decoding this video (crashed decoder?)")
+        self.decoded_units += n
+        if failure is not None:
+            kind, reason = failure
+            if kind == "disk":
+                raise AskHintError(f"{self.cache.root}: cannot write decoded frames ({reason}); "
+                                   "free space or make it writable, then materialize again")
+            self.failed[video_id] = reason
+            return False
+        return True
+
+    def prepare_all(self) -> dict[str, str]:
+        """Decode every video's uncached units (in order, through the pool if any); the failed ones."""
+        for v in self.order:
+            self.prepare(v)
+        return dict(self.failed)
+
+    def close(self) -> None:
+        """Stop the worker processes (a video being decoded is finished and cached first)."""
+        self._jobs.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _decode_here(self, video_id: str) -> bool:
+        n, failure = _decode_video(self.paths[video_id], self.by_video[video_id], str(self.cache.root),
+                                   self.options)
+        if failure is not None and failure[0] == "disk":
+            raise AskHintError(f"{self.cache.root}: cannot write decoded frames ({failure[1]}); "
+                               "free space or make it writable, then materialize again")
+        self.decoded_units += n
+        if failure is not None:
+            self.failed[video_id] = failure[1]
+            return False
+        return True
+
+    def _submit_ahead(self, video_id: str) -> None:
+        """Start ``video_id`` and the videos after it (in order) while fewer than ``ahead`` are in flight."""
+        ahead = self.options.ahead or 2 * self.options.workers
+        for v in self.order[self.position[video_id] :]:
+            if len(self._jobs) >= ahead:
+                return
+            if v not in self._jobs and v not in self.failed and not self._cached(v):
+                self._jobs[v] = self._submit(v)
+
+    def _cached(self, video_id: str) -> bool:
+        return all(self.cache.path_for(u.frames_key).is_file() for u in self.by_video[video_id])
+
+    def _submit(self, video_id: str) -> Future:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.options.workers, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool.submit(_decode_video, self.paths[video_id], self.by_video[video_id],
+                                 str(self.cache.root), replace(self.options, workers=0, threads=1))
+
+    def _restart(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        self._jobs.clear()  # the others in flight died with it: they are submitted again when needed
+
+
+def _decode_video(path: str, units: list[PlannedUnit], cache_root: str,
+                  options: DecodeOptions) -> tuple[int, tuple[str, str] | None]:
+    """Decode one video's uncached units into the cache, under its lock (in a worker or here):
+    ``(units decoded, None)``, or ``(0, ("failed" | "disk", reason))``; plain values, so a worker's
+    answer always crosses back to the parent."""
+    cache = FrameCache(cache_root)
+    lock_dir = cache.root / ".decode-locks"
+    try:
         lock_dir.mkdir(parents=True, exist_ok=True)
-        return exclusive(lock_dir / (Path(path).name + ".lock"))
+        with exclusive(lock_dir / (Path(path).name + ".lock")):
+            n = extract_units(path, units, cache, options.max_side, mode=options.mode,
+                              max_offset_s=options.max_offset_s, threads=options.threads)
+    except (VideoError, OSError, ValueError) as e:
+        if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
+            return 0, ("disk", e.strerror or str(e))
+        return 0, ("failed", getattr(e, "reason", None) or str(e))
+    return n, None
 
 
 def unit_frames(rows: Iterable[dict]) -> list[UnitFrames]:

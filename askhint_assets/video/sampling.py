@@ -8,18 +8,25 @@ from typing import Literal
 
 import numpy as np
 
+from askhint_assets.video.stream_index import SAMPLING_MODES, SamplingMode
+
 
 @dataclass(frozen=True)
 class SamplingConfig:
     """ASK-Hint sampling: up to ``max_frames`` uniform frames, ``fallback_fps`` for short clips.
 
     ``max_side`` bounds the longer side of decoded frames (pixels; ``None`` keeps the original size).
+    ``mode``: ``exact`` decodes the sampled frames themselves; ``nearest_keyframe`` takes for each the
+    nearest keyframe, or with ``max_offset_s`` a frame at most that many seconds away (see
+    :func:`stream_index.frames_to_use`), and records the frames it used.
     """
 
     max_frames: int = 128
     fallback_fps: float = 1.0
     min_frames: int = 2
     max_side: int | None = 448
+    mode: SamplingMode = "exact"
+    max_offset_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_frames < 1 or self.min_frames < 1 or self.min_frames > self.max_frames:
@@ -28,6 +35,15 @@ class SamplingConfig:
             raise ValueError("fallback_fps must be > 0")
         if self.max_side is not None and self.max_side < 2:
             raise ValueError("max_side must be >= 2 or None")
+        if self.mode not in SAMPLING_MODES:
+            raise ValueError(f"mode must be one of {', '.join(SAMPLING_MODES)}, got {self.mode!r}")
+        if self.max_offset_s is not None and (self.mode == "exact" or not self.max_offset_s >= 0):
+            raise ValueError("max_offset_s must be None or >= 0, and only with mode nearest_keyframe")
+
+    def plan_fields(self) -> dict:
+        """The decoding choices that change which frames a unit gets, for its frames key: empty for
+        ``exact`` (so exact units keep the keys they had before modes existed)."""
+        return {} if self.mode == "exact" else {"mode": self.mode, "max_offset_s": self.max_offset_s}
 
 
 def sample_indices(

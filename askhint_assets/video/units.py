@@ -15,9 +15,10 @@ import numpy as np
 
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.hashing import hash_obj
-from askhint_assets.video.decode import decode_frames
+from askhint_assets.video.decode import decode_sampled
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.sampling import SamplingConfig, Window, plan_windows, sample_indices
+from askhint_assets.video.stream_index import SamplingMode
 
 _EDGE = 1 << 20
 
@@ -64,22 +65,36 @@ def plan_units(
             continue
         # effective rate of the sampled frames: how many of them per second of video
         span_s = max(w.num_frames / video.fps, 1e-6)
-        key = hash_obj(
-            {"file": file_key, "start": w.start, "end": w.end, "idx": idx.tolist(), "side": sampling.max_side}
-        )
+        key = hash_obj({"file": file_key, "start": w.start, "end": w.end, "idx": idx.tolist(),
+                        "side": sampling.max_side, **sampling.plan_fields()})
         out.append(PlannedUnit(w, idx, key, frames_fps=len(idx) / span_s))
     return out
 
 
-def extract_units(path: str | Path, units: list[PlannedUnit], cache: FrameCache, max_side: int | None) -> int:
-    """Decode every uncached unit's frames in ONE pass over the video; returns units decoded."""
+def extract_units(
+    path: str | Path,
+    units: list[PlannedUnit],
+    cache: FrameCache,
+    max_side: int | None,
+    *,
+    mode: SamplingMode = "exact",
+    max_offset_s: float | None = None,
+    threads: int = 0,
+) -> int:
+    """Decode every uncached unit's frames in ONE pass over the video; returns units decoded.
+
+    Each cache entry's meta holds the planned ``indices`` and the ``used`` ones, the frames decoded
+    (the same in ``exact`` mode unless the stream ends early; see :func:`decode.decode_sampled`)."""
     todo = [u for u in units if not cache.has(u.frames_key)]
     if not todo:
         return 0
     wanted = np.unique(np.concatenate([u.indices for u in todo]))
-    frames, _info = decode_frames(path, wanted, max_side=max_side)
+    out = decode_sampled(path, wanted, max_side=max_side, mode=mode, max_offset_s=max_offset_s, threads=threads)
     pos = {int(f): i for i, f in enumerate(wanted.tolist())}
     for u in todo:
-        arr = frames[[pos[int(f)] for f in u.indices]]
-        cache.save(u.frames_key, arr, {"indices": u.indices.tolist(), "fps": u.frames_fps, "video": str(path)})
+        rows = [pos[int(f)] for f in u.indices]
+        meta = {"indices": u.indices.tolist(), "used": out.used[rows].tolist(), "fps": u.frames_fps, "video": str(path)}
+        if mode != "exact":
+            meta |= {"mode": mode, "max_offset_s": max_offset_s}
+        cache.save(u.frames_key, out.frames[rows], meta)
     return len(todo)
