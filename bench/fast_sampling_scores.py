@@ -1,7 +1,7 @@
 """Does fast sampling change the scores? The demo data set scored with ``exact`` and with
 ``nearest_keyframe`` sampling, the same model, Q* and templates, in one run.
 
-    PYTHONPATH=. python bench/fast_sampling_scores.py --model /work/shared-test-cache/smoke-qwen2_5_vl \
+    PYTHONPATH=. python bench/fast_sampling_scores.py --model askhint_assets/demo/fixtures/smoke-qwen2_5_vl-<recipe> \
         [--max-offset-s 0.5] [--videos 0]
 
 The demo's 36 generated clips at the pipeline's default sampling (16 frames per unit at 112 px, 4 s

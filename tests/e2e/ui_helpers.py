@@ -69,7 +69,13 @@ def prepare_home(home: Path) -> dict[str, str]:
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
     seed_demo_data(home)
-    return home_env(home)
+    env = home_env(home)
+    # create the instance's storage once, before `dagster dev` (webserver, daemon, code server) and the
+    # materializing process open it at the same time: on a fresh SQLite storage their concurrent schema
+    # set-up can leave alembic with two heads ("Version table 'alembic_version' has more than one head")
+    subprocess.run([sys.executable, "-c", "from dagster import DagsterInstance; DagsterInstance.get().dispose()"],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=120)
+    return env
 
 
 def materialize_demo(env: dict[str, str], timeout_s: float = 300) -> None:
