@@ -121,13 +121,12 @@ def template_texts(settings, n_questions: int) -> dict[str, list]:
 
 def estimate(settings, videos: list[PlanVideo], tokenizer=None, n_questions: int | None = None) -> PlanReport:
     """Units, frames, requests and tokens of a run of ``settings`` over ``videos`` (no model, no decoding)."""
-    from askhint_assets.orchestration.data import sampling_config
     from askhint_assets.video.decode import target_size
     from askhint_assets.video.sampling import plan_windows, sample_indices
     from askhint_assets.vlm import families
     from askhint_assets.vlm.preprocess import image_tokens, video_tokens
 
-    sc, cfg = settings.scoring, sampling_config(settings)
+    sc, cfg = settings.scoring, settings.sampling.config()
     lo, hi, _ = pixel_bounds_for(settings)
     mode = input_mode(settings)
     nq = n_questions or settings.questions.target_size or 6

@@ -43,15 +43,20 @@ def dataset_chain(chain: DatasetChain) -> dg.Definitions:
     )
 
 
-def build_defs(s: PipelineSettings | None = None) -> dg.Definitions:
+def build_defs(
+    s: PipelineSettings | None = None, resources: dict[str, dg.ConfigurableResource] | None = None
+) -> dg.Definitions:
     """Assets (with automation conditions), checks, the prompt-store sensor(s), the nightly schedule and
-    resources for the given settings (default: ``$ASKHINT_CONFIG`` or the demo)."""
+    resources for the given settings (default: ``$ASKHINT_CONFIG`` or the demo). ``resources`` replace the
+    settings' ones by key (a test's ``vlm=VLMResource(backend=<a registered fake>)``): the asset graph and
+    its code versions stay those of the settings."""
     s = s or load_settings()
     prompt_chains, data_chains = layout(s)
     return dg.Definitions.merge(
         *(prompt_chain(one, names) for one, names in prompt_chains.values()),
         *(dataset_chain(chain) for chain in data_chains),
-        dg.Definitions(schedules=[nightly_reevaluation], resources=resources_for(s), executor=executor_for(s)),
+        dg.Definitions(schedules=[nightly_reevaluation], resources={**resources_for(s), **(resources or {})},
+                       executor=executor_for(s)),
     )
 
 

@@ -46,6 +46,7 @@ from askhint_assets import paths
 from askhint_assets.datasets.registry import KIND_NAMES, get_kind
 from askhint_assets.errors import InputError
 from askhint_assets.hashing import hash_obj
+from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.vlm.backends.registry import get_backend_entry
 from askhint_assets.vlm.families import FAMILIES
 
@@ -135,6 +136,10 @@ class SamplingSettings:
     # Exact plans hash as before these two fields existed (orchestration/data.plan_settings drops them).
     mode: Literal["exact", "nearest_keyframe"] = "exact"
     max_offset_s: Annotated[int | float, BeforeValidator(_number), Field(ge=0)] | None = None
+
+    def config(self) -> SamplingConfig:
+        """The core sampling rule these settings describe (what plans units and decodes their frames)."""
+        return SamplingConfig(**asdict(self))
 
     @field_validator("min_frames")
     @classmethod

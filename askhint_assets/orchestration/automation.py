@@ -70,9 +70,16 @@ ON_SETTLED_NEW_DATA_VERSION = on_new_data_version("on_settled_new_data_version",
 """For expensive assets (frame decoding, the VLM): only after an upstream recorded a new data version and
 passed its blocking checks, so an edit that leaves Q* as it was requests no model call."""
 
-ON_NEW_PREDICTIONS = on_new_data_version("on_new_predictions", ignore=dg.AssetSelection.assets("dataset_index"))
-"""For ``evaluation_report``: follows the predictions (in the same run when they are requested); a new
-``dataset_index`` alone does not trigger it, as the predictions of the new videos do not exist yet."""
+def on_new_predictions(dataset_index: dg.AssetKey) -> dg.AutomationCondition:
+    """For ``evaluation_report``: follows the predictions (in the same run when they are requested); a new
+    ``dataset_index`` (the chain's key given) alone does not trigger it, as the predictions of the new
+    videos do not exist yet."""
+    return on_new_data_version("on_new_predictions", ignore=dg.AssetSelection.assets(dataset_index))
+
+
+ON_NEW_PREDICTIONS = on_new_predictions(dg.AssetKey("dataset_index"))
+""":func:`on_new_predictions` of the single-data-set graph (plain keys)."""
+
 
 def _latest_observed_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[str | None, dict]:
     records = instance.fetch_observations(key, limit=1).records

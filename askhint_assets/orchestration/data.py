@@ -20,7 +20,6 @@ from askhint_assets.settings import PipelineSettings
 from askhint_assets.store.videos import load_videos, mark_videos_failed, replace_units, replace_videos, store_plans
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import decode_failure_reason
-from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.video.units import extract_units, plan_units, video_file_key
 
 GROUP = "data"
@@ -41,19 +40,11 @@ def plan_id(s: PipelineSettings, granularity: str) -> str:
     return ids.plan_id(plan_settings(s, granularity))
 
 
-def sampling_config(s: PipelineSettings) -> SamplingConfig:
-    sm = s.sampling
-    return SamplingConfig(
-        max_frames=sm.max_frames, fallback_fps=sm.fallback_fps, min_frames=sm.min_frames, max_side=sm.max_side,
-        mode=sm.mode, max_offset_s=sm.max_offset_s,
-    )
-
-
 def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> list:
     """``dataset_index`` and ``sampled_frames`` of ``s``'s data set, with the keys and groups of ``names``."""
     ds = s.dataset
     plans = {g: plan_id(s, g) for g in s.scoring.granularities}
-    sampling = sampling_config(s)
+    sampling = s.sampling.config()
 
     @dg.asset(
         key=names.key("dataset_index"),

@@ -15,7 +15,7 @@ from askhint_assets.evaluation.metrics import EvalResult, evaluate, pooled_frame
 from askhint_assets.evaluation.plots import ablation_plot, per_class_bar, roc_plot
 from askhint_assets.evaluation.published import published_rows
 from askhint_assets.hashing import hash_obj
-from askhint_assets.orchestration.automation import on_new_data_version
+from askhint_assets.orchestration.automation import on_new_predictions
 from askhint_assets.orchestration.chain import DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
@@ -195,10 +195,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         key=names.key("evaluation_report"),
         group_name=names.group(GROUP),
         ins=names.ins(*predictions, "abstract_predictions", "dataset_index"),
-        # follows the predictions; a new dataset_index alone does not trigger it (its videos' predictions
-        # do not exist yet)
-        automation_condition=on_new_data_version(
-            "on_new_predictions", ignore=dg.AssetSelection.assets(names.key("dataset_index"))),
+        automation_condition=on_new_predictions(names.key("dataset_index")),
         code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing}, length=8),
         description="Pooled frame-level ROC-AUC and AP, video-level AUC, per-class AUC and false-alarm "
         "rate for ASK-Hint and the abstract baseline on the same videos, at every granularity (table "
@@ -281,7 +278,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "method": ABLATION_METHOD,
             })
             task = ScoringTask(template="askhint", questions=qs, question_set=qset, templates_ref=inference_templates,
-                               max_side=s.sampling.max_side, on_error=s.dataset.on_error, decode=decode_options(s))
+                               on_error=s.dataset.on_error, decode=decode_options(s))
             _, runner, _ = score_units(context, units, task, store, vlm)
             ref = {"dataset": dataset, "question_set": qset, "model": model_label(vlm), "template": "askhint",
                    "smoke_model": vlm.is_smoke, "templates_version": inference_templates["version"]}

@@ -14,7 +14,6 @@ from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.orchestration.scoring import ScoringTask, decode_options, score_units
-from askhint_assets.settings import PipelineSettings
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.store.videos import load_units
 
@@ -138,9 +137,10 @@ _DESCRIPTIONS = {
 }
 
 
-def _scoring_asset(name: str, template: str, code_version: str, description: str, s: PipelineSettings,
+def _scoring_asset(name: str, template: str, code_version: str, description: str,
                    shard: tuple[int, int] | None, chain: DatasetChain) -> dg.AssetsDefinition:
     """An asset scoring every unit (or one shard's) with ``template``; Q* is an input unless abstract."""
+    s = chain.settings
     prompt_inputs = ("inference_templates",) + (() if template == "abstract" else ("guiding_questions",))
 
     @dg.asset(key=chain.names.key(name), group_name=chain.names.group(GROUP), code_version=code_version,
@@ -155,7 +155,6 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
             question_set=qstar["question_set"] if qstar else ABSTRACT_QUESTION_SET,
             templates_ref=refs["inference_templates"],
             aggregate=s.scoring.per_question_aggregate,
-            max_side=s.sampling.max_side,
             on_error=s.dataset.on_error,
             decode=decode_options(s),
         )
@@ -198,10 +197,10 @@ def build_prediction_assets(chain: DatasetChain) -> list:
         version = "1-" + model_version + ("-" + agg if template == "per_question" else "")
         description = _DESCRIPTIONS[name].format(agg=agg)
         if n == 1:
-            out.append(_scoring_asset(name, template, version, description, s, None, chain))
+            out.append(_scoring_asset(name, template, version, description, None, chain))
             continue
         for k in range(n):
             out.append(_scoring_asset(shard_name(name, k), template, f"{version}-shard-{k}-of-{n}",
-                                      f"Shard {k} of {n} of `{name}`: " + description, s, (k, n), chain))
+                                      f"Shard {k} of {n} of `{name}`: " + description, (k, n), chain))
         out.append(_gather_asset(name, n, description, chain.names))
     return out

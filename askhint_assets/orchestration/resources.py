@@ -114,23 +114,6 @@ def resources_for(s: PipelineSettings) -> dict[str, dg.ConfigurableResource]:
     }
 
 
-def override_resources(defs: dg.Definitions, **resources: dg.ConfigurableResource) -> dg.Definitions:
-    """``defs`` with some resources replaced, e.g. ``vlm=VLMResource(backend=<a registered fake>)`` in a
-    test: the asset graph and its code versions stay those of the settings. (``Definitions.merge`` and
-    ``with_resources`` refuse a second value for a key, so the Definitions is rebuilt from its fields.)"""
-    return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        schedules=defs.schedules,
-        sensors=defs.sensors,
-        jobs=defs.jobs,
-        resources={**(defs.resources or {}), **resources},
-        executor=defs.executor,
-        loggers=defs.loggers,
-        metadata=defs.metadata,
-    )
-
-
 def model_label(r: VLMResource) -> str:
     """How a model is named in tables: the folder/served name, marked when it is the smoke model."""
     return "smoke-qwen2_5_vl (smoke test)" if r.is_smoke else Path(r.model_path).name or r.model_path

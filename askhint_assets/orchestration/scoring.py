@@ -3,7 +3,7 @@ prompt-count ablation (a Dagster-layer helper, not an asset module)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dagster import AssetExecutionContext
 
@@ -25,9 +25,8 @@ from askhint_assets.vlm.cache import CachedRunner
 def decode_options(s: PipelineSettings) -> DecodeOptions:
     """How the scoring step decodes frames missing from the cache: as the plan sampled them, ahead of the
     model in ``execution.decode_workers`` processes (0: cores minus one)."""
-    sm, ex = s.sampling, s.execution
-    return DecodeOptions(sm.max_side, sm.mode, sm.max_offset_s, ex.decode_workers or default_workers(),
-                         ex.decode_ahead)
+    ex = s.execution
+    return DecodeOptions.for_plan(s.sampling.config(), ex.decode_workers or default_workers(), ex.decode_ahead)
 
 
 def _templates(st: Store, ref: dict) -> Templates:
@@ -45,11 +44,9 @@ class ScoringTask:
     question_set: str
     templates_ref: dict
     aggregate: str = "max"  # per-question mode: how P(Yes) of the questions combine
-    max_side: int | None = None  # frames decoded on demand are resized as planned
     on_error: str = "skip"  # an undecodable video: skip (recorded as failed) or raise
-    # how frames missing from the cache are decoded (the plan's sampling mode, the worker pool); None:
-    # in this process at ``max_side``
-    decode: DecodeOptions | None = None
+    # how frames missing from the cache are decoded: as planned (max_side, sampling mode), in the worker pool
+    decode: DecodeOptions = field(default_factory=DecodeOptions)
 
 
 def score_units(
@@ -66,7 +63,7 @@ def score_units(
     st = store.store()
     template, templates_ref = task.template, task.templates_ref
     templates = _templates(st, templates_ref)
-    source = frame_source(st, units, task.decode or DecodeOptions(max_side=task.max_side))
+    source = frame_source(st, units, task.decode)
     runner = CachedRunner(vlm.get_backend(shard), st, run_id=context.run_id, batch_size=vlm.batch_size)
     done = [0]
 

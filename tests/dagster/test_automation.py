@@ -27,7 +27,7 @@ from askhint_assets.orchestration.automation import (
     ON_SETTLED_NEW_DATA_VERSION,
     nightly_reevaluation,
 )
-from askhint_assets.orchestration.resources import VLMResource, override_resources
+from askhint_assets.orchestration.resources import VLMResource
 from askhint_assets.store import Store
 from tests.conftest import seed_demo_data
 from tests.fakes import FakeBackend, registered_backend
@@ -102,7 +102,7 @@ def lab(tmp_path_factory):
         mp.setenv("ASKHINT_PROMPTS_STORE", str(h / "prompts_store"))
         from askhint_assets.definitions import build_defs
 
-        defs = override_resources(build_defs(), vlm=VLMResource(backend=name))  # the demo, the fake model
+        defs = build_defs(resources={"vlm": VLMResource(backend=name)})  # the demo, the fake model
         with dg.DagsterInstance.get() as instance:
             yield Lab(defs=defs, instance=instance, home=h)
 

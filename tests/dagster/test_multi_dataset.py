@@ -18,7 +18,7 @@ import yaml
 from askhint_assets import paths
 from askhint_assets.demo.datasets import generate_demo, generate_demo_xd
 from askhint_assets.errors import InputError
-from askhint_assets.orchestration.resources import VLMResource, override_resources
+from askhint_assets.orchestration.resources import VLMResource
 from askhint_assets.orchestration.update import observe_sources, stale_assets, update
 from askhint_assets.settings import load_settings
 from askhint_assets.store import Store
@@ -55,7 +55,7 @@ def multi(tmp_path_factory):
         from askhint_assets.definitions import build_defs
 
         s = load_settings(_config(h / "askhint.yaml", ucf, xd))
-        defs = override_resources(build_defs(s), vlm=VLMResource.from_settings(replace(s.model, backend="multi_fake")))
+        defs = build_defs(s, resources={"vlm": VLMResource.from_settings(replace(s.model, backend="multi_fake"))})
         with dg.DagsterInstance.get() as instance:
             first = update(defs, instance, log=lambda m: None)
             yield {"defs": defs, "instance": instance, "home": h, "fake": fake, "first": first}

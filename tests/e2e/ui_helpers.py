@@ -37,11 +37,11 @@ PAGE_WINDOW = (1600, 1000)
 _MATERIALIZE = """
 from dagster import DagsterInstance
 from askhint_assets.definitions import build_defs
-from askhint_assets.orchestration.resources import VLMResource, override_resources
+from askhint_assets.orchestration.resources import VLMResource
 from askhint_assets.orchestration.update import update
 from tests.fakes import FakeBackend, registered_backend
 with registered_backend("ui_fake", FakeBackend(threshold=100)) as name:
-    update(override_resources(build_defs(), vlm=VLMResource(backend=name)), DagsterInstance.get())
+    update(build_defs(resources={"vlm": VLMResource(backend=name)}), DagsterInstance.get())
 """
 
 
