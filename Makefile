@@ -31,17 +31,23 @@ $(STAMP): $(BIN)/python pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 11) else "askhint needs Python >= 3.11")'
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,celery]'
 	rm -f $(VENV)/.askhint-installed-*
 	touch $(STAMP)
 
 install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml system-deps
 
-# Debian's chromium for the UI test (headless); installed once, as root or through sudo.
+# Debian's packages the tests start: chromium (the UI test, headless) and redis-server (the Celery broker of
+# the distributed test); installed once, as root or through sudo, and only those missing.
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing="chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$${missing:+$$missing }redis-server"; \
+	if [ -n "$$missing" ]; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	  echo "installing Debian's $$missing"; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)

@@ -1,4 +1,4 @@
-"""Operator commands: ``askhint update`` (stale-only materialization) and ``askhint report``."""
+"""Operator commands: ``askhint update`` (stale-only materialization), ``askhint report`` and ``askhint worker``."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ def update_cmd() -> None:
     from askhint_assets.orchestration.update import update, with_executor
     from askhint_assets.settings import load_settings
 
-    # the executor of the settings: with `execution.executor: multiprocess` shards run in parallel processes
-    run = with_executor() if load_settings().execution.executor == "multiprocess" else None
+    # the executor of the settings: shards in parallel processes (multiprocess) or on Celery workers (celery)
+    run = with_executor() if load_settings().execution.executor != "in_process" else None
     with _instance() as instance:
         try:
             result = update(defs, instance, log=lambda m: click.echo(m), run=run)
@@ -48,6 +48,37 @@ def update_cmd() -> None:
     n = len(result.materialized)
     observed = ", ".join(result.observed) or "nothing"
     click.echo(f"observed {observed}; materialized {n} asset(s) in {len(result.rounds)} run(s)")
+
+
+@click.command("worker")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Steps this worker runs at once, one process each.")
+@click.option("--name", "-n", default=None, help="Worker name (default askhint-<pid>); '@<host>' is appended.")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def worker_cmd(concurrency: int, name: str | None, loglevel: str) -> None:
+    """Take steps (prediction shards) from the broker of `execution.executor: celery` until stopped.
+
+    Start workers on as many hosts as you like: every host needs the same settings file, ASKHINT_HOME and
+    DAGSTER_HOME (shared storage). A worker that dies loses nothing: its step is delivered again."""
+    import os
+
+    from askhint_assets.orchestration.executors import QUEUE, worker_app
+    from askhint_assets.settings import load_settings
+
+    s = load_settings()
+    if s.execution.executor != "celery":
+        raise AskHintError(f"{s.source}: execution.executor is {s.execution.executor!r}; a worker takes steps "
+                           "only when it is 'celery' (and `execution.celery.broker` names the broker)")
+    app = worker_app(s)
+    broker = s.execution.celery.broker
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=2, interval_start=0.5)
+    except Exception as e:  # kombu raises the transport's own errors
+        raise AskHintError(f"{s.source}: execution.celery.broker {broker}: cannot reach the broker ({e})") from e
+    _instance().dispose()  # sets DAGSTER_HOME (default $ASKHINT_HOME/dagster) as `askhint update` does
+    app.worker_main(["worker", "--concurrency", str(concurrency), "--queues", QUEUE, "--loglevel", loglevel,
+                     "--hostname", f"{name or f'askhint-{os.getpid()}'}@%h"])
 
 
 @click.command("observe")

@@ -16,6 +16,7 @@ from askhint_assets.orchestration.chain import ChainNames, DatasetChain, layout
 from askhint_assets.orchestration.checks import build_dataset_checks, build_prompt_checks
 from askhint_assets.orchestration.data import build_data_assets
 from askhint_assets.orchestration.evaluation import build_evaluation_assets
+from askhint_assets.orchestration.executors import executor_for
 from askhint_assets.orchestration.predictions import build_prediction_assets
 from askhint_assets.orchestration.prompts import build_prompt_assets
 from askhint_assets.orchestration.resources import resources_for
@@ -58,18 +59,6 @@ def build_defs(
         dg.Definitions(schedules=[nightly_reevaluation], resources={**resources_for(s), **(resources or {})},
                        executor=executor_for(s)),
     )
-
-
-def executor_for(s: PipelineSettings) -> dg.ExecutorDefinition:
-    """``execution.executor``: one process (the default: the model is loaded once), or a process per
-    step so that independent steps (shards, data sets) run in parallel. ``dagster asset materialize``,
-    ``askhint update``, the UI and the daemon use it; ``execute_in_process`` (the tests) does not."""
-    if s.execution.executor == "in_process":
-        return dg.in_process_executor
-    if not s.execution.max_concurrent:
-        return dg.multiprocess_executor
-    return dg.multiprocess_executor.configured({"max_concurrent": s.execution.max_concurrent},
-                                               name="askhint_multiprocess")
 
 
 defs = build_defs()

@@ -259,11 +259,35 @@ class ModelSettings:
         return v
 
 
+BROKER_SCHEMES = ("redis://", "rediss://", "sentinel://", "amqp://", "amqps://", "pyamqp://")
+
+
+@dataclass(frozen=True, config=_CONFIG)
+class CelerySettings:
+    """``execution.executor: celery``: each step (a prediction shard) is a Celery task that any ``askhint
+    worker`` on any host may run; every host shares ``ASKHINT_HOME``, the settings and Dagster's storage."""
+
+    broker: StrictStr = "redis://127.0.0.1:6379/0"  # reached by the run process and every worker
+    backend: StrictStr = ""  # where task results go ("": the broker's URL)
+    # a task whose worker died is delivered again once it has been unacknowledged this long; keep it above
+    # the longest step (split big data sets into more shards): a step still running by then is delivered a
+    # second time, which costs a run but no model request (requests are locked and cached) and no row
+    visibility_timeout_s: StrictInt = Field(default=3600, ge=5)
+
+    @field_validator("broker", "backend")
+    @classmethod
+    def _url(cls, v: str, info: ValidationInfo) -> str:
+        if (v or info.field_name == "broker") and not v.startswith(BROKER_SCHEMES):
+            raise ValueError(f"must be a URL starting with one of {', '.join(BROKER_SCHEMES)}; got {v!r}")
+        return v
+
+
 @dataclass(frozen=True, config=_CONFIG)
 class ExecutionSettings:
     """How runs execute; changes no artefact (scores are the same however they are split)."""
 
-    executor: Literal["in_process", "multiprocess"] = "in_process"  # multiprocess: steps in parallel processes
+    # multiprocess: steps in parallel processes; celery: steps as tasks on `askhint worker`s (see `celery`)
+    executor: Literal["in_process", "multiprocess", "celery"] = "in_process"
     # multiprocess: at most this many step processes at once (0: one per CPU)
     max_concurrent: StrictInt = Field(default=0, ge=0)
     # split each prediction asset into this many shard assets by a stable hash of the video id; with the
@@ -276,6 +300,7 @@ class ExecutionSettings:
     decode_workers: StrictInt = Field(default=0, ge=0)
     # at most this many videos decoding or decoded and not yet read by the model (0: twice decode_workers)
     decode_ahead: StrictInt = Field(default=0, ge=0)
+    celery: CelerySettings = field(default_factory=CelerySettings)
 
 
 class _RuleError(InputError):
@@ -347,6 +372,8 @@ SECTIONS: dict[str, type] = {
     "model": ModelSettings,
     "execution": ExecutionSettings,
 }
+NESTED: dict[tuple[str, str], type] = {("execution", "celery"): CelerySettings}
+"""Sections inside sections, by (section, key)."""
 REMOVED: dict[tuple[str, str], str] = {
     ("questions", k): "clustering is set per prompt set: `clustering:` in prompts_store/<prompt_set>/settings.yaml"
     for k in ("min_cluster_size", "min_samples", "cluster_selection_method")
@@ -421,6 +448,8 @@ def _section_type(loc: tuple) -> type | None:
         return PipelineSettings
     if loc[0] == "datasets" and len(loc) == 3:
         return DatasetSettings
+    if len(loc) == 3 and (loc[0], loc[1]) in NESTED:
+        return NESTED[(loc[0], loc[1])]
     return SECTIONS.get(loc[0]) if len(loc) == 2 else None
 
 

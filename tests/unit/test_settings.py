@@ -116,6 +116,13 @@ OTHER_CASES = {
     "listed_without_name": ("datasets:\n  - name: a\n  - kind: xd_violence\n", 3, "datasets[1].name",
                             "needs a `name`"),
     "dataset_and_datasets": ("dataset: {name: a}\ndatasets:\n  - name: b\n", 2, "datasets", "either `dataset:`"),
+    "executor_choice": ("execution: {executor: ray}\n", 1, "execution.executor", "'celery'"),
+    "celery_broker_scheme": ("execution:\n  executor: celery\n  celery:\n    broker: localhost:6379\n", 4,
+                             "execution.celery.broker", "redis://"),
+    "celery_unknown_key": ("execution:\n  celery: {brokers: redis://x}\n", 2, "execution.celery.brokers",
+                           "unknown setting (known: broker, backend"),
+    "celery_visibility_bound": ("execution: {celery: {visibility_timeout_s: 1}}\n", 1,
+                                "execution.celery.visibility_timeout_s", ">= 5"),
     "bad_yaml": ("sampling: {max_frames: 16\nscoring: {}\n", 2, None, "not valid YAML"),
 }
 
