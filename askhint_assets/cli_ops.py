@@ -39,7 +39,10 @@ def update_cmd() -> None:
     from askhint_assets.settings import load_settings
 
     # the executor of the settings: shards in parallel processes (multiprocess) or on Celery workers (celery)
-    run = with_executor() if load_settings().execution.executor != "in_process" else None
+    s = load_settings()
+    run = with_executor() if s.execution.executor != "in_process" else None
+    if s.execution.executor == "celery":
+        _say_workers(s)
     with _instance() as instance:
         try:
             result = update(defs, instance, log=lambda m: click.echo(m), run=run)
@@ -48,6 +51,18 @@ def update_cmd() -> None:
     n = len(result.materialized)
     observed = ", ".join(result.observed) or "nothing"
     click.echo(f"observed {observed}; materialized {n} asset(s) in {len(result.rounds)} run(s)")
+
+
+def _say_workers(s) -> None:
+    """Before a Celery run: fail if the broker is unreachable, warn if no worker listens (steps then wait)."""
+    from askhint_assets.orchestration.executors import check_broker, listening_workers
+
+    names = listening_workers(check_broker(s))
+    if names:
+        click.echo(f"Celery workers listening on {s.execution.celery.broker}: {', '.join(names)}")
+    else:
+        click.echo(f"warning: no Celery worker answers on {s.execution.celery.broker}; the steps wait in the "
+                   "queue until one starts (`askhint worker`)", err=True)
 
 
 @click.command("worker")
@@ -62,20 +77,14 @@ def worker_cmd(concurrency: int, name: str | None, loglevel: str) -> None:
     DAGSTER_HOME (shared storage). A worker that dies loses nothing: its step is delivered again."""
     import os
 
-    from askhint_assets.orchestration.executors import QUEUE, worker_app
+    from askhint_assets.orchestration.executors import QUEUE, check_broker
     from askhint_assets.settings import load_settings
 
     s = load_settings()
     if s.execution.executor != "celery":
         raise AskHintError(f"{s.source}: execution.executor is {s.execution.executor!r}; a worker takes steps "
                            "only when it is 'celery' (and `execution.celery.broker` names the broker)")
-    app = worker_app(s)
-    broker = s.execution.celery.broker
-    try:
-        with app.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=2, interval_start=0.5)
-    except Exception as e:  # kombu raises the transport's own errors
-        raise AskHintError(f"{s.source}: execution.celery.broker {broker}: cannot reach the broker ({e})") from e
+    app = check_broker(s)
     _instance().dispose()  # sets DAGSTER_HOME (default $ASKHINT_HOME/dagster) as `askhint update` does
     app.worker_main(["worker", "--concurrency", str(concurrency), "--queues", QUEUE, "--loglevel", loglevel,
                      "--hostname", f"{name or f'askhint-{os.getpid()}'}@%h"])

@@ -76,6 +76,24 @@ def worker_app(s: PipelineSettings) -> Celery:
     return app
 
 
+def check_broker(s: PipelineSettings, app: Celery | None = None) -> Celery:
+    """The settings' worker app, once its broker has answered; else an error naming the broker."""
+    app = app or worker_app(s)
+    broker = s.execution.celery.broker
+    try:
+        with app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=2, interval_start=0.5)
+    except Exception as e:  # kombu raises the transport's own errors
+        raise InputError(f"{broker}: cannot reach the broker ({e})", path=None if s.source == "defaults" else s.source,
+                         field="execution.celery.broker") from e
+    return app
+
+
+def listening_workers(app: Celery, timeout_s: float = 2.0) -> list[str]:
+    """The names of the workers that answer a ping on the app's broker within ``timeout_s``."""
+    return sorted(name for reply in app.control.ping(timeout=timeout_s) or [] for name in reply)
+
+
 def _celery() -> Any:
     """The ``dagster_celery`` package, or an error saying how to install it."""
     try:

@@ -47,28 +47,30 @@ def test_the_worker_consumes_with_the_executors_delivery_rules():
         assert conf[key] == value, key
 
 
-def _worker(tmp_path: Path, settings: str) -> subprocess.CompletedProcess:
+def _askhint(tmp_path: Path, settings: str, command: str = "worker") -> subprocess.CompletedProcess:
     cfg = tmp_path / "askhint.yaml"
     cfg.write_text(settings)
     env = {**os.environ, "ASKHINT_CONFIG": str(cfg), "ASKHINT_HOME": str(tmp_path / "home"),
            "DAGSTER_HOME": str(tmp_path / "home" / "dagster")}
-    return subprocess.run([str(Path(sys.executable).parent / "askhint"), "worker"], cwd=ROOT, env=env,
+    return subprocess.run([str(Path(sys.executable).parent / "askhint"), command], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
 def test_worker_refuses_settings_without_the_celery_executor(tmp_path):
-    out = _worker(tmp_path, "execution: {executor: multiprocess}\n")
+    out = _askhint(tmp_path, "execution: {executor: multiprocess}\n")
     assert out.returncode == 2, out.stderr
     assert "execution.executor is 'multiprocess'" in out.stderr and str(tmp_path / "askhint.yaml") in out.stderr
 
 
 @pytest.mark.slow  # two connection attempts
-def test_worker_names_a_broker_it_cannot_reach(tmp_path):
+@pytest.mark.parametrize("command", ["worker", "update"])
+def test_worker_and_update_name_a_broker_they_cannot_reach(tmp_path, command):
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     broker = f"redis://127.0.0.1:{port}/0"
-    out = _worker(tmp_path, f"execution:\n  executor: celery\n  celery: {{broker: '{broker}'}}\n")
+    out = _askhint(tmp_path, f"execution:\n  executor: celery\n  celery: {{broker: '{broker}'}}\n", command)
     assert out.returncode == 2, out.stderr
-    assert f"execution.celery.broker {broker}: cannot reach the broker" in out.stderr, out.stderr
+    where = f"{tmp_path / 'askhint.yaml'}: execution.celery.broker: {broker}: cannot reach the broker"
+    assert where in out.stderr, out.stderr
     assert "Traceback" not in out.stderr

@@ -2,7 +2,8 @@
 (Debian's ``redis-server``, started here on 127.0.0.1) and two ``askhint worker`` processes. The worker
 running a shard is killed (SIGKILL to its whole process group) while that shard's second batch of requests
 is held at the stand-in server; the broker delivers the task again to the other worker, which finishes it
-without sending any request that was answered before, and the run succeeds with no duplicate row.
+without sending any request that was answered before, and the run succeeds with no duplicate row. Then
+``askhint update`` runs what is left through the remaining worker.
 """
 
 from __future__ import annotations
@@ -178,6 +179,17 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str) -> None:
         n = len(harness.SUBSET)
         assert home.scalar("SELECT count(DISTINCT video_id) FROM predictions WHERE template = 'askhint'") == n
         assert home.scalar("SELECT count(*) FROM predictions WHERE template = 'askhint'") == n
+
+        # `askhint update` runs what is still missing (the abstract prompt's shards, the report) on the workers
+        update = subprocess.run(harness.cli("update"), cwd=harness.ROOT, env={**os.environ, **home.env},
+                                capture_output=True, text=True, timeout=300)
+        assert update.returncode == 0, update.stdout[-3000:] + update.stderr[-3000:]
+        survivor_name = next(n for n in workers if n != victim_name)
+        assert f"Celery workers listening on {redis_url}: {survivor_name}@" in update.stdout, update.stdout
+        assert "materialize askhint_predictions" not in update.stdout  # not stale: not run again
+        assert "materialize evaluation_report" in update.stdout
+        assert len(rule.answered) == len(set(rule.answered)) and harness.duplicates(home) == 0
+        assert home.query("SELECT DISTINCT granularity FROM eval_reports WHERE source = 'pipeline'") == [("video",)]
     finally:
         rule.release()
         if run is not None and run.poll() is None:
