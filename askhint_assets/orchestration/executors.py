@@ -31,6 +31,7 @@ def executor_for(s: PipelineSettings) -> dg.ExecutorDefinition:
     if s.execution.executor == "in_process":
         return dg.in_process_executor
     if s.execution.executor == "celery":
+        _quiet_step_task_registration()
         return _celery().executor.celery_executor.configured(celery_executor_config(s.execution.celery),
                                                              name="askhint_celery")
     if not s.execution.max_concurrent:
@@ -92,6 +93,20 @@ def check_broker(s: PipelineSettings, app: Celery | None = None) -> Celery:
 def listening_workers(app: Celery, timeout_s: float = 2.0) -> list[str]:
     """The names of the workers that answer a ping on the app's broker within ``timeout_s``."""
     return sorted(name for reply in app.control.ping(timeout=timeout_s) or [] for name in reply)
+
+
+def _quiet_step_task_registration() -> None:
+    """dagster-celery registers its step task on the run's app again for every step it submits, a new
+    closure over the same code each time; Celery (5.7+) warns once per run that the name is taken. The
+    task already registered is the same code, so that warning is noise here: only it is silenced."""
+    import warnings
+
+    try:
+        from celery.exceptions import DuplicateTaskNameWarning
+    except ImportError:  # older Celery: no such warning
+        return
+    warnings.filterwarnings("ignore", message="Task name 'execute_plan' is already registered",
+                            category=DuplicateTaskNameWarning)
 
 
 def _celery() -> Any:
