@@ -72,10 +72,10 @@ ui: install
 PYTEST_WORKERS ?= 2
 test: install
 	$(BIN)/ruff check askhint_assets tests bench
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --durations=25
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow" tests/unit tests/contract
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" tests/unit tests/contract
 
 lint: install
 	$(BIN)/ruff check askhint_assets tests bench

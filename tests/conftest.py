@@ -66,3 +66,12 @@ def seed_demo_data(home: Path, kind: str = "ucf_crime") -> Path:
     target = home / "data" / {"ucf_crime": "demo_ucf", "xd_violence": "demo_xd"}[kind]
     shutil.copytree(cached_demo_data(kind), target, dirs_exist_ok=True)
     return target
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files holding ``slow`` tests first, each file's own order kept. ``make test`` hands whole files to two
+    xdist workers in this order (``--dist loadfile --no-loadscope-reorder``), so the long files start at
+    once and the many short ones fill in beside them; xdist's own reorder (most tests first) started the
+    one-test files that take a minute last, which left one worker running alone at the end."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
