@@ -61,20 +61,20 @@ def _say_workers(s) -> None:
     if names:
         click.echo(f"Celery workers listening on {s.execution.celery.broker}: {', '.join(names)}")
     else:
-        click.echo(f"warning: no Celery worker answers on {s.execution.celery.broker}; the steps wait in the "
-                   "queue until one starts (`askhint worker`)", err=True)
+        click.echo(f"warning: no Celery worker answered on {s.execution.celery.broker}; the steps wait in the "
+                   "queue until one is free (`askhint worker`; a worker running a step answers when it is done)",
+                   err=True)
 
 
 @click.command("worker")
-@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Steps this worker runs at once, one process each.")
 @click.option("--name", "-n", default=None, help="Worker name (default askhint-<pid>); '@<host>' is appended.")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
-def worker_cmd(concurrency: int, name: str | None, loglevel: str) -> None:
+def worker_cmd(name: str | None, loglevel: str) -> None:
     """Take steps (prediction shards) from the broker of `execution.executor: celery` until stopped.
 
-    Start workers on as many hosts as you like: every host needs the same settings file, ASKHINT_HOME and
-    DAGSTER_HOME (shared storage). A worker that dies loses nothing: its step is delivered again."""
+    One step at a time, in this process: start one worker per step to run at once, on as many hosts as
+    you like. Every host needs the same settings file, ASKHINT_HOME and DAGSTER_HOME (shared storage).
+    A worker that dies loses nothing: its step is delivered again."""
     import os
 
     from askhint_assets.orchestration.executors import QUEUE, check_broker
@@ -86,7 +86,9 @@ def worker_cmd(concurrency: int, name: str | None, loglevel: str) -> None:
                            "only when it is 'celery' (and `execution.celery.broker` names the broker)")
     app = check_broker(s)
     _instance().dispose()  # sets DAGSTER_HOME (default $ASKHINT_HOME/dagster) as `askhint update` does
-    app.worker_main(["worker", "--concurrency", str(concurrency), "--queues", QUEUE, "--loglevel", loglevel,
+    # the solo pool runs each step in this (non-daemonic) process, so a step may start its own processes (the
+    # frame decoding pool); Celery's prefork pool runs tasks in daemonic children, which may not
+    app.worker_main(["worker", "--pool", "solo", "--queues", QUEUE, "--loglevel", loglevel,
                      "--hostname", f"{name or f'askhint-{os.getpid()}'}@%h"])
 
 

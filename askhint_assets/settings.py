@@ -271,7 +271,8 @@ class CelerySettings:
     backend: StrictStr = ""  # where task results go ("": the broker's URL)
     # a task whose worker died is delivered again once it has been unacknowledged this long; keep it above
     # the longest step (split big data sets into more shards): a step still running by then is delivered a
-    # second time, which costs a run but no model request (requests are locked and cached) and no row
+    # second time and runs twice, which by design costs time but no model request (requests are locked and
+    # cached) and no row (upserted)
     visibility_timeout_s: StrictInt = Field(default=3600, ge=5)
 
     @field_validator("broker", "backend")

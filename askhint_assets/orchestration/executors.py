@@ -50,7 +50,7 @@ def celery_executor_config(c: CelerySettings) -> dict[str, Any]:
         "config_source": {
             # acknowledged when the task ends: a task whose worker dies is delivered again ...
             "task_acks_late": True,
-            # ... also when only the pool process running it dies (killed, out of memory)
+            # ... also when only the pool process running it dies (a prefork pool; `askhint worker` runs solo)
             "task_reject_on_worker_lost": True,
             # a worker holds no task beyond those it runs: the others take the waiting shards
             "worker_prefetch_multiplier": 1,

@@ -131,8 +131,10 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str) -> None:
     try:
         home = harness.make_home(tmp_path / "home", a.base_url, model={"base_urls": [a.base_url, b.base_url]})
         celery = {"broker": redis_url, "visibility_timeout_s": VISIBILITY_S}
-        home.write_settings({**home.settings(), "execution": {"executor": "celery", "shards": 2, "celery": celery}})
-        harness.prepare(home)  # everything before the model, in this process
+        # frames decoded in the shard steps, by a decoding process each step starts on its worker
+        execution = {"executor": "celery", "shards": 2, "celery": celery, "decode": "overlapped", "decode_workers": 1}
+        home.write_settings({**home.settings(), "execution": execution})
+        harness.prepare(home)  # everything before the model (frames: only planned), in this process
         per_shard = [sum(shard_of(v, 2) == k for v in harness.SUBSET) for k in range(2)]
         victim = max(range(2), key=per_shard.__getitem__)  # the shard with more videos: more than one batch
         assert per_shard[victim] > BATCH, per_shard
@@ -141,7 +143,7 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str) -> None:
 
         logs = {n: tmp_path / f"worker_{n}.log" for n in ("w1", "w2")}
         for n, log in logs.items():
-            workers[n] = harness.spawn(home, log, "worker", "--name", n, "--concurrency", "1")
+            workers[n] = harness.spawn(home, log, "worker", "--name", n)
         from askhint_assets.orchestration.executors import worker_app
         from askhint_assets.settings import load_settings
 
@@ -161,7 +163,8 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str) -> None:
         # the first batch's answers are stored (read between the other shard's writes: the store's retries)
         assert Store(home.db).scalar("SELECT count(DISTINCT request_hash) FROM model_calls WHERE ok") >= BATCH
 
-        # the worker whose pool process runs the shard: its process group (workers start their own)
+        # the worker running the shard (in its own process: the solo pool), and its decoding process: the
+        # worker's process group (each worker starts its own)
         (pid,) = _step_starts(home, step)
         (victim_name,) = [n for n, w in workers.items() if os.getpgid(pid) == w.pid]
         harness.kill(workers[victim_name])
