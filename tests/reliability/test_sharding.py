@@ -98,9 +98,12 @@ def test_pure_shard_assignment_is_stable_and_covers_every_server():
 def test_shards_run_in_parallel_processes_and_resume_alone(tmp_path, servers):
     a, b = servers
     home = harness.make_home(tmp_path / "home", a.base_url, model={"base_urls": [a.base_url, b.base_url]})
-    execution = {"executor": "multiprocess", "shards": 2, "max_concurrent": 4}
+    # as configs/two_datasets_vllm_servers.yaml: frames decoded in the shard steps, each step process starting
+    # its own decoding process
+    execution = {"executor": "multiprocess", "shards": 2, "max_concurrent": 4, "decode": "overlapped",
+                 "decode_workers": 1}
     home.write_settings({**home.settings(), "execution": execution})
-    harness.prepare(home)  # prompt chain, index and frames in this process; the CLI run below is the model part
+    harness.prepare(home)  # prompt chain, index and frame plan in this process; the CLI run below decodes and asks
     per_shard = [sum(shard_of(v, 2) == k for v in harness.SUBSET) for k in range(2)]
     assert min(per_shard) > 0, per_shard  # the subset puts videos in both shards
 
