@@ -1,11 +1,12 @@
 """The executor of ``execution.executor``, and the Celery worker that runs the ``celery`` executor's steps.
 
 ``celery``: Dagster's ``dagster-celery`` integration sends each step (a prediction shard, a report) as a
-task through the broker; ``askhint worker`` processes on any host take them. Tasks are acknowledged when
-they end (``task_acks_late``), so a task whose worker dies (the host, the worker or its pool process) goes
-back to the queue and another worker runs it again. A step run again sends no request that was answered
-before: answers are stored as they come and requests are locked and cached per request
-(:mod:`askhint_assets.vlm.cache`), and prediction rows are upserted by key.
+task through the broker; ``askhint worker`` processes on any host take them, one step at a time each (the
+solo pool: the step runs in the worker's own process, which may start the frame-decoding processes). Tasks
+are acknowledged when they end (``task_acks_late``), so a task whose worker dies (its host or its process)
+goes back to the queue after the visibility timeout and another worker runs it again. A step run again
+sends no request that was answered and stored before: answers are stored as they come and requests are
+locked and cached per request (:mod:`askhint_assets.vlm.cache`), and prediction rows are upserted by key.
 """
 
 from __future__ import annotations
