@@ -78,9 +78,9 @@ def worker_app(s: PipelineSettings) -> Celery:
     return app
 
 
-def check_broker(s: PipelineSettings, app: Celery | None = None) -> Celery:
+def check_broker(s: PipelineSettings) -> Celery:
     """The settings' worker app, once its broker has answered; else an error naming the broker."""
-    app = app or worker_app(s)
+    app = worker_app(s)
     broker = s.execution.celery.broker
     try:
         with app.connection_for_read() as conn:

@@ -14,7 +14,6 @@ unavailable instance of the same backend.
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from askhint_assets.vlm.backends.vllm_backend import VLLMBackend
 from askhint_assets.vlm.types import VLMBackend
 from tests import vllm_fake
 from tests.hf_cache import add_snapshot
+from tests.local_net import free_port
 from tests.standin_server import StandinServer
 
 BACKENDS = ("transformers", "openai", "vllm")
@@ -85,13 +85,6 @@ class YesNoStandinServer(StandinServer):
 def _parts(message: dict) -> list[Any]:
     content = message.get("content")
     return [{"text": content}] if isinstance(content, str) else list(content or [])
-
-
-def _closed_port() -> int:
-    """A local port nothing listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +151,7 @@ def _openai_case(request: pytest.FixtureRequest) -> BackendCase:
         server.fault_rule = lambda body: "500" if marker in str(body["messages"]) else None
 
     def unavailable() -> VLMBackend:
-        return OpenAIBackend(OPENAI_MODEL, [f"http://127.0.0.1:{_closed_port()}/v1"], **kw)
+        return OpenAIBackend(OPENAI_MODEL, [f"http://127.0.0.1:{free_port()}/v1"], **kw)
 
     return BackendCase("openai", b, fail_marked, unavailable, unavailable_raises=False)
 

@@ -5,7 +5,6 @@ visibility timeout), and ``askhint worker`` refuses settings it cannot serve, sa
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from askhint_assets.orchestration.executors import QUEUE, celery_executor_config, executor_for, worker_app
 from askhint_assets.settings import CelerySettings, ExecutionSettings, PipelineSettings
+from tests.local_net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -65,10 +65,7 @@ def test_worker_refuses_settings_without_the_celery_executor(tmp_path):
 @pytest.mark.slow  # two connection attempts
 @pytest.mark.parametrize("command", ["worker", "update"])
 def test_worker_and_update_name_a_broker_they_cannot_reach(tmp_path, command):
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    broker = f"redis://127.0.0.1:{port}/0"
+    broker = f"redis://127.0.0.1:{free_port()}/0"
     out = _askhint(tmp_path, f"execution:\n  executor: celery\n  celery: {{broker: '{broker}'}}\n", command)
     assert out.returncode == 2, out.stderr
     where = f"{tmp_path / 'askhint.yaml'}: execution.celery.broker: {broker}: cannot reach the broker"

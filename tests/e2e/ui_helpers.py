@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from tests.local_net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -85,12 +86,6 @@ def materialize_demo(env: dict[str, str], timeout_s: float = 300) -> None:
     )
     if proc.returncode != 0:
         raise RuntimeError(f"materialization failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(url: str, timeout_s: float = 5) -> bytes:

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -319,6 +319,17 @@ def spawn(home: Home, log: Path, *args: str) -> subprocess.Popen:
     with open(log, "ab") as f:
         return subprocess.Popen(cli(*args), cwd=ROOT, env=env, stdout=f, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+
+def wait_for(what: str, ok: Callable[[], object], timeout: float, logs: tuple[Path, ...] = (),
+             poll_s: float = 0.2) -> None:
+    """Poll ``ok()`` every ``poll_s`` until true; on timeout fail with ``what`` and the tails of ``logs``."""
+    end = time.monotonic() + timeout
+    while not ok():
+        if time.monotonic() >= end:
+            tails = "\n".join(f"--- {p}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs if p.exists())
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
+        time.sleep(poll_s)
 
 
 def kill(proc: subprocess.Popen) -> None:

@@ -13,10 +13,8 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from dagster import DagsterEventType
 
 from askhint_assets.sharding import shard_of
 from askhint_assets.store import Store
+from tests.local_net import free_port
 from tests.reliability import harness
 
 pytestmark = pytest.mark.slow  # a broker, two workers and a multi-step Dagster run
@@ -34,30 +33,13 @@ SELECT = ("askhint_predictions_shard_0", "askhint_predictions_shard_1", "askhint
 VISIBILITY_S = 12  # a dead worker's task is delivered again after this long; every step here takes a few seconds
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for(what: str, ok, timeout: float, logs: tuple[Path, ...] = ()) -> None:
-    """Poll ``ok()`` until true; on timeout fail with ``what`` and the tails of ``logs``."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if ok():
-            return
-        time.sleep(0.2)
-    tails = "\n".join(f"--- {p}:\n{p.read_text(errors='replace')[-3000:]}" for p in logs if p.exists())
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
-
-
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     """A private ``redis-server`` on a free port of 127.0.0.1 (no persistence), stopped after the test."""
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("redis-server not found: `make install` installs Debian's redis-server (apt-get)")
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "redis.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -70,7 +52,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         return False
 
     try:
-        _wait_for("redis-server to answer PING", up, 30, (log,))
+        harness.wait_for("redis-server to answer PING", up, 30, (log,))
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
@@ -148,7 +130,7 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str) -> None:
         from askhint_assets.settings import load_settings
 
         app = worker_app(load_settings(home.config))
-        _wait_for("both workers to answer a ping", lambda: _pong(app, set(workers)), 120, tuple(logs.values()))
+        harness.wait_for("both workers to answer a ping", lambda: _pong(app, set(workers)), 120, tuple(logs.values()))
 
         run_log = tmp_path / "materialize.log"
         cmd = [str(harness.BIN / "dagster"), "asset", "materialize", "-m", "askhint_assets.definitions",
@@ -157,7 +139,7 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str) -> None:
             run = subprocess.Popen(cmd, cwd=harness.ROOT, env={**os.environ, **home.env}, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         step = SELECT[victim]
-        _wait_for(f"{step}'s second batch to reach the server", rule.held.is_set, 180, (run_log, *logs.values()))
+        harness.wait_for(f"{step}'s second batch to reach the server", rule.held.is_set, 180, (run_log, *logs.values()))
         answered_before = list(rule.answered)
         assert len(answered_before) == BATCH
         # the first batch's answers are stored (read between the other shard's writes: the store's retries)

@@ -6,8 +6,6 @@ of a home where everything before the model is already materialized.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.reliability import harness
@@ -17,19 +15,13 @@ pytestmark = pytest.mark.slow
 LOCK_ERRORS = ("Could not set lock", "Conflicting lock", "database is locked", "StoreError", "Traceback")
 
 
-def _wait_for(cond, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_killed_run_resumes_without_repeating_a_finished_request(prepared, standin, tmp_path):
     home = harness.clone(prepared, tmp_path / "home")
     standin.delay_s = 0.25  # slow enough to kill mid-asset: 4 requests per batch, batches one after another
     first = harness.spawn(home, tmp_path / "first.log")
     try:
-        _wait_for(lambda: standin.request_count >= 10 or first.poll() is not None, 240, "10 model requests")
+        harness.wait_for("10 model requests", lambda: standin.request_count >= 10 or first.poll() is not None, 240,
+                         poll_s=0.02)
     finally:
         harness.kill(first)
     assert first.returncode == -9, (tmp_path / "first.log").read_text()[-3000:]

@@ -7,12 +7,12 @@ The tests of a module share its homes and run in file order: the last one greps 
 from __future__ import annotations
 
 import re
-import socket
 from collections import Counter
 
 import dagster as dg
 import pytest
 
+from tests.local_net import free_port
 from tests.reliability import harness
 
 pytestmark = pytest.mark.slow
@@ -34,10 +34,7 @@ FAILED = re.compile(r"(\w+): (\d+) model request\(s\) failed after retries \((\d
 
 
 def _dead_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 @pytest.fixture(scope="module")
