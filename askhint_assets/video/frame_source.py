@@ -36,9 +36,13 @@ def decode_failure_reason(e: Exception, cache: FrameCache) -> str:
     """Why a video could not be decoded into ``cache``; raises ``AskHintError`` instead when the fault
     is the cache's disk (full, over quota, read-only), which no other video would escape."""
     if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
-        raise AskHintError(f"{cache.root}: cannot write decoded frames ({e.strerror}); "
-                           "free space or make it writable, then materialize again") from e
+        raise _disk_error(cache.root, e.strerror) from e
     return getattr(e, "reason", None) or str(e)
+
+
+def _disk_error(cache_root: Path, reason: str | None) -> AskHintError:
+    return AskHintError(f"{cache_root}: cannot write decoded frames ({reason}); "
+                        "free space or make it writable, then materialize again")
 
 
 @dataclass(frozen=True)
@@ -118,9 +122,7 @@ class FrameSource:
             return entry[0]
         if src is None:
             raise KeyError(f"frames {key}: not in the frame cache and not a planned unit; materialize sampled_frames")
-        if src.video_id in self.failed:
-            return None
-        if self.cache.get(key) is None and not self.prepare(src.video_id):
+        if not self.prepare(src.video_id):  # also False for a video that failed before
             return None
         entry = self.cache.get(key)
         return entry[0] if entry is not None else None
@@ -143,15 +145,7 @@ class FrameSource:
             except BrokenProcessPool:
                 self._restart()
                 n, failure = 0, ("failed", "the decoding process died while decoding this video (crashed decoder?)")
-        self.decoded_units += n
-        if failure is not None:
-            kind, reason = failure
-            if kind == "disk":
-                raise AskHintError(f"{self.cache.root}: cannot write decoded frames ({reason}); "
-                                   "free space or make it writable, then materialize again")
-            self.failed[video_id] = reason
-            return False
-        return True
+        return self._settle(video_id, n, failure)
 
     def prepare_all(self) -> dict[str, str]:
         """Decode every video's uncached units (in order, through the pool if any); the failed ones."""
@@ -173,11 +167,14 @@ class FrameSource:
         self.close()
 
     def _decode_here(self, video_id: str) -> bool:
-        n, failure = _decode_video(self.paths[video_id], self.by_video[video_id], str(self.cache.root),
-                                   self.options)
+        return self._settle(video_id, *_decode_video(self.paths[video_id], self.by_video[video_id],
+                                                     str(self.cache.root), self.options))
+
+    def _settle(self, video_id: str, n: int, failure: tuple[str, str] | None) -> bool:
+        """Account one video's decoding (here or in a worker): False if it failed; a full or read-only
+        cache disk raises, since no other video would escape it."""
         if failure is not None and failure[0] == "disk":
-            raise AskHintError(f"{self.cache.root}: cannot write decoded frames ({failure[1]}); "
-                               "free space or make it writable, then materialize again")
+            raise _disk_error(self.cache.root, failure[1])
         self.decoded_units += n
         if failure is not None:
             self.failed[video_id] = failure[1]
