@@ -226,6 +226,12 @@ class ModelSettings:
     max_concurrency: PositiveInt = 8
     timeout_s: Positive = 120.0
     max_retries: StrictInt = Field(default=4, ge=0)
+    # openai backend, video input: per_request (default) stops a run on a server that does not take each video's
+    # frame rate (vLLM without --trust-request-mm-kwargs); server_default accepts the server's own rate (recorded
+    # in the fingerprint, flagged in the report)
+    video_timing: Literal["per_request", "server_default"] = "per_request"
+    # vllm backend: the engine's context; default (None) the model's max_position_embeddings, which it may lower
+    max_model_len: PositiveInt | None = None
 
     @field_validator("backend")
     @classmethod

@@ -15,14 +15,19 @@ Faults (one-shot queue or per-request rule): ``"429"``/``"500"``/``"503"``/``"40
 connection without answering), ``"hang"`` (sleep ``hang_s`` before answering normally).
 
 Server kinds (:meth:`StandinServer.set_mode`, ``MODES``), as OpenAI-compatible servers differ:
-``vllm`` (default: log-probabilities, ``video_url`` parts, vLLM's fields; a ``video/jpeg`` URL keeps its first
-``video_num_frames`` frames (32, vLLM's default) unless the request's ``media_io_kwargs.video.num_frames``
-says otherwise), ``old_vllm`` (ignores ``media_io_kwargs``: truncates), ``no_logprobs`` (ignores
+``vllm`` (default: vLLM 0.32 started with ``--trust-request-mm-kwargs``: log-probabilities, ``video_url`` parts,
+vLLM's fields; a ``video/jpeg`` URL keeps its first ``video_num_frames`` frames (32, vLLM's default) unless
+the request's ``media_io_kwargs.video.num_frames`` says otherwise; ``media_io_kwargs.video.fps`` sets the time
+positions, so two rates give different log-probabilities, here those of the filler tokens),
+``untrusted_vllm`` (the same server without that flag: 400 to either field), ``old_vllm`` (ignores
+``media_io_kwargs``: truncates; its timing comes from ``mm_processor_kwargs.fps``), ``no_logprobs`` (ignores
 ``logprobs``, like ``transformers serve``), ``strict`` (422 "Unexpected fields in the request" to fields
-outside the OpenAI schema), ``transformers_serve`` (both), ``no_video`` (400 to ``video_url`` parts),
+outside the OpenAI schema), ``transformers_serve`` (both), ``no_video_decoder`` (``transformers serve`` where
+its video decoder cannot load: 500 to every ``video_url`` part), ``no_video`` (400 to ``video_url`` parts),
 ``no_logprobs_with_media`` (400 to ``logprobs`` with image or video input, like some hosted endpoints).
-``usage.prompt_tokens`` counts the frames kept. Probe requests (header ``X-Askhint-Probe``) are answered
-without faults and counted in ``probe_count`` only, so request counts and the log hold the scoring requests.
+``usage.prompt_tokens`` counts the frames kept; ``GET /version`` answers in the vLLM modes. Probe requests
+(header ``X-Askhint-Probe``) are answered without faults (unless ``fault_probes``) and counted in
+``probe_count`` only, so request counts and the log hold the scoring requests.
 """
 
 from __future__ import annotations
@@ -52,18 +57,24 @@ FILLERS = (
     "Video", "Frame", "Scene", "Result", "Label", "Class", "Output", "Final",
 )  # fmt: skip
 FAULT_KINDS = ("429", "500", "503", "400", "garbage", "close", "hang")
+UNTRUSTED_MESSAGE = ("Per-request media_io_kwargs and mm_processor_kwargs are disabled by default; start the server "
+                     "with --trust-request-mm-kwargs to allow them.")  # the gist of vLLM 0.32's 400
+STANDIN_VERSION = "0.32.0+standin"
 OPENAI_FIELDS = frozenset({
     "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "logprobs", "top_logprobs",
     "stream", "stream_options", "top_p", "n", "stop", "seed", "frequency_penalty", "presence_penalty",
     "response_format", "tools", "tool_choice", "user", "logit_bias",
 })  # fmt: skip
-MODE_KNOBS = ("logprobs_supported", "strict_fields", "video_parts", "honour_media_io_kwargs", "media_logprobs")
-MODES: dict[str, dict[str, bool]] = {
+MODE_KNOBS = ("logprobs_supported", "strict_fields", "video_parts", "honour_media_io_kwargs", "media_logprobs",
+              "trust_request_kwargs", "video_decoder", "timing_field")
+MODES: dict[str, dict[str, bool | str]] = {
     "vllm": {},
-    "old_vllm": {"honour_media_io_kwargs": False},
+    "untrusted_vllm": {"trust_request_kwargs": False},
+    "old_vllm": {"honour_media_io_kwargs": False, "timing_field": "mm_processor_kwargs"},
     "no_logprobs": {"logprobs_supported": False},
     "strict": {"strict_fields": True},
     "transformers_serve": {"logprobs_supported": False, "strict_fields": True},
+    "no_video_decoder": {"logprobs_supported": False, "strict_fields": True, "video_decoder": False},
     "no_video": {"video_parts": False},
     "no_logprobs_with_media": {"media_logprobs": False},
 }
@@ -144,6 +155,7 @@ class StandinServer:
         self.request_count = 0
         self.probe_count = 0
         self.mode = "vllm"
+        self.fault_probes = False  # probe requests meet the faults too (a rate-limited endpoint)
         self.video_num_frames = 32  # vLLM's VideoMediaIO default
         self.set_mode("vllm")
         self.in_flight = 0
@@ -172,6 +184,8 @@ class StandinServer:
             raise ValueError(f"unknown mode {mode!r}; expected one of {sorted(MODES)}")
         self.mode = mode
         self.logprobs_supported = self.video_parts = self.honour_media_io_kwargs = self.media_logprobs = True
+        self.trust_request_kwargs = self.video_decoder = True
+        self.timing_field = "media_io_kwargs"
         self.strict_fields = False
         for k, v in MODES[mode].items():
             setattr(self, k, v)
@@ -183,6 +197,7 @@ class StandinServer:
             self.log.clear()
             self.request_count = self.max_in_flight = self.probe_count = 0
         self.delay_s, self.fault_rule, self.predicate, self.retry_after = 0.0, None, None, 0.0
+        self.fault_probes = False
         self.video_num_frames = 32
         self.set_mode("vllm")
 
@@ -256,7 +271,12 @@ class StandinServer:
         if self.strict_fields and set(body) - OPENAI_FIELDS:
             extra = sorted(set(body) - OPENAI_FIELDS)
             return 422, {"detail": f"Unexpected fields in the request: {set(extra)}"}
+        if not self.trust_request_kwargs and any(k in body for k in ("media_io_kwargs", "mm_processor_kwargs")):
+            return 400, _error(UNTRUSTED_MESSAGE, 400)
         media = _media_parts(body)
+        if not self.video_decoder and any(p["type"] == "video_url" for p in media):
+            return 500, _error("torchcodec could not load libavutil: cannot decode the video", 500,
+                               "InternalServerError")
         if not self.video_parts and any(p["type"] == "video_url" for p in media):
             return 400, _error("video_url content parts are not supported", 400)
         if not self.media_logprobs and media and body.get("logprobs"):
@@ -269,6 +289,18 @@ class StandinServer:
         if self.honour_media_io_kwargs and isinstance(per_request, int):
             return per_request
         return self.video_num_frames
+
+    def video_fps(self, body: dict) -> float | None:
+        """The frame rate that sets the time positions of a video request (None: the server's default)."""
+        if not any(p["type"] == "video_url" for p in _media_parts(body)):
+            return None
+        if self.timing_field == "media_io_kwargs":
+            fps = ((body.get("media_io_kwargs") or {}).get("video") or {}).get("fps")
+        elif self.timing_field == "mm_processor_kwargs":
+            fps = (body.get("mm_processor_kwargs") or {}).get("fps")
+        else:  # a server that takes the fields but times every video at its own rate
+            fps = None
+        return float(fps) if isinstance(fps, int | float) and fps > 0 else None
 
     def completion(self, body: dict) -> dict:
         """The vLLM-format chat.completion for a valid request body."""
@@ -295,7 +327,9 @@ class StandinServer:
         if body.get("logprobs") and self.logprobs_supported:
             k = int(body.get("top_logprobs") or 0)
             first_top.sort(key=lambda t: -t[1])
-            fillers = [(f, math.log((1 - ANSWER_MASS) / 2 ** (i + 1))) for i, f in enumerate(FILLERS)]
+            fps = self.video_fps(body)  # time positions move the distribution a little (the fillers' share here)
+            shift = 0.01 * math.log2(fps / 2.0) if fps else 0.0
+            fillers = [(f, math.log((1 - ANSWER_MASS) / 2 ** (i + 1)) + shift) for i, f in enumerate(FILLERS)]
             top1 = (first_top + fillers)[:k]
             content = [{**_lp_entry(tokens[0], first_top[0][1]), "top_logprobs": [_lp_entry(*t) for t in top1]}]
             for t in tokens[1:]:
@@ -402,6 +436,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, s.models())
         elif self.path == "/_standin/stats":
             self._send(200, s.stats())
+        elif self.path == "/version" and not s.strict_fields:
+            self._send(200, {"version": STANDIN_VERSION})
         elif self.path in ("/health", "/ping"):
             self._send(200, {})
         else:
@@ -490,6 +526,15 @@ class _Handler(BaseHTTPRequestHandler):
         if s.api_key is not None and self.headers.get("Authorization") != f"Bearer {s.api_key}":
             return self._send(401, {"error": "Unauthorized"})
         body = json.loads(raw)
+        if s.fault_probes:
+            with s._lock:
+                fault = s._faults.popleft() if s._faults else None
+            fault = fault or (s.fault_rule(body) if s.fault_rule is not None else None)
+            if fault == "429":
+                retry = {} if s.retry_after is None else {"Retry-After": f"{s.retry_after:g}"}
+                return self._send(429, _error("rate limited", 429, "RateLimitError"), retry)
+            if fault in ("500", "503"):
+                return self._send(int(fault), _error("server error (injected)", int(fault)))
         if body.get("model") != s.model:
             return self._send(404, _error(f"The model `{body.get('model')}` does not exist.", 404, "NotFoundError"))
         refused = s.refusal(body)
@@ -505,7 +550,7 @@ class _Handler(BaseHTTPRequestHandler):
                 s.inject(str(cmd["kind"]), int(cmd.get("n", 1)))
             elif self.path == "/_standin/config":
                 for key in ("delay_s", "hang_s", "retry_after", "brightness_threshold", "abnormal_token",
-                            "video_num_frames", "service_s", "slots"):
+                            "video_num_frames", "service_s", "slots", "fault_probes"):
                     if key in cmd:
                         setattr(s, key, cmd[key])
                 if "mode" in cmd:

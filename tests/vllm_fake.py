@@ -95,6 +95,33 @@ class EngineCall:
     params: list[SamplingParams]
 
 
+QWEN_VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
+METADATA_KEYS = ("fps", "total_num_frames", "frames_indices", "duration", "do_sample_frames")
+
+
+def _frames_and_fps(p: dict[str, Any]) -> tuple[np.ndarray | None, float | None]:
+    """The request's frames and the frame rate its metadata gives (None: no metadata)."""
+    video = (p.get("multi_modal_data") or {}).get("video")
+    if isinstance(video, tuple):
+        return video[0], float(video[1]["fps"])
+    return video, None
+
+
+class _EngineCore:
+    """``llm_engine.engine_core``: counts shutdowns (vLLM's stops the engine-core process)."""
+
+    def __init__(self) -> None:
+        self.shutdowns = 0
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        self.shutdowns += 1
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.engine_core = _EngineCore()
+
+
 class FakeLLM:
     """``vllm.LLM``: records engine arguments and every ``generate`` call; answers deterministically.
 
@@ -105,6 +132,7 @@ class FakeLLM:
     def __init__(self, model: str, **engine_kwargs: Any) -> None:
         self.model = model
         self.engine_kwargs = engine_kwargs
+        self.llm_engine = _Engine()
         self.calls: list[EngineCall] = []
         self.fail_marker: str | None = None
         self._next_id = 0
@@ -154,6 +182,14 @@ class FakeLLM:
         n_placeholders = sum(prompt.count(ph) for ph in VIDEO_PLACEHOLDERS)
         if n_placeholders != (0 if video is None else 1):
             raise ValueError(f"{n_placeholders} video placeholders for {0 if video is None else 1} videos")
+        if isinstance(video, tuple):  # (frames, metadata), as vLLM 0.32 takes a Qwen2.5-VL video
+            video, meta = video
+            missing = set(METADATA_KEYS) - set(meta or {})
+            if missing:
+                raise ValueError(f"video metadata lacks {sorted(missing)}")
+        elif video is not None and QWEN_VIDEO in prompt:
+            raise ValueError("Video metadata is required but not found in mm input. "
+                             "Please check your video input in `multi_modal_data`")
         if video is not None:
             if not isinstance(video, np.ndarray) or video.ndim != 4 or video.shape[-1] != 3 or not len(video):
                 raise ValueError(f"video must be a (T, H, W, 3) array, got {getattr(video, 'shape', None)}")
@@ -164,10 +200,10 @@ class FakeLLM:
         if self.tokenizer is not None:
             return self._answer_real_vocab(p, sp)
         h = hashlib.sha256(p["prompt"].encode())
-        video = (p.get("multi_modal_data") or {}).get("video")
+        video, fps = _frames_and_fps(p)
         if video is not None:
             h.update(repr(video.shape).encode() + np.ascontiguousarray(video).tobytes())
-        h.update(repr(sorted((p.get("mm_processor_kwargs") or {}).items())).encode())
+        h.update(repr(fps).encode())
         seed = int.from_bytes(h.digest()[:8], "little")
         ids: list[int] = []
         lps: list[dict[int, Logprob]] = []
@@ -197,10 +233,10 @@ class FakeLLM:
 
     def _seed(self, p: dict[str, Any]) -> int:
         h = hashlib.sha256(p["prompt"].encode())
-        video = (p.get("multi_modal_data") or {}).get("video")
+        video, fps = _frames_and_fps(p)
         if video is not None:
             h.update(repr(video.shape).encode() + np.ascontiguousarray(video).tobytes())
-        h.update(repr(sorted((p.get("mm_processor_kwargs") or {}).items())).encode())
+        h.update(repr(fps).encode())
         return int.from_bytes(h.digest()[:8], "little")
 
     def _answer_real_vocab(self, p: dict[str, Any], sp: SamplingParams) -> RequestOutput:

@@ -222,22 +222,27 @@ def build_model(out_dir: str | Path, tokenizer=None, seed: int = 0):
         pad_token_id=config.text_config.pad_token_id, bos_token_id=config.text_config.bos_token_id,
     )
     model.save_pretrained(out)
-    _write_video_processor_config(out)
+    write_processor_configs(out)
     return model
 
 
-def _write_video_processor_config(out: Path) -> None:
+def write_processor_configs(out: Path) -> None:
+    """The video and image processor configs: a complete checkpoint (``AutoProcessor.from_pretrained`` and
+    ``vllm serve`` need ``preprocessor_config.json``, as in the released Qwen2.5-VL folders), same pixel bounds."""
     from askhint_assets.vlm.preprocess import CLIP_MEAN, CLIP_STD
 
-    cfg = {
-        "video_processor_type": "Qwen2VLVideoProcessor", "processor_class": "Qwen2_5_VLProcessor",
+    common = {
+        "processor_class": "Qwen2_5_VLProcessor",
         "size": {"shortest_edge": SMOKE_MIN_PIXELS, "longest_edge": SMOKE_MAX_PIXELS},
         "patch_size": 14, "temporal_patch_size": 2, "merge_size": 2,
         "image_mean": list(CLIP_MEAN), "image_std": list(CLIP_STD),
         "do_resize": True, "do_rescale": True, "rescale_factor": 1 / 255, "do_normalize": True,
-        "do_sample_frames": False,
     }
-    (out / "video_preprocessor_config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    video = {"video_processor_type": "Qwen2VLVideoProcessor", **common, "do_sample_frames": False}
+    image = {"image_processor_type": "Qwen2VLImageProcessor", **common, "do_convert_rgb": True,
+             "min_pixels": SMOKE_MIN_PIXELS, "max_pixels": SMOKE_MAX_PIXELS}
+    (out / "video_preprocessor_config.json").write_text(json.dumps(video, indent=2) + "\n")
+    (out / "preprocessor_config.json").write_text(json.dumps(image, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------- synthetic training data
@@ -620,7 +625,8 @@ def weights_sha256(model_dir: str | Path) -> str:
 
 
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                  "generation_config.json", "video_preprocessor_config.json", README, MARKER)
+                  "generation_config.json", "video_preprocessor_config.json", "preprocessor_config.json", README,
+                  MARKER)
 
 
 def is_complete(model_dir: str | Path, recipe_hash: str | None = None) -> bool:

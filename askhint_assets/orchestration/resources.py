@@ -68,6 +68,8 @@ class VLMResource(dg.ConfigurableResource):
     max_concurrency: int = 8
     timeout_s: float = 120.0
     max_retries: int = 4
+    video_timing: str = "per_request"
+    max_model_len: int | None = None
 
     _backends: dict = PrivateAttr(default_factory=dict)
 
@@ -104,6 +106,16 @@ class VLMResource(dg.ConfigurableResource):
             self._backends[key] = registry.build_backend(
                 self.backend, self.model_path, **{**self.model_settings(), "base_urls": urls})
         return self._backends[key]
+
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Close the backends that hold an engine (the in-process vLLM's engine-core process), so a step
+        that failed still lets its process exit."""
+        for backend in self._backends.values():
+            close = getattr(backend, "close", None)
+            if callable(close):
+                close()
+        self._backends.clear()
 
 
 def resources_for(s: PipelineSettings) -> dict[str, dg.ConfigurableResource]:

@@ -22,7 +22,7 @@ import polars as pl
 from askhint_assets.errors import AskHintError
 from askhint_assets.file_lock import exclusive
 
-SCHEMA_VERSION = 2  # 2: predictions.score_reason
+SCHEMA_VERSION = 3  # 2: predictions.score_reason; 3: server_probes
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS schema_info (version INTEGER, applied_at TIMESTAMP)""",
@@ -71,10 +71,13 @@ SCHEMA = [
         n_videos INTEGER, n_frames BIGINT, smoke_model BOOLEAN, source VARCHAR, plan VARCHAR,
         templates_version VARCHAR, eval_settings JSON,
         PRIMARY KEY (report_id, metric))""",
+    """CREATE TABLE IF NOT EXISTS server_probes (
+        base_url VARCHAR PRIMARY KEY, state JSON, probed_at TIMESTAMP)""",
 ]
 
 MIGRATIONS: dict[int, list[str]] = {  # version -> statements that bring a database of the version before to it
     2: ["ALTER TABLE predictions ADD COLUMN IF NOT EXISTS score_reason VARCHAR"],
+    3: ["""CREATE TABLE IF NOT EXISTS server_probes (base_url VARCHAR PRIMARY KEY, state JSON, probed_at TIMESTAMP)"""],
 }
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
@@ -216,6 +219,21 @@ class Store:
         """How many responses the cache holds per backend fingerprint (the JSON text as stored)."""
         df = self.query("SELECT fingerprint, count(*) AS n FROM responses GROUP BY fingerprint")
         return {r["fingerprint"] or "{}": int(r["n"]) for r in df.iter_rows(named=True)}
+
+    def server_probes(self, base_urls: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The remembered probe results of these servers (absent ones are missing)."""
+        if not base_urls:
+            return {}
+        rows = self.query("SELECT base_url, state FROM server_probes WHERE list_contains(?, base_url)",
+                          [list(base_urls)])
+        return {r["base_url"]: json.loads(r["state"]) for r in rows.iter_rows(named=True)}
+
+    def remember_server_probes(self, state: dict[str, dict[str, Any]]) -> None:
+        """Keep the probe results of servers (one row per base URL, replaced)."""
+        if state:
+            ts = now()
+            self.upsert("server_probes", [{"base_url": u, "state": json.dumps(d, sort_keys=True), "probed_at": ts}
+                                          for u, d in state.items()])
 
     def record_calls(self, responses: list[dict[str, Any]], calls: list[dict[str, Any]]) -> None:
         """Store successful responses and log every request sent, in one transaction."""

@@ -8,6 +8,11 @@ responses are stored as they come (grouped so that storing stays a small share o
 run killed midway resumes where it stopped. Requests are sent under per-request locks (striped by
 hash), so two runs against one home never send the same request, while runs or shards asking
 different requests proceed in parallel.
+
+A backend whose fingerprint depends on what its servers accept (:class:`ProbedBackend`: the openai backend)
+starts from the probe results remembered in the store, so a rerun whose answers are all cached contacts no
+server; before the first request is sent the servers are probed again, and where that changes the
+fingerprint the keys are computed anew.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 
 from askhint_assets.hashing import hash_obj
 from askhint_assets.store import Store, now
-from askhint_assets.vlm.types import VLMBackend, VLMRequest, VLMResponse
+from askhint_assets.vlm.types import ProbedBackend, VLMBackend, VLMRequest, VLMResponse
 
 
 def request_hash(request: VLMRequest, fingerprint: dict) -> str:
@@ -66,7 +71,14 @@ class CachedRunner:
         self.run_id = run_id
         self.batch_size = max(1, batch_size)
         self.on_batch = on_batch
-        self.fingerprint = backend.fingerprint()
+        self._probed = backend if isinstance(backend, ProbedBackend) else None
+        self._confirmed = self._probed is None
+        if self._probed is not None:
+            urls = list(getattr(backend, "base_urls", []))
+            self._probed.assume_server_state(store.server_probes(urls))
+        self.fingerprint = backend.fingerprint()  # probes only servers with no remembered result
+        if self._probed is not None:
+            store.remember_server_probes(self._probed.server_state())
         self.stats = RunStats()
         self._stored_at = time.perf_counter()
         self._store_cost = 0.0  # the first batch is stored at once, which measures the cost
@@ -85,6 +97,9 @@ class CachedRunner:
         when a batch raises; a killed run loses only what was pending.
         """
         hashes = [self.hash(r) for r in requests]
+        if not self._confirmed and len(self.store.cached_responses(list(set(hashes)))) < len(set(hashes)):
+            self._confirm_servers()  # something will be sent: ask the servers what they accept now
+            hashes = [self.hash(r) for r in requests]
         unique = list(dict.fromkeys(hashes))
         self.stats.requests += len(requests)
         out: dict[str, VLMResponse] = {}
@@ -111,6 +126,14 @@ class CachedRunner:
             finally:
                 self._store(pending)
         return [(h, out[h]) for h in hashes]
+
+    def _confirm_servers(self) -> None:
+        """Probe the servers whose state was only remembered; new keys if the fingerprint changed."""
+        assert self._probed is not None
+        if self._probed.confirm_server_state():
+            self.fingerprint = self.backend.fingerprint()
+        self.store.remember_server_probes(self._probed.server_state())
+        self._confirmed = True
 
     def _store(self, pending: list) -> None:
         """Record the pending answers (and empty the list), timing it for the next decision."""

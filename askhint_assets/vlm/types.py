@@ -60,3 +60,17 @@ class VLMBackend(Protocol):
     def generate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
         """Answer every request, in order. A failed request gives ``ok=False`` with ``error``."""
         ...
+
+
+@runtime_checkable
+class ProbedBackend(Protocol):
+    """A backend whose fingerprint depends on what its servers accept (found by probing them). The caller
+    remembers :meth:`server_state` between runs and hands it back, so that a run whose answers are all
+    cached contacts no server; :meth:`confirm_server_state` probes again before any request is sent and
+    says whether the fingerprint changed."""
+
+    def server_state(self) -> dict[str, dict]: ...
+
+    def assume_server_state(self, state: dict[str, dict]) -> None: ...
+
+    def confirm_server_state(self) -> bool: ...

