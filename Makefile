@@ -11,12 +11,16 @@ export ASKHINT_HOME DAGSTER_HOME
 STAMP := $(VENV)/.askhint-installed-$(shell cat pyproject.toml Makefile | sha256sum | cut -c1-12)
 
 
-.PHONY: help install system-deps demo test test-fast ui update report lint bench screenshots demo-table clean-home
+ENGINE_VENV := .venv-vllm
+ENGINE_STAMP := $(ENGINE_VENV)/.askhint-engine-$(shell cat engine/build_env.sh engine/requirements-vllm.txt engine/versions.env pyproject.toml | sha256sum | cut -c1-12)
+
+.PHONY: help install system-deps demo test test-fast test-engine engine-env bench-prefix-cache ui update report lint bench screenshots demo-table clean-home
 
 help:
 	@echo "make demo    set up .venv, check the smoke-test model (committed), build the demo data, materialize every asset, print the report"
 	@echo "make test    set up .venv and run the test suite (two workers)"
 	@echo "make test-fast  unit + contract tests without the slow ones (the edit-test loop)"
+	@echo "make test-engine  the real-engine tier: a real vLLM (CPU build) and transformers serve in .venv-vllm"
 	@echo "make demo-table  the README's demo table, from make demo's own home"
 	@echo "make ui      start the Dagster UI on http://127.0.0.1:3000"
 	@echo "make update  materialize only what is stale or missing, and say why"
@@ -71,14 +75,30 @@ ui: install
 # pytest's exit status passes through: 5 ("no tests collected") fails the target like a failure does.
 PYTEST_WORKERS ?= 2
 test: install
-	$(BIN)/ruff check askhint_assets tests bench
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
+	$(BIN)/ruff check askhint_assets tests bench engine
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 --ignore=tests/engine
 
 test-fast: install
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" tests/unit tests/contract
 
+# The real-engine tier's side environment: vLLM's CPU build beside askhint (engine/build_env.sh says why it is a
+# second virtualenv and how it is built); rebuilt when its recipe or the project's requirements change.
+$(ENGINE_STAMP): engine/build_env.sh engine/requirements-vllm.txt engine/versions.env pyproject.toml
+	bash engine/build_env.sh $(ENGINE_VENV)
+	rm -f $(ENGINE_VENV)/.askhint-engine-*
+	touch $(ENGINE_STAMP)
+
+engine-env: $(ENGINE_STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+# One process: the servers and demo homes are session fixtures shared by the tier's files.
+test-engine: engine-env
+	$(ENGINE_VENV)/bin/python -m pytest -q -p no:cacheprovider -s --durations=15 tests/engine
+
+bench-prefix-cache: engine-env
+	$(ENGINE_VENV)/bin/python bench/prefix_cache.py
+
 lint: install
-	$(BIN)/ruff check askhint_assets tests bench
+	$(BIN)/ruff check askhint_assets tests bench engine
 
 bench: install
 	$(BIN)/python bench/throughput.py

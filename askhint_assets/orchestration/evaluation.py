@@ -24,7 +24,7 @@ from askhint_assets.orchestration.scoring import ScoringTask, decode_options, sc
 from askhint_assets.questions.select import select_qstar
 from askhint_assets.store import now
 from askhint_assets.store.lineage import history
-from askhint_assets.store.predictions import score_source_counts, store_report_rows, unit_scores
+from askhint_assets.store.predictions import score_source_counts, store_report_rows, unit_scores, video_timings
 from askhint_assets.store.prompts import ABLATION_METHOD, record_question_set
 from askhint_assets.store.videos import load_units, load_videos
 
@@ -84,6 +84,7 @@ def _fmt(x: float) -> str:
 def report_markdown(
     dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int,
     score_sources: dict[str, dict[str, int]] | None = None,
+    timings: dict[str, dict[str, int]] | None = None,
 ) -> str:
     """The human-readable report: per granularity, ASK-Hint beside the abstract prompt; published numbers."""
     granularities = list(dict.fromkeys(g for g, _ in results))
@@ -100,6 +101,13 @@ def report_markdown(
         lines.append(f"\n{LABELS[name]} units by score source: " + ", ".join(f"{k} {v}" for k, v in counts.items())
                      + (" (answer: scored 0/1 from the answer text, the server gave no log-probabilities; "
                         "see `score_reason`)" if counts.get("answer") else ""))
+    for name, counts in (timings or {}).items():
+        if set(counts) - {"video"}:
+            shown = ", ".join(f"{k} {v}" for k, v in counts.items())
+            lines.append(f"\n**{LABELS[name]} answers by video input:** {shown}"
+                         + " (video/server_default: timed at the server's default frame rate, "
+                         "`model.video_timing: server_default`, so Qwen2.5-VL's time positions do not follow the "
+                         "sampled frames; images: no time positions)")
     names = list(refs)
     for g in granularities:
         res = [results[(g, n)] for n in names]
@@ -151,7 +159,8 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
         store_report_rows(st, rows)
         sources = {name: score_source_counts(st, ref) for name, ref in refs.items()}
-        md = report_markdown(dataset, refs, results, n_failed, sources)
+        timings = {name: video_timings(st, ref) for name, ref in refs.items()}
+        md = report_markdown(dataset, refs, results, n_failed, sources, timings)
         reports = paths.home() / "reports"
         reports.mkdir(parents=True, exist_ok=True)
         (reports / f"{dataset}.md").write_text(md + "\n")
@@ -181,6 +190,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "frames": a.n_frames,
                 "failed_videos": n_failed,
                 "units_scored_from_answer_text": sum(c.get("answer", 0) for c in sources.values()),
+                "answers_by_video_input": dg.MetadataValue.json(timings),
                 "smoke_test_model": bool(refs["askhint"]["smoke_model"]),
                 "report": dg.MetadataValue.md(md),
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),

@@ -77,6 +77,24 @@ def score_source_counts(st: Store, ref: dict) -> dict[str, int]:
     return {r["score_source"]: int(r["n"]) for r in df.iter_rows(named=True)}
 
 
+def video_timings(st: Store, ref: dict) -> dict[str, int]:
+    """Stage-1 answers of one prediction set per way their video reached the model, from the fingerprint each
+    answer was cached under: ``video`` (time positions from the sampled frames' rate), ``video/server_default``
+    (the server's own rate, ``model.video_timing: server_default``), ``images`` (no time positions)."""
+    df = st.query(
+        "SELECT coalesce(json_extract_string(r.fingerprint, '$.video_mode'), 'video') AS mode, "
+        "json_extract_string(r.fingerprint, '$.server.timing') AS timing, count(*) AS n "
+        f"FROM (SELECT stage1_request FROM predictions WHERE {_PRED_KEY}) p "
+        "JOIN responses r ON r.request_hash = p.stage1_request GROUP BY ALL",
+        _pred_params(ref),
+    )
+    out: dict[str, int] = {}
+    for r in df.iter_rows(named=True):
+        key = r["mode"] + ("/server_default" if r["timing"] == "server_default" and r["mode"] == "video" else "")
+        out[key] = out.get(key, 0) + int(r["n"])
+    return out
+
+
 def store_report_rows(st: Store, rows: list[dict[str, Any]]) -> None:
     st.upsert("eval_reports", rows)
 

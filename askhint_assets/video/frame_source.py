@@ -194,10 +194,19 @@ class FrameSource:
         return all(self.cache.path_for(u.frames_key).is_file() for u in self.by_video[video_id])
 
     def _submit(self, video_id: str) -> Future:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.options.workers, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool.submit(_decode_video, self.paths[video_id], self.by_video[video_id],
-                                 str(self.cache.root), replace(self.options, workers=0, threads=1))
+        """Start decoding ``video_id`` in the pool; a pool a dead worker broke is replaced first (its death
+        may be noticed only here, before the job that waited on it is read)."""
+        for attempt in (0, 1):
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.options.workers, mp_context=multiprocessing.get_context("spawn"))
+            try:
+                return self._pool.submit(_decode_video, self.paths[video_id], self.by_video[video_id],
+                                         str(self.cache.root), replace(self.options, workers=0, threads=1))
+            except BrokenProcessPool:
+                if attempt:
+                    raise
+                self._restart()
+        raise AssertionError("unreachable")
 
     def _restart(self) -> None:
         if self._pool is not None:

@@ -49,6 +49,10 @@ def test_servers_without_logprobs_score_from_the_answer_text(home, standin, mode
     report = harness.latest_metadata(home, "evaluation_report")
     n = home.scalar("SELECT count(*) FROM predictions")
     assert report["units_scored_from_answer_text"] == n
+    if mode == "transformers_serve":  # its answers were timed at the server's own rate: the report says so
+        assert report["answers_by_video_input"]["askhint"] == {"video/server_default": n // 2}
+        text = (home.root / "reports" / "demo.md").read_text()
+        assert "video/server_default" in text and "model.video_timing: server_default" in text
 
 
 def test_server_without_video_parts_gets_images(home, standin):

@@ -143,3 +143,22 @@ def test_generate_batches_with_fake_engine(monkeypatch):
     assert out[2].choice_logprobs["Abnormal"] == pytest.approx(math.log(0.8))
     assert out[3].choice_logprobs is None
     assert "bad request" in out[1].error
+
+
+def test_max_model_len_comes_from_the_model(tmp_path):
+    (tmp_path / "config.json").write_text('{"text_config": {"max_position_embeddings": 4096}}')
+    assert VLLMBackend(str(tmp_path)).engine_kwargs()["max_model_len"] == 4096  # not a fixed 32768
+    assert VLLMBackend(str(tmp_path), max_model_len=1024).engine_kwargs()["max_model_len"] == 1024
+    with pytest.raises(BackendError, match=r"max_model_len: 8192 is more than .* 4096"):
+        VLLMBackend(str(tmp_path), max_model_len=8192)
+
+
+def test_close_shuts_the_engine_down(monkeypatch):
+    from tests.vllm_fake import FakeLLM
+
+    b = VLLMBackend("/models/qwen")
+    b._llm = engine = FakeLLM("/models/qwen")
+    b.close()
+    assert engine.llm_engine.engine_core.shutdowns == 1 and b._llm is None
+    b.close()  # twice is harmless
+    assert engine.llm_engine.engine_core.shutdowns == 1
