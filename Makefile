@@ -16,7 +16,7 @@ STAMP := $(VENV)/.askhint-installed-$(shell cat pyproject.toml Makefile | sha256
 help:
 	@echo "make demo    set up .venv, check the smoke-test model (committed), build the demo data, materialize every asset, print the report"
 	@echo "make test    set up .venv and run the test suite (two workers)"
-	@echo "make test-fast  unit + contract tests without the slow ones (the edit-test loop)"
+	@echo "make test-fast  unit + contract + dagster tests without the slow ones (the edit-test loop)"
 	@echo "make demo-table  the README's demo table, from make demo's own home"
 	@echo "make ui      start the Dagster UI on http://127.0.0.1:3000"
 	@echo "make update  materialize only what is stale or missing, and say why"
@@ -75,7 +75,7 @@ test: install
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" tests/unit tests/contract
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" tests/unit tests/contract tests/dagster
 
 lint: install
 	$(BIN)/ruff check askhint_assets tests bench
