@@ -71,14 +71,14 @@ ui: install
 # pytest's exit status passes through: 5 ("no tests collected") fails the target like a failure does.
 PYTEST_WORKERS ?= 2
 test: install
-	$(BIN)/ruff check askhint_assets tests bench
+	$(BIN)/ruff check askhint_assets tests bench support
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: install
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" tests/unit tests/contract tests/dagster
 
 lint: install
-	$(BIN)/ruff check askhint_assets tests bench
+	$(BIN)/ruff check askhint_assets tests bench support
 
 bench: install
 	$(BIN)/python bench/throughput.py
