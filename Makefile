@@ -19,7 +19,7 @@ ENGINE_STAMP := $(ENGINE_VENV)/.askhint-engine-$(shell cat engine/build_env.sh e
 help:
 	@echo "make demo    set up .venv, check the smoke-test model (committed), build the demo data, materialize every asset, print the report"
 	@echo "make test    set up .venv and run the test suite (two workers)"
-	@echo "make test-fast  unit + contract tests without the slow ones (the edit-test loop)"
+	@echo "make test-fast  unit + contract + dagster tests without the slow ones (the edit-test loop)"
 	@echo "make test-engine  the real-engine tier: a real vLLM (CPU build) and transformers serve in .venv-vllm"
 	@echo "make demo-table  the README's demo table, from make demo's own home"
 	@echo "make ui      start the Dagster UI on http://127.0.0.1:3000"
@@ -75,11 +75,11 @@ ui: install
 # pytest's exit status passes through: 5 ("no tests collected") fails the target like a failure does.
 PYTEST_WORKERS ?= 2
 test: install
-	$(BIN)/ruff check askhint_assets tests bench engine
+	$(BIN)/ruff check askhint_assets tests bench support engine
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25 --ignore=tests/engine
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" tests/unit tests/contract
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" tests/unit tests/contract tests/dagster
 
 # The real-engine tier's side environment: vLLM's CPU build beside askhint (engine/build_env.sh says why it is a
 # second virtualenv and how it is built); rebuilt when its recipe or the project's requirements change.
@@ -98,7 +98,7 @@ bench-prefix-cache: engine-env
 	$(ENGINE_VENV)/bin/python bench/prefix_cache.py
 
 lint: install
-	$(BIN)/ruff check askhint_assets tests bench engine
+	$(BIN)/ruff check askhint_assets tests bench support engine
 
 bench: install
 	$(BIN)/python bench/throughput.py

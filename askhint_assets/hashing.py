@@ -34,17 +34,6 @@ def hash_obj(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
 
 
-def hash_bytes(data: bytes, length: int = 16) -> str:
-    return hashlib.sha256(data).hexdigest()[:length]
-
-
-def hash_array(arr: np.ndarray, length: int = 16) -> str:
-    """Hash of an array's dtype, shape and bytes."""
-    h = hashlib.sha256(f"{arr.dtype}{arr.shape}".encode())
-    h.update(np.ascontiguousarray(arr).data)
-    return h.hexdigest()[:length]
-
-
 def hash_file(path: str | Path, length: int = 16, chunk: int = 1 << 20) -> str:
     """Hash of a file's bytes, read in chunks."""
     h = hashlib.sha256()

@@ -36,10 +36,6 @@ def frames_cache_dir() -> Path:
     return cache_dir() / "frames"
 
 
-def models_dir() -> Path:
-    return home() / "models"
-
-
 def model_cache_dir() -> Path:
     """The one cache of built models (the smoke-test model of a recipe not committed as a fixture), shared
     by the demo, the tests and the benchmarks of every clone: ``$ASKHINT_MODEL_CACHE``, else

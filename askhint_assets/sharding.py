@@ -21,11 +21,6 @@ def shard_name(asset: str, index: int) -> str:
     return f"{asset}_shard_{index}"
 
 
-def is_shard(asset: str) -> bool:
-    base, sep, index = asset.rpartition("_shard_")
-    return bool(sep and base and index.isdigit())
-
-
 def urls_for_shard(urls: list[str], index: int, n_shards: int) -> list[str]:
     """The servers a shard sends to: every ``n_shards``-th URL from its index (one URL, round-robin, when
     there are fewer servers than shards). Pinning keeps each server's prefix cache warm for its videos,

@@ -185,17 +185,39 @@ def approx_prefill_flops(model, seq: int, patches: int) -> float:
 # ---------------------------------------------------------------------------------------- parts
 
 
+def torchvision_available() -> bool:
+    """Whether torchvision imports (the official video processor needs it)."""
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+def official_preprocess_video(frames, fps: float, min_pixels: int, max_pixels: int) -> dict:
+    """What ``askhint_assets.vlm.preprocess.preprocess_video`` computes, through transformers'
+    ``Qwen2VLVideoProcessor`` (needs torchvision)."""
+    import numpy as np
+    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
+
+    proc = Qwen2VLVideoProcessor(size={"shortest_edge": min_pixels, "longest_edge": max_pixels})
+    out = proc(videos=[np.asarray(frames)], do_sample_frames=False, cap_pixels_per_frame=False,
+               return_tensors="pt")
+    grid = out["video_grid_thw"].numpy().astype(np.int64)
+    return {
+        "pixel_values_videos": out["pixel_values_videos"].numpy().astype(np.float32),
+        "video_grid_thw": grid,
+        "second_per_grid_ts": [proc.temporal_patch_size / float(fps)],
+        "num_video_tokens": int(grid.prod()) // proc.merge_size**2,
+        "resized_hw": (int(grid[0, 1]) * proc.patch_size, int(grid[0, 2]) * proc.patch_size),
+    }
+
+
 def measure_preprocessing(frames, fps: float, repeats: int) -> tuple[dict, dict]:
     """Ours (numpy/torch CPU) and, where torchvision imports, transformers' official processor."""
     import numpy as np
 
-    from askhint_assets.vlm.preprocess import (
-        VIDEO_MAX_PIXELS,
-        VIDEO_MIN_PIXELS,
-        official_preprocess_video,
-        preprocess_video,
-        torchvision_available,
-    )
+    from askhint_assets.vlm.preprocess import VIDEO_MAX_PIXELS, VIDEO_MIN_PIXELS, preprocess_video
 
     def ours():
         return preprocess_video(frames, fps, min_pixels=VIDEO_MIN_PIXELS, max_pixels=VIDEO_MAX_PIXELS)

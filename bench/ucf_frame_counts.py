@@ -1,7 +1,5 @@
-"""Write a ``video,num_frames`` list of UCF-Crime's test-set shape for ``askhint plan --frame-counts``.
-
-290 videos, 1,111,808 frames in all (the published totals), split as evenly as whole frames allow
-(the real lengths vary; the totals, the 30 fps and the 320x240 size are what the plan's costs scale with)::
+"""Write a ``video,num_frames`` list of UCF-Crime's test-set shape for ``askhint plan --frame-counts``
+(:mod:`support.ucf_frame_counts`)::
 
     python bench/ucf_frame_counts.py /tmp/ucf_counts.csv
     askhint plan --config configs/ucf_crime_qwen7b.yaml --frame-counts /tmp/ucf_counts.csv --fps 30 --size 320x240
@@ -12,16 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-VIDEOS, FRAMES = 290, 1_111_808
-
-
-def counts(videos: int = VIDEOS, frames: int = FRAMES) -> list[int]:
-    base, extra = divmod(frames, videos)
-    return [base + (i < extra) for i in range(videos)]
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.ucf_frame_counts import counts, csv_text
 
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "ucf_frame_counts.csv")
     rows = counts()
-    out.write_text("video,num_frames\n" + "".join(f"ucf_test_{i:03d},{n}\n" for i, n in enumerate(rows)))
+    out.write_text(csv_text(rows))
     print(f"{out}: {len(rows)} videos, {sum(rows):,} frames")

@@ -12,7 +12,7 @@ logistic around ``brightness_threshold``; text-only without the marker gives 0.1
 
 Faults (one-shot queue or per-request rule): ``"429"``/``"500"``/``"503"``/``"400"`` status codes
 (429/503 carry ``Retry-After``), ``"garbage"`` (200 with a non-JSON body), ``"close"`` (drop the
-connection without answering), ``"hang"`` (sleep ``hang_s`` before answering normally).
+connection without answering), ``"hang"`` (answer normally once ``hang_release`` is set, or after ``hang_s``).
 
 Server kinds (:meth:`StandinServer.set_mode`, ``MODES``), as OpenAI-compatible servers differ:
 ``vllm`` (default: vLLM 0.32 started with ``--trust-request-mm-kwargs``: log-probabilities, ``video_url`` parts,
@@ -148,6 +148,7 @@ class StandinServer:
         self.slots = 0
         self._gpu: tuple[int, threading.Semaphore] | None = None
         self.hang_s = 5.0
+        self.hang_release = threading.Event()  # set: "hang" faults answer now (tests hold them on it, no clock)
         self.retry_after: float | None = 0.0  # Retry-After on 429/503; None omits the header
         self.fault_rule: Callable[[dict], str | None] | None = None  # per-request fault by body
         self.predicate: Callable[[dict, np.ndarray | None], bool] | None = None  # overrides score
@@ -198,6 +199,7 @@ class StandinServer:
             self.request_count = self.max_in_flight = self.probe_count = 0
         self.delay_s, self.fault_rule, self.predicate, self.retry_after = 0.0, None, None, 0.0
         self.fault_probes = False
+        self.hang_release.clear()
         self.video_num_frames = 32
         self.set_mode("vllm")
 
@@ -504,7 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
         if fault == "hang":
-            time.sleep(s.hang_s)
+            s.hang_release.wait(s.hang_s)
         if not isinstance(body.get("messages"), list) or not body["messages"]:
             return self._send(400, _error("messages: field required", 400))
         if body.get("model") != s.model:

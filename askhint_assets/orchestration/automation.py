@@ -77,10 +77,6 @@ def on_new_predictions(dataset_index: dg.AssetKey) -> dg.AutomationCondition:
     return on_new_data_version("on_new_predictions", ignore=dg.AssetSelection.assets(dataset_index))
 
 
-ON_NEW_PREDICTIONS = on_new_predictions(dg.AssetKey("dataset_index"))
-""":func:`on_new_predictions` of the single-data-set graph (plain keys)."""
-
-
 def _latest_observed_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> tuple[str | None, dict]:
     records = instance.fetch_observations(key, limit=1).records
     if not records or records[0].asset_observation is None:

@@ -274,11 +274,6 @@ def build_dataset_checks(
     ]
 
 
-def build_checks(parse_failure_threshold: float = PARSE_FAILURE_THRESHOLD) -> list[dg.AssetChecksDefinition]:
-    """Every check of the single-data-set graph (plain keys)."""
-    return [*build_prompt_checks(ChainNames()), *build_dataset_checks(ChainNames(), parse_failure_threshold)]
-
-
 qstar_size_within_bounds, clusters_cover_every_class = build_prompt_checks(ChainNames())
 (askhint_every_video_predicted, abstract_every_video_predicted, _, askhint_scored_from_logprobs,
  askhint_not_below_abstract) = build_dataset_checks(ChainNames())

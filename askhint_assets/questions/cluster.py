@@ -10,7 +10,7 @@ Rules (deterministic for equal input):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,9 +28,6 @@ class ClusterConfig:
     def from_dict(cls, d: dict[str, Any] | None) -> ClusterConfig:
         """From a prompt set's ``settings["clustering"]``."""
         return cls(**(d or {}))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

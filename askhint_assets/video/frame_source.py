@@ -94,7 +94,6 @@ class FrameSource:
     def __init__(self, cache: FrameCache, units: Iterable[UnitFrames], decode: int | DecodeOptions | None) -> None:
         self.cache = cache
         self.options = decode if isinstance(decode, DecodeOptions) else DecodeOptions(max_side=decode)
-        self.max_side = self.options.max_side
         self.by_key: dict[str, UnitFrames] = {}
         self.by_video: dict[str, list[PlannedUnit]] = {}
         self.paths: dict[str, str] = {}

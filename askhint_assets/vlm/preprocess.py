@@ -122,30 +122,3 @@ def preprocess_video(
         "num_video_tokens": gt * gh * gw // (merge * merge),
         "resized_hw": (height, width),
     }
-
-
-def official_preprocess_video(frames: np.ndarray, fps: float, min_pixels: int = VIDEO_MIN_PIXELS,
-                              max_pixels: int = VIDEO_MAX_PIXELS) -> dict:
-    """The same through transformers' ``Qwen2VLVideoProcessor`` (needs torchvision)."""
-    from transformers.models.qwen2_vl.video_processing_qwen2_vl import Qwen2VLVideoProcessor
-
-    proc = Qwen2VLVideoProcessor(size={"shortest_edge": min_pixels, "longest_edge": max_pixels})
-    out = proc(videos=[np.asarray(frames)], do_sample_frames=False, cap_pixels_per_frame=False,
-               return_tensors="pt")
-    grid = out["video_grid_thw"].numpy().astype(np.int64)
-    return {
-        "pixel_values_videos": out["pixel_values_videos"].numpy().astype(np.float32),
-        "video_grid_thw": grid,
-        "second_per_grid_ts": [proc.temporal_patch_size / float(fps)],
-        "num_video_tokens": int(grid.prod()) // proc.merge_size**2,
-        "resized_hw": (int(grid[0, 1]) * proc.patch_size, int(grid[0, 2]) * proc.patch_size),
-    }
-
-
-def torchvision_available() -> bool:
-    """Whether torchvision imports (the official video processor needs it)."""
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        return False
-    return True

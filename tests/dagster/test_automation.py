@@ -23,9 +23,9 @@ from askhint_assets import paths
 from askhint_assets.orchestration.automation import (
     DATA_VERSION_TAG,
     ON_NEW_DATA_VERSION,
-    ON_NEW_PREDICTIONS,
     ON_SETTLED_NEW_DATA_VERSION,
     nightly_reevaluation,
+    on_new_predictions,
 )
 from askhint_assets.orchestration.resources import VLMResource
 from askhint_assets.store import Store
@@ -268,7 +268,7 @@ def test_definitions_validate_and_carry_the_conditions():
     cond = {k.to_user_string(): graph.get(k).automation_condition for k in graph.get_all_asset_keys()}
     assert cond["askhint_predictions"] == ON_SETTLED_NEW_DATA_VERSION
     assert cond["guiding_questions"] == ON_NEW_DATA_VERSION
-    assert cond["evaluation_report"] == ON_NEW_PREDICTIONS
+    assert cond["evaluation_report"] == on_new_predictions(dg.AssetKey("dataset_index"))
     assert cond["dataset_index"] is None
     assert defs.resolve_sensor_def("prompt_store_sensor").minimum_interval_seconds == 30
     assert {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys} == ALL_CHECKS

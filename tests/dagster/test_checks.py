@@ -8,12 +8,14 @@ from datetime import datetime
 import dagster as dg
 import pytest
 
+from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.orchestration.checks import (
     abstract_every_video_predicted,
     askhint_every_video_predicted,
     askhint_not_below_abstract,
     askhint_scored_from_logprobs,
-    build_checks,
+    build_dataset_checks,
+    build_prompt_checks,
     clusters_cover_every_class,
     parse_failure_check,
     qstar_size_within_bounds,
@@ -187,8 +189,8 @@ def test_units_scored_from_the_answer_text_warn(db):
     assert not _run(askhint_scored_from_logprobs, res, askhint_predictions=_pref("askhint", "qs-none")).passed
 
 
-def test_build_checks_lists_seven_checks_with_the_blocking_ones():
-    checks = build_checks()
+def test_the_chain_checks_are_seven_with_the_blocking_ones():
+    checks = [*build_prompt_checks(ChainNames()), *build_dataset_checks(ChainNames())]
     specs = {(s.asset_key.to_user_string(), s.name): s for c in checks for s in c.check_specs}
     assert len(specs) == 7
     blocking = {k for k, s in specs.items() if s.blocking}

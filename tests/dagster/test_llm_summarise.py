@@ -22,7 +22,7 @@ from askhint_assets.settings import PipelineSettings, load_settings
 from askhint_assets.store import Store
 from askhint_assets.vlm.backends import registry
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
-from tests.fakes import registered_backend
+from tests.fakes import forget_backend, registered_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = ["class_prompts", "question_embeddings", "question_clusters", "guiding_questions"]
@@ -136,7 +136,7 @@ def test_centrality_default_never_builds_the_model_and_keeps_its_code_version(ho
     try:
         res = _materialize(s, "no_model")
     finally:
-        registry.unregister_backend("no_model")
+        forget_backend("no_model")
     assert res.success
     q = _qstar(res)
     assert len(q["questions"]) == 6 and "produced_by" not in q

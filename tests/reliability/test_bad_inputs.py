@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -99,11 +100,16 @@ def test_broken_annotation_line_fails_the_run_when_raising(fresh, standin):
 
 
 def test_broken_annotation_line_is_recorded_when_skipping(fresh, standin):
+    """Through the prediction assets: the bad line is recorded and never reaches the model; every other
+    video is scored, and every request the server saw is a recorded call about one of those."""
     home = fresh
     path, line = _break_annotation(home)
-    out = harness.materialize(home, ("dataset_index",))
+    skipped = Path(path).read_text().splitlines()[line - 1].split()[0].removesuffix(".mp4")
+    out = harness.materialize(home, (*harness.UPSTREAM, "askhint_predictions", "abstract_predictions"))
     assert out.ok, out.message
     rows = home.query("SELECT video_id, reason FROM videos WHERE status = 'skipped'")
     assert rows == [(f"{path}:{line}", f"{path}:{line}: e1: 'oops' is not an integer frame number")], rows
     assert harness.latest_metadata(home, "dataset_index")["skipped"] == 1
-    _no_model_request(home, standin)
+    scored = {v for (v,) in home.query("SELECT DISTINCT video_id FROM predictions WHERE score_source <> 'failed'")}
+    assert scored == set(harness.SUBSET) - {skipped}, scored
+    assert standin.request_count == home.scalar("SELECT count(*) FROM model_calls") > 0

@@ -28,6 +28,7 @@ FAULTS = {
 }
 ERRORS = {"429": "HTTP 429", "500": "HTTP 500", "garbage": "invalid JSON", "close": "connection error",
           "hang": "timeout"}
+TIMEOUT_S = 4.0
 ATTEMPTS = 1 + 2  # max_retries: 2 (transient faults); a permanent one (garbage) is tried once
 FAILED = re.compile(r"(\w+): (\d+) model request\(s\) failed after retries \((\d+) unit\(s\) unscored\); "
                     r"the (\d+) other units are stored")
@@ -40,7 +41,9 @@ def _dead_url() -> str:
 @pytest.fixture(scope="module")
 def fault_home(prepared, tmp_path_factory):
     home = harness.clone(prepared, tmp_path_factory.mktemp("faults") / "home")
-    home.update_settings("model", timeout_s=1.5, batch_size=16, max_concurrency=16)
+    # a hung request is held until the test releases it, so the timeout only has to be above what a normal
+    # answer takes with 16 in flight on a busy machine
+    home.update_settings("model", timeout_s=TIMEOUT_S, batch_size=16, max_concurrency=16)
     return home
 
 
@@ -73,9 +76,12 @@ def test_server_down_fails_every_request_with_a_clear_message(fault_home, standi
 
 def test_persistent_faults_fail_only_their_requests_after_bounded_retries(fault_home, standin):
     runs_before = [r for (r,) in fault_home.query("SELECT DISTINCT run_id FROM model_calls")]
-    standin.hang_s = 2.5
+    standin.hang_s = 600.0  # held on standin.hang_release: the client gives up after TIMEOUT_S, every attempt
     standin.fault_rule = harness.fault_by_video(fault_home, FAULTS)
-    out = harness.materialize(fault_home)
+    try:
+        out = harness.materialize(fault_home)
+    finally:
+        standin.hang_release.set()
     assert not out.ok
     m = FAILED.search(out.message)
     assert m, out.message

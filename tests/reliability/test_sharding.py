@@ -23,6 +23,8 @@ PREDICTION_ASSETS = (
     *SHARD_STEPS, "abstract_predictions_shard_0", "abstract_predictions_shard_1", "askhint_predictions",
     "abstract_predictions", "evaluation_report",
 )
+BARRIER_S = 120.0  # how long a server's first request waits for the other server's
+CLIENT_TIMEOUT_S = 3 * BARRIER_S  # the backend's request timeout in this test: above the barrier's
 
 
 def _materialize(home: harness.Home, assets: tuple[str, ...]) -> subprocess.CompletedProcess:
@@ -63,9 +65,12 @@ def _meeting(replies: dict[str, str | None]) -> tuple[dict[str, bool], dict[str,
 
     ``met[name]`` becomes True when that server's first request met the other server's first request, i.e.
     both were in flight at once (the shard steps ran at the same time), False when the barrier timed out
-    (the steps ran one after the other). The barrier's timeout is below the client's request timeout.
+    (the steps ran one after the other). The barrier's timeout (:data:`BARRIER_S`) is below the client's
+    request timeout (:data:`CLIENT_TIMEOUT_S`): a held request is never given up and retried, so a step
+    cannot finish, and let the next one start, while its first request waits. Run one after the other, the
+    first step's request waits out the barrier; the timeouts only bound how long a broken run takes to fail.
     """
-    barrier, lock, met = threading.Barrier(2, timeout=100), threading.Lock(), {}
+    barrier, lock, met = threading.Barrier(2, timeout=BARRIER_S), threading.Lock(), {}
 
     def rule_for(name: str) -> Callable[[dict], str | None]:
         def rule(body: dict) -> str | None:
@@ -97,7 +102,8 @@ def test_pure_shard_assignment_is_stable_and_covers_every_server():
 
 def test_shards_run_in_parallel_processes_and_resume_alone(tmp_path, servers):
     a, b = servers
-    home = harness.make_home(tmp_path / "home", a.base_url, model={"base_urls": [a.base_url, b.base_url]})
+    model = {"base_urls": [a.base_url, b.base_url], "timeout_s": CLIENT_TIMEOUT_S}
+    home = harness.make_home(tmp_path / "home", a.base_url, model=model)
     # as configs/two_datasets_vllm_servers.yaml: frames decoded in the shard steps, each step process starting
     # its own decoding process
     execution = {"executor": "multiprocess", "shards": 2, "max_concurrent": 4, "decode": "overlapped",

@@ -15,7 +15,7 @@ from askhint_assets.settings import load_settings
 from askhint_assets.video import decode
 from askhint_assets.video.sampling import SamplingConfig, plan_windows, sample_indices
 from askhint_assets.vlm.preprocess import image_tokens, video_tokens
-from bench.ucf_frame_counts import counts
+from support.ucf_frame_counts import counts
 
 
 def settings_file(tmp_path: Path, **model) -> Path:

@@ -5,6 +5,8 @@ video failing alone; the sampling mode's settings reach the plan, the frames key
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,6 +78,43 @@ def test_a_video_that_kills_its_worker_fails_alone(tmp_path, monkeypatch):
     assert list(failed) == ["crash"] and "decoding process died" in failed["crash"]
     for vid in ("a", "b", "c"):  # decoded though the crash broke the pool they were queued in
         assert all(cache.has(u.frames_key) for u in videos[vid][1])
+
+
+def _decode_after_next_started(path: str, units, cache_root: str, options):
+    """Run in a worker process: mark this video's decoding as started (a file beside the cache); for the
+    first video, wait for the second one's mark before decoding, and record whether it came."""
+    marks = Path(cache_root).parent / "started"
+    marks.mkdir(exist_ok=True)
+    (marks / Path(path).stem).touch()
+    if Path(path).stem == "v0":
+        seen = _wait_for_file(marks / "v1", 60.0)
+        (marks / "v0-saw-v1").write_text(str(seen))
+    return _DECODE(path, units, cache_root, options)
+
+
+def _wait_for_file(path: Path, limit_s: float) -> bool:
+    """Whether ``path`` appears within ``limit_s`` (a safety bound: passing never waits it out)."""
+    deadline = time.monotonic() + limit_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_the_next_video_starts_decoding_before_the_current_one_is_read(tmp_path, monkeypatch):
+    """Decoding ahead, observed through files: v0's decoding (in a worker) cannot finish until v1's has
+    started in another worker, so the first frames of v0 come back only if the pool started v1 unasked."""
+    videos = {f"v{i}": _video(tmp_path, f"v{i}", i) for i in range(3)}
+    monkeypatch.setattr(frame_source, "_decode_video", _decode_after_next_started)
+    marks = tmp_path / "started"
+    with FrameSource(FrameCache(tmp_path / "c"), _units(videos), DecodeOptions(64, workers=2, ahead=2)) as pool:
+        assert pool.load(videos["v0"][1][0].frames_key) is not None  # the first unit of v0 consumed
+        assert (marks / "v0-saw-v1").read_text() == "True"  # v1 was decoding before v0 was read
+        assert not (marks / "v2").exists()  # ahead=2: v2 waits until v0 has been read
+        for u in videos["v1"][1]:
+            assert pool.load(u.frames_key) is not None
+        assert _wait_for_file(marks / "v2", 60.0)  # reading v1 started v2, before it was asked for
 
 
 def test_prepare_all_decodes_every_video_through_the_pool(tmp_path):

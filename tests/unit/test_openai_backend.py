@@ -159,12 +159,18 @@ def test_honours_retry_after(server, monkeypatch):
 
 
 def test_timeout_is_retried(server):
-    server.hang_s = 2.0
+    """The first attempt hangs until the test releases it (an event, after the client is done), so the
+    client can only answer by giving up on it (``timeout_s``) and sending a second, answered at once;
+    the timeout is generous for that second answer on a busy machine."""
+    server.hang_s = 600.0
     server.inject("hang")
-    b = backend(server.base_url, timeout_s=0.3, max_retries=1)
-    (out,) = b.generate([req()])
-    # the first attempt hung (its answer would come after 2 s): the client gave up on it and sent a second
+    b = backend(server.base_url, timeout_s=2.0, max_retries=1)
+    try:
+        (out,) = b.generate([req()])
+    finally:
+        server.hang_release.set()
     assert out.ok and out.extra["attempts"] == 2 and server.request_count == 2
+    assert [e["fault"] for e in server.log] == ["hang", None]
     assert b.stats["retries"] == 1
 
 

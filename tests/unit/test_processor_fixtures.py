@@ -1,9 +1,9 @@
 """askhint's numpy video preprocessing against golden fixtures of the official Qwen2.5-VL processor.
 
-The fixtures (``tests/fixtures/processor/*.npz``) were made by ``bench/make_processor_fixtures.py`` with
-transformers' ``Qwen2VLVideoProcessor`` configured from Qwen2.5-VL-7B-Instruct's published
-``preprocessor_config.json`` (in an environment where torchvision loads). Every run, no skip: pixel values
-within 1e-4, grids, token counts and ``second_per_grid_ts`` exact.
+The fixtures (``tests/fixtures/processor/*.npz``) were made by ``bench/make_processor_fixtures.py`` (its cases:
+:mod:`support.processor_cases`) with transformers' ``Qwen2VLVideoProcessor`` configured from
+Qwen2.5-VL-7B-Instruct's published ``preprocessor_config.json`` (in an environment where torchvision loads).
+Every run, no skip: pixel values within 1e-4, grids, token counts and ``second_per_grid_ts`` exact.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from askhint_assets.video.sampling import SamplingConfig, sample_indices
 from askhint_assets.vlm.backends.transformers_backend import pixel_bounds
 from askhint_assets.vlm.preprocess import preprocess_video, video_tokens
-from bench.make_processor_fixtures import (
+from support.processor_cases import (
     GRID_CASES,
     PIXEL_CASES,
     RELEASED_PREPROCESSOR_CONFIG,

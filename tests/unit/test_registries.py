@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from askhint_assets.datasets import registry as kinds
 from askhint_assets.errors import InputError
 from askhint_assets.vlm.backends import registry
+from tests.fakes import forget_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +71,7 @@ def test_registering_resolving_and_refusing_names():
         registry.build_backend("reg_test", "reg_test_path")
         assert seen["model"] == "reg_test_path"  # a server backend gets the name as written
     finally:
-        registry.unregister_backend("reg_test")
+        forget_backend("reg_test")
         registry._PATH_HOOKS.pop("reg_test_path", None)
     with pytest.raises(InputError, match="unknown backend 'reg_test'; registered: transformers, openai, vllm") as e:
         registry.build_backend("reg_test", "m")
@@ -96,7 +97,7 @@ def test_vlm_resource_builds_through_the_registry_and_pins_shards_to_servers():
         assert built == [("served", {"base_urls": urls}), ("served", {"base_urls": urls[1:2]})]
         assert r.resolved_model_path() == "served"
     finally:
-        registry.unregister_backend("res_test")
+        forget_backend("res_test")
 
 
 def test_data_set_kinds_load_and_read_ground_truth_through_the_registry(tmp_path):

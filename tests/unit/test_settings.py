@@ -21,6 +21,7 @@ from askhint_assets.errors import InputError
 from askhint_assets.evaluation.frames import smooth
 from askhint_assets.settings import PipelineSettings, ScoringSettings, load_settings
 from askhint_assets.vlm.backends import registry
+from tests.fakes import forget_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -245,7 +246,7 @@ def test_a_registered_backend_name_is_a_valid_setting(tmp_path):
     try:
         assert _load(tmp_path, "model: {backend: settings_test_fake}\n").model.backend == "settings_test_fake"
     finally:
-        registry.unregister_backend("settings_test_fake")
+        forget_backend("settings_test_fake")
     _refused(tmp_path, "model: {backend: settings_test_fake}\n", 1, "model.backend", "unknown backend")
 
 

@@ -233,9 +233,20 @@ def test_committed_fixture_is_the_current_recipe() -> None:
 
 
 def test_trained_fixture_separates_the_demo_classes(smoke_model_dir) -> None:
-    """The committed model answers stage 1 on held-out synthetic clips well above chance (recorded at build)."""
-    held_out = json.loads((smoke_model_dir / sm.MARKER).read_text())["held_out"]
-    assert held_out["stage1"]["auc"] >= 0.95 and held_out["abstract"]["auc"] >= 0.95, held_out
+    """The committed model answers stage 1 and the abstract prompt on held-out synthetic clips (seeds the
+    training never drew) well above chance: computed here through the backend, not read from the marker."""
+    held_out = sm.evaluate(smoke_model_dir, n_clips=24, kinds=("stage1", "abstract"))
+    for kind in ("stage1", "abstract"):
+        assert held_out[kind]["positives"] > 0 and held_out[kind]["auc"] >= 0.95, held_out
+
+
+def test_rank_auc_agrees_with_scikit_learn() -> None:
+    """The AUC ``evaluate`` reports (by ranks, ties averaged) is scikit-learn's."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    scores, labels = rng.integers(0, 5, 40).astype(float), rng.random(40) < 0.4
+    assert sm._auc(list(scores), list(labels)) == pytest.approx(roc_auc_score(labels, scores))
 
 
 def test_editing_the_prompt_store_leaves_the_model_untouched(tmp_path, monkeypatch) -> None:

@@ -13,7 +13,6 @@ from askhint_assets.vlm.backends.registry import (
     register_backend,
     register_model_path,
     resolve_model_path,
-    unregister_backend,
 )
 
 __all__ = [
@@ -25,5 +24,4 @@ __all__ = [
     "register_backend",
     "register_model_path",
     "resolve_model_path",
-    "unregister_backend",
 ]

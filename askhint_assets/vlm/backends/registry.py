@@ -79,11 +79,6 @@ def register_backend(
     return entry
 
 
-def unregister_backend(name: str) -> None:
-    """Remove a backend registered at run time (a test's fake); unknown names are ignored."""
-    _BACKENDS.pop(name, None)
-
-
 def backend_names() -> tuple[str, ...]:
     """Every backend name this process knows, built-in ones first."""
     return tuple(_BACKENDS)
@@ -103,10 +98,6 @@ def register_model_path(name: str, hook: PathHook, *, replace: bool = False) -> 
     if name in _PATH_HOOKS and not replace and _PATH_HOOKS[name] is not hook:
         raise ValueError(f"model path {name!r} already has a hook")
     _PATH_HOOKS[name] = hook
-
-
-def has_model_path_hook(name: str) -> bool:
-    return name in _PATH_HOOKS
 
 
 def resolve_model_path(path: str, settings: Mapping[str, Any] | None = None) -> str:

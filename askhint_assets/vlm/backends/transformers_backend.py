@@ -1,7 +1,7 @@
 """A local Hugging Face transformers backend for Qwen2.5-VL checkpoints (the 7B or the smoke model).
 
-Prompts come from ``families.render_prompt``; video from ``preprocess.preprocess_video`` (or the
-official ``Qwen2VLVideoProcessor`` with ``official_processor=True``, which needs torchvision).
+Prompts come from ``families.render_prompt``; video from ``preprocess.preprocess_video`` (checked against
+golden fixtures of the official ``Qwen2VLVideoProcessor``: ``tests/fixtures/processor/``).
 Decoding is greedy. Requests are batched (left padding) when they share a video grid; text-only
 requests (``frames=None``) batch together.
 
@@ -30,7 +30,6 @@ from askhint_assets.vlm.model_source import resolve_model
 from askhint_assets.vlm.preprocess import (
     VIDEO_MAX_PIXELS,
     VIDEO_MIN_PIXELS,
-    official_preprocess_video,
     preprocess_video,
 )
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
@@ -99,7 +98,6 @@ class TransformersBackend:
         max_new_tokens: int = 64,
         min_pixels: int | None = None,
         max_pixels: int | None = None,
-        official_processor: bool = False,
         revision: str | None = None,
     ) -> None:
         families.check_family(family)
@@ -118,7 +116,6 @@ class TransformersBackend:
         lo, hi = pixel_bounds(self.model_path)
         self.min_pixels = int(min_pixels) if min_pixels is not None else lo
         self.max_pixels = int(max_pixels) if max_pixels is not None else hi
-        self.official_processor = official_processor
         self._model = None
         self._tok = None
 
@@ -141,7 +138,7 @@ class TransformersBackend:
             "max_new_tokens": self.max_new_tokens,
             "min_pixels": self.min_pixels,
             "max_pixels": self.max_pixels,
-            "video_processor": "official" if self.official_processor else "numpy-uint8-resize",
+            "video_processor": "numpy-uint8-resize",
         }
 
     # ------------------------------------------------------------------ loading
@@ -170,8 +167,6 @@ class TransformersBackend:
 
     def _video(self, req: VLMRequest) -> dict:
         frames = np.asarray(req.frames)
-        if self.official_processor:
-            return official_preprocess_video(frames, req.frames_fps, self.min_pixels, self.max_pixels)
         return preprocess_video(frames, req.frames_fps, min_pixels=self.min_pixels, max_pixels=self.max_pixels)
 
     def _prepare(self, req: VLMRequest) -> dict:
