@@ -23,6 +23,7 @@ from typing import Literal
 from askhint_assets.datasets.base import NORMAL, Dataset, VideoRecord
 from askhint_assets.errors import AskHintError, InputError, VideoError
 from askhint_assets.hashing import hash_file, hash_obj
+from askhint_assets.user_files import read_text
 from askhint_assets.video.decode import probe
 
 OnError = Literal["raise", "skip"]
@@ -191,7 +192,7 @@ def _csv_intervals(text: str, path: Path, line: int) -> list[tuple[int, int]]:
 
 
 def _parse_csv(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRecord]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "annotation file")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     cols = [h.strip().lower() for h in header] if header else []
@@ -218,7 +219,7 @@ def _parse_csv(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRec
 
 def _json_entries(path: Path) -> list[tuple[int, object]]:
     """Top-level array items with the line each starts on."""
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "annotation file")
     dec = json.JSONDecoder()
     try:
         data = json.loads(text)
@@ -258,8 +259,6 @@ def _parse_json(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRe
 
 
 def _parse(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRecord]:
-    if not path.is_file():
-        raise InputError("annotation file not found", path=path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _parse_csv(path, inclusive_end, issues)

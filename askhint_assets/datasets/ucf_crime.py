@@ -23,6 +23,7 @@ from askhint_assets.datasets.folder import (
     video_id_of,
 )
 from askhint_assets.errors import InputError
+from askhint_assets.user_files import read_text
 
 CLASSES: tuple[str, ...] = (
     "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting", "RoadAccidents",
@@ -68,11 +69,9 @@ def _parse_line(
 
 
 def _parse(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRecord]:
-    if not path.is_file():
-        raise InputError("annotation file not found", path=path)
     seen: dict[str, int] = {}
     out = []
-    for line, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for line, text in enumerate(read_text(path, "annotation file").splitlines(), 1):
         if not text.strip():
             continue
         try:

@@ -24,6 +24,7 @@ from askhint_assets.datasets.folder import (
     video_id_of,
 )
 from askhint_assets.errors import InputError
+from askhint_assets.user_files import read_text
 
 LABEL_CODES: dict[str, str] = {
     "A": NORMAL, "B1": "Fighting", "B2": "Shooting", "B4": "Riot", "B5": "Abuse", "B6": "Car accident",
@@ -57,10 +58,8 @@ def labels_from_name(name: str, *, path: str | Path | None = None, line: int | N
 
 
 def _parse(path: Path, inclusive_end: bool, issues: Issues) -> _Ann:
-    if not path.is_file():
-        raise InputError("annotation file not found", path=path)
     out: _Ann = {}
-    for line, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for line, text in enumerate(read_text(path, "annotation file").splitlines(), 1):
         fields = text.split()
         if not fields:
             continue
