@@ -10,6 +10,7 @@ Abuse, ``B6`` Car accident, ``G`` Explosion, several joined by ``-`` with ``0`` 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from askhint_assets.datasets.base import NORMAL, Dataset, VideoRecord
@@ -146,6 +147,8 @@ def load(
             issues.fail(line_key(ann_path, line), InputError(f"video {vid!r} not found under {root}",
                                                              path=ann_path, line=line, field="name"))
     records = [r for vid in sorted(index) if (r := _record(vid, ann, ann_path, issues, index[vid][0]))]
+    # several files of one id: attach_videos names them all instead of taking the first
+    records = [replace(r, path=None) if len(index[r.video_id]) > 1 else r for r in records]
     videos = attach_videos(records, index, annotations=ann_path, root=root, issues=issues)
     return Dataset(root.name, "xd_violence", videos, issues.skipped,
-                   fingerprint("xd_violence", ann_path, videos, inclusive_end=inclusive_end))
+                   fingerprint("xd_violence", ann_path, videos, inclusive_end=inclusive_end), issues.notes)
