@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -18,14 +19,10 @@ def _instance():
     import dagster as dg
 
     home = os.environ.setdefault("DAGSTER_HOME", str(paths.dagster_home()))
-    try:
-        os.makedirs(home, exist_ok=True)
-        cfg = paths.PROJECT_ROOT / "dagster.yaml"
-        if cfg.exists() and not os.path.exists(os.path.join(home, "dagster.yaml")):
-            shutil.copy(cfg, os.path.join(home, "dagster.yaml"))
-    except OSError as e:  # a read-only or misplaced ASKHINT_HOME: say so, no traceback
-        raise AskHintError(f"{home}: cannot create the Dagster home ({e.strerror}); "
-                           f"is ASKHINT_HOME ({paths.home()}) a writable folder?") from e
+    paths.writable_dir(Path(home))  # a read-only or misplaced ASKHINT_HOME: say which folder, no traceback
+    cfg = paths.PROJECT_ROOT / "dagster.yaml"
+    if cfg.exists() and not os.path.exists(os.path.join(home, "dagster.yaml")):
+        shutil.copy(cfg, os.path.join(home, "dagster.yaml"))
     return dg.DagsterInstance.get()
 
 
@@ -110,7 +107,7 @@ def report_cmd() -> None:
     from askhint_assets.store import Store
 
     names = [one.dataset.name for one in load_settings().per_dataset()]
-    report_files = [paths.home() / "reports" / f"{name}.md" for name in names]
+    report_files = [paths.report_path(name) for name in names]
     missing = [str(p) for p in report_files if not p.exists()]
     if missing:
         raise AskHintError(f"{', '.join(missing)}: no report yet; run `make demo` or materialize evaluation_report")

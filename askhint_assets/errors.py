@@ -46,6 +46,14 @@ class VideoError(AskHintError):
         super().__init__(f"{self.video}: {reason}")
 
 
+class NotWritableError(AskHintError):
+    """A folder askhint must write to (``ASKHINT_HOME`` or one under it) cannot be written; names it."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        super().__init__(f"{self.path}: not writable ({reason})")
+
+
 class BackendError(AskHintError):
     """A model backend failed for a request after its retries; nothing stored is lost."""
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -29,6 +30,7 @@ from askhint_assets.prompts.templates import (
 )
 from askhint_assets.store import now
 from askhint_assets.vlm.cache import CachedRunner
+from askhint_assets.vlm.context import Prompt
 from askhint_assets.vlm.parse import parse_stage1, parse_stage2, parse_yes_no
 from askhint_assets.vlm.score import abnormal_probability, aggregate_question_scores, yes_probability
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
@@ -332,3 +334,24 @@ def predict_per_question(
                 on_rows([r for r in rows if r["score_source"] != "failed"])
             all_rows.extend(rows)
     return all_rows
+
+
+def prompts_to_check(template: str, t: Templates, questions: list[str], prompt_dir: Path,
+                     count: Callable[[str], int]) -> list[Prompt]:
+    """The prompts ``template`` sends (with Q*), each with the file and item to blame when it is too long:
+    the longest question (``class_questions.yaml``) where it has more tokens than the template's own text,
+    else the template (``templates.yaml``)."""
+    qs = questions or [""]
+    longest_q = max(qs, key=count)
+
+    def blame(text: str) -> tuple[Path, str]:
+        if questions and count(longest_q) >= count(text):
+            return prompt_dir / "class_questions.yaml", longest_q
+        return prompt_dir / "templates.yaml", text
+
+    if template == "abstract":
+        return [Prompt("abstract", abstract_messages(t), *blame(t.abstract))]
+    if template == "per_question":
+        return [Prompt("per-question", yes_no_messages(t, longest_q), *blame(t.yes_no))]
+    return [Prompt("askhint stage 1", stage1_messages(t, questions), *blame(t.stage1)),
+            Prompt("askhint stage 2", stage2_messages(t, questions, t.abnormal_word), *blame(t.stage2))]

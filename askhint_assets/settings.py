@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import asdict, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -46,6 +45,7 @@ from askhint_assets import paths
 from askhint_assets.datasets.registry import KIND_NAMES, get_kind
 from askhint_assets.errors import InputError
 from askhint_assets.hashing import hash_obj
+from askhint_assets.user_files import read_text
 from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.vlm.backends.registry import get_backend_entry
 from askhint_assets.vlm.families import FAMILIES
@@ -53,8 +53,9 @@ from askhint_assets.vlm.families import FAMILIES
 SMOKE_MODEL = "smoke"
 """``model.path`` of the smoke-test model; the demo package registers the hook that builds it."""
 
-KEY_PART = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-"""Data set and prompt set names: they become asset-key prefixes (letters, digits, _; a letter first)."""
+KEY_PART = paths.NAME
+"""Data set and prompt set names: they become asset-key prefixes and file names (letters, digits, _; a letter
+first), checked in one place: :func:`askhint_assets.paths.check_name`."""
 
 _CONFIG = ConfigDict(extra="forbid")  # frozen comes from the dataclass decorator
 
@@ -334,11 +335,14 @@ class PipelineSettings:
     @model_validator(mode="after")
     def _listed_datasets(self) -> PipelineSettings:
         seen: set[str] = set()
-        for i, d in enumerate(self.datasets):
+        listed = [(("datasets", i), d) for i, d in enumerate(self.datasets)] or [(("dataset",), self.dataset)]
+        for loc, d in listed:  # the single form too: its name becomes reports/<name>.md
             for attr in ("name", "prompt_set"):
                 if not KEY_PART.match(getattr(d, attr)):
                     raise _RuleError(f"{getattr(d, attr)!r}: names and prompt sets must be letters, digits and _ "
-                                     "(they become asset-key prefixes), starting with a letter", ("datasets", i, attr))
+                                     "(they become asset-key prefixes and file names), starting with a letter",
+                                     (*loc, attr))
+        for i, d in enumerate(self.datasets):
             if d.name in seen:
                 raise _RuleError(f"data set name {d.name!r} is used twice", ("datasets", i, "name"))
             seen.add(d.name)
@@ -501,10 +505,7 @@ def load_settings(path: str | Path | None = None) -> PipelineSettings:
     if not path:
         return PipelineSettings()
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError as e:
-        raise InputError("settings file not found", path=p) from e
+    text = read_text(p, "settings file")
     data, lines = _read_yaml(text, p)
     if data is None:
         return PipelineSettings(source=str(p))

@@ -46,13 +46,15 @@ class VideoRecord:
 
 @dataclass
 class Dataset:
-    """A loaded data set: its videos in file order plus what was skipped and why."""
+    """A loaded data set: its videos in file order plus what was skipped and why, and ``notes``: warnings
+    about videos kept (a duplicate file dropped by a kind's rule, a video shorter than its header says)."""
 
     name: str
     kind: str
     videos: list[VideoRecord]
     skipped: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def by_id(self) -> dict[str, VideoRecord]:
         return {v.video_id: v for v in self.videos}

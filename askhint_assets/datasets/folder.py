@@ -23,6 +23,7 @@ from typing import Literal
 from askhint_assets.datasets.base import NORMAL, Dataset, VideoRecord
 from askhint_assets.errors import AskHintError, InputError, VideoError
 from askhint_assets.hashing import hash_file, hash_obj
+from askhint_assets.user_files import read_text
 from askhint_assets.video.decode import probe
 
 OnError = Literal["raise", "skip"]
@@ -58,12 +59,18 @@ class Issues:
             raise InputError(f"must be 'raise' or 'skip', got {on_error!r}", field="on_error")
         self.on_error = on_error
         self.skipped: list[tuple[str, str]] = []
+        self.notes: list[str] = []
 
     def fail(self, key: str, err: AskHintError) -> None:
         if self.on_error == "raise":
             raise err
         self.skipped.append((key, str(err)))
         warnings.warn(f"skipped {key}: {err}", stacklevel=3)
+
+    def note(self, message: str) -> None:
+        """A warning about a video that is kept (recorded in ``notes`` and warned)."""
+        self.notes.append(message)
+        warnings.warn(message, stacklevel=3)
 
 
 def line_key(path: Path, line: int | None) -> str:
@@ -99,12 +106,13 @@ def attach_videos(
     annotations: Path,
     root: Path,
     issues: Issues,
-    pick: Callable[[VideoRecord, list[Path]], Path] | None = None,
+    pick: Callable[[VideoRecord, list[Path]], Path | None] | None = None,
 ) -> list[VideoRecord]:
     """Find, probe and validate each record's video; clip interval ends to the video's length.
 
-    A record that already has ``path`` keeps it. With several files of one id, ``pick`` chooses
-    (default: the first in sorted order).
+    A record that already has ``path`` keeps it. Several files with one id are an error naming every
+    one of them, unless the kind's ``pick`` rule chooses one (a note names the files dropped). A video
+    whose data ends before its header's frame count is kept with the frames that decode, and a note.
     """
     out = []
     for rec in records:
@@ -115,15 +123,39 @@ def attach_videos(
                 issues.fail(rec.video_id, InputError(f"video {rec.video_id!r} not found under {root}",
                                                      path=annotations, line=rec.source_line, field="video"))
                 continue
-            path = pick(rec, paths) if pick is not None and len(paths) > 1 else paths[0]
+            path = _one_file(rec, paths, pick, annotations, issues)
+            if path is None:
+                continue
         try:
             info = probe(path)
             intervals = clip_intervals(rec, info.num_frames, annotations)
         except (VideoError, InputError) as e:
             issues.fail(rec.video_id, e)
             continue
+        if info.header_frames is not None:
+            issues.note(f"video {rec.video_id!r} ({path}): its header lists {info.header_frames} frames but only "
+                        f"{info.num_frames} decode (the file ends early); it is scored on those {info.num_frames}")
         out.append(replace(rec, path=path, num_frames=info.num_frames, fps=info.fps, intervals=intervals))
     return out
+
+
+def _one_file(rec: VideoRecord, paths: list[Path], pick: Callable[[VideoRecord, list[Path]], Path | None] | None,
+              annotations: Path, issues: Issues) -> Path | None:
+    """The one file of ``rec``'s id: the only one, or the one ``pick`` chooses (a note names the others);
+    several and no rule is an error naming every file that claims the id."""
+    if len(paths) == 1:
+        return paths[0]
+    chosen = pick(rec, paths) if pick is not None else None
+    if chosen is None:
+        issues.fail(rec.video_id, InputError(
+            f"video id {rec.video_id!r} is claimed by {len(paths)} files: {', '.join(map(str, paths))} (an id is the "
+            "file name without folder or extension); keep one of them", path=annotations, line=rec.source_line,
+            field="video"))
+        return None
+    dropped = ", ".join(str(p) for p in paths if p != chosen)
+    issues.note(f"video id {rec.video_id!r} is claimed by {len(paths)} files: took {chosen} (under a folder named "
+                f"like its class), dropped {dropped}")
+    return chosen
 
 
 def clip_intervals(rec: VideoRecord, num_frames: int, annotations: Path) -> tuple[tuple[int, int], ...]:
@@ -191,7 +223,7 @@ def _csv_intervals(text: str, path: Path, line: int) -> list[tuple[int, int]]:
 
 
 def _parse_csv(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRecord]:
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "annotation file")
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     cols = [h.strip().lower() for h in header] if header else []
@@ -218,7 +250,7 @@ def _parse_csv(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRec
 
 def _json_entries(path: Path) -> list[tuple[int, object]]:
     """Top-level array items with the line each starts on."""
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_text(path, "annotation file")
     dec = json.JSONDecoder()
     try:
         data = json.loads(text)
@@ -258,8 +290,6 @@ def _parse_json(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRe
 
 
 def _parse(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRecord]:
-    if not path.is_file():
-        raise InputError("annotation file not found", path=path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _parse_csv(path, inclusive_end, issues)
@@ -291,4 +321,4 @@ def load(
     records = _parse(ann, inclusive_end, issues)
     videos = attach_videos(records, index_videos(root), annotations=ann, root=root, issues=issues)
     return Dataset(root.name, "folder", videos, issues.skipped,
-                   fingerprint("folder", ann, videos, inclusive_end=inclusive_end))
+                   fingerprint("folder", ann, videos, inclusive_end=inclusive_end), issues.notes)

@@ -23,6 +23,7 @@ from askhint_assets.datasets.folder import (
     video_id_of,
 )
 from askhint_assets.errors import InputError
+from askhint_assets.user_files import read_text
 
 CLASSES: tuple[str, ...] = (
     "Abuse", "Arrest", "Arson", "Assault", "Burglary", "Explosion", "Fighting", "RoadAccidents",
@@ -68,11 +69,9 @@ def _parse_line(
 
 
 def _parse(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRecord]:
-    if not path.is_file():
-        raise InputError("annotation file not found", path=path)
     seen: dict[str, int] = {}
     out = []
-    for line, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for line, text in enumerate(read_text(path, "annotation file").splitlines(), 1):
         if not text.strip():
             continue
         try:
@@ -87,13 +86,12 @@ def parse_annotations(path: str | Path, *, inclusive_end: bool = False) -> list[
     return _parse(Path(path), inclusive_end, Issues("raise"))
 
 
-def _pick(rec: VideoRecord, paths: list[Path]) -> Path:
-    """Of several files with one name, prefer one under a folder named like its class (or 'Testing')."""
+def _pick(rec: VideoRecord, paths: list[Path]) -> Path | None:
+    """Of several files with one name, the one under a folder named like its class (or 'Testing'), if
+    exactly one is; else ``None`` (an error naming every file)."""
     hint = "testing" if rec.label == NORMAL else rec.label.lower()
-    for p in paths:
-        if any(hint in part.lower() for part in p.parent.parts):
-            return p
-    return paths[0]
+    matches = [p for p in paths if any(hint in part.lower() for part in p.parent.parts)]
+    return matches[0] if len(matches) == 1 else None
 
 
 def load(
@@ -119,4 +117,4 @@ def load(
     records = _parse(ann, inclusive_end, issues)
     videos = attach_videos(records, index_videos(root), annotations=ann, root=root, issues=issues, pick=_pick)
     return Dataset(root.name, "ucf_crime", videos, issues.skipped,
-                   fingerprint("ucf_crime", ann, videos, inclusive_end=inclusive_end))
+                   fingerprint("ucf_crime", ann, videos, inclusive_end=inclusive_end), issues.notes)

@@ -10,6 +10,7 @@ Abuse, ``B6`` Car accident, ``G`` Explosion, several joined by ``-`` with ``0`` 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from askhint_assets.datasets.base import NORMAL, Dataset, VideoRecord
@@ -24,6 +25,7 @@ from askhint_assets.datasets.folder import (
     video_id_of,
 )
 from askhint_assets.errors import InputError
+from askhint_assets.user_files import read_text
 
 LABEL_CODES: dict[str, str] = {
     "A": NORMAL, "B1": "Fighting", "B2": "Shooting", "B4": "Riot", "B5": "Abuse", "B6": "Car accident",
@@ -57,10 +59,8 @@ def labels_from_name(name: str, *, path: str | Path | None = None, line: int | N
 
 
 def _parse(path: Path, inclusive_end: bool, issues: Issues) -> _Ann:
-    if not path.is_file():
-        raise InputError("annotation file not found", path=path)
     out: _Ann = {}
-    for line, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for line, text in enumerate(read_text(path, "annotation file").splitlines(), 1):
         fields = text.split()
         if not fields:
             continue
@@ -147,6 +147,8 @@ def load(
             issues.fail(line_key(ann_path, line), InputError(f"video {vid!r} not found under {root}",
                                                              path=ann_path, line=line, field="name"))
     records = [r for vid in sorted(index) if (r := _record(vid, ann, ann_path, issues, index[vid][0]))]
+    # several files of one id: attach_videos names them all instead of taking the first
+    records = [replace(r, path=None) if len(index[r.video_id]) > 1 else r for r in records]
     videos = attach_videos(records, index, annotations=ann_path, root=root, issues=issues)
     return Dataset(root.name, "xd_violence", videos, issues.skipped,
-                   fingerprint("xd_violence", ann_path, videos, inclusive_end=inclusive_end))
+                   fingerprint("xd_violence", ann_path, videos, inclusive_end=inclusive_end), issues.notes)

@@ -12,6 +12,7 @@ Errors name the file and, for CSV, the line (header = line 1); for Parquet the "
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,6 +22,7 @@ import polars as pl
 
 from askhint_assets.errors import InputError
 from askhint_assets.evaluation.frames import window_frame_scores
+from askhint_assets.user_files import read_bytes, read_text
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv")
 FRAME_COLUMNS = ("video", "frame", "score")
@@ -43,14 +45,12 @@ def _listed(items: list, limit: int = _MAX_LISTED) -> str:
 
 def _read_table(path: Path) -> tuple[pl.DataFrame, int]:
     """The raw table with lower-cased column names, and the offset from row index to line."""
-    if not path.is_file():
-        raise InputError("file not found", path=path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
-            df, offset = pl.read_csv(path, infer_schema=False), 2
+            df, offset = pl.read_csv(io.StringIO(read_text(path, "score file")), infer_schema=False), 2
         elif suffix in (".parquet", ".pq"):
-            df, offset = pl.read_parquet(path), 1
+            df, offset = pl.read_parquet(io.BytesIO(read_bytes(path, "score file"))), 1
         else:
             raise InputError(f"unknown score file type {suffix!r}; use .csv or .parquet", path=path)
     except InputError:

@@ -88,8 +88,10 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
         ]
         replace_videos(store.store(), ds.name, rows)
         n_anom = sum(v.is_anomalous for v in dataset.videos)
-        for name, reason in dataset.skipped:
-            context.log.warning(f"skipped {name}: {reason}")
+        for name, reason in dataset.skipped:  # a reason that starts with its file:line says it once
+            context.log.warning(f"skipped: {reason}" if reason.startswith(f"{name}:") else f"skipped {name}: {reason}")
+        for note in dataset.notes:
+            context.log.warning(note)
         return versioned_output(
             {"dataset": ds.name, "kind": ds.kind, "root": str(root)},
             data_version=dg.DataVersion(dataset.fingerprint or hash_obj(rows)),
@@ -98,6 +100,7 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
                 "anomalous": n_anom,
                 "normal": len(dataset.videos) - n_anom,
                 "skipped": len(dataset.skipped),
+                "warnings": dg.MetadataValue.md("\n".join(f"* {n}" for n in dataset.notes) or "none"),
                 "frames": sum(v.num_frames or 0 for v in dataset.videos),
                 "root": str(root),
                 "skipped_table": dg.MetadataValue.md(

@@ -25,6 +25,7 @@ def fails_clearly(fn: F) -> F:
             return fn(*args, **kwargs)
         except AskHintError as e:
             metadata = e.metadata if isinstance(e, PipelineError) else {}
-            raise dg.Failure(description=str(e), metadata=metadata) from e
+            # from None: the run shows the error's one line, not the askhint code's stack beneath it
+            raise dg.Failure(description=str(e), metadata=metadata) from None
 
     return wrapper  # type: ignore[return-value]

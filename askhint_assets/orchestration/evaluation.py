@@ -161,9 +161,9 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         sources = {name: score_source_counts(st, ref) for name, ref in refs.items()}
         timings = {name: video_timings(st, ref) for name, ref in refs.items()}
         md = report_markdown(dataset, refs, results, n_failed, sources, timings)
-        reports = paths.home() / "reports"
-        reports.mkdir(parents=True, exist_ok=True)
-        (reports / f"{dataset}.md").write_text(md + "\n")
+        report_file = paths.report_path(dataset)
+        report_file.parent.mkdir(parents=True, exist_ok=True)
+        report_file.write_text(md + "\n")
         roc = roc_plot(curves, f"ROC, pooled frames ({head}): {dataset}")
         per_class = {
             c: {LABELS[n]: results[(head, n)].per_class_auc.get(c, float("nan")) for n in refs}
@@ -195,7 +195,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "report": dg.MetadataValue.md(md),
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),
                 "per_class_auc": dg.MetadataValue.md(image_md(bars, "per-class AUC")),
-                "report_file": dg.MetadataValue.path(str(reports / f"{dataset}.md")),
+                "report_file": dg.MetadataValue.path(str(report_file)),
                 "prompt_version_history": dg.MetadataValue.md(md_table(versions)),
             },
         )

@@ -13,7 +13,7 @@ from askhint_assets.orchestration.chain import ChainNames, DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.orchestration.scoring import ScoringTask, decode_options, score_units
+from askhint_assets.orchestration.scoring import ScoringTask, check_prompt_length, decode_options, score_units
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.store.videos import load_units
 
@@ -35,7 +35,8 @@ def run_predictions(
     if shard is not None:
         units = [u for u in units if shard_of(u.video_id, shard[1]) == shard[0]]
     elif not units:
-        raise dg.Failure(f"no scoring units for data set {frames['dataset']}: did every video fail?")
+        raise dg.Failure(f"no scoring units for data set {frames['dataset']}: every video failed or was skipped "
+                         "(their reasons are in the videos table and dataset_index/sampled_frames)")
     model = model_label(vlm)
     t0 = time.perf_counter()
     rows, runner, failed_videos = score_units(context, units, task, store, vlm, shard)
@@ -109,7 +110,8 @@ def gather_shards(shards: dict[str, dict]) -> dg.Output[dict]:
             raise dg.Failure(f"shard {name} differs from the others in {mismatch}; materialize every shard again")
     totals = {k: sum(r["stats"][k] for r in refs) for k in refs[0]["stats"] if k != "seconds"}
     if not totals["units"]:
-        raise dg.Failure(f"no scoring units for data set {common['dataset']} in any shard: did every video fail?")
+        raise dg.Failure(f"no scoring units for data set {common['dataset']} in any shard: every video failed or "
+                         "was skipped (their reasons are in the videos table and dataset_index/sampled_frames)")
     rows = [{"shard": name, **ref["stats"]} for name, ref in sorted(shards.items())]
     return versioned_output(
         common,
@@ -158,6 +160,7 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
             on_error=s.dataset.on_error,
             decode=decode_options(s),
         )
+        context.log.info(check_prompt_length(s, task, store, vlm))  # a prompt that cannot fit stops here
         return run_predictions(context, task, refs["sampled_frames"], store, vlm, shard)
 
     return score

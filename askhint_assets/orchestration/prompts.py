@@ -12,6 +12,7 @@ from askhint_assets import ids
 from askhint_assets.hashing import hash_obj, hash_tree
 from askhint_assets.orchestration.automation import ON_NEW_DATA_VERSION
 from askhint_assets.orchestration.chain import ChainNames
+from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
 from askhint_assets.orchestration.resources import EmbedderResource, StoreResource, VLMResource, model_label
 from askhint_assets.prompts.loader import PromptSet, load_prompt_set
@@ -66,6 +67,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         "`prompt_versions`. The data version is a hash of the parsed content, so edits to comments "
         "or whitespace stop here.",
     )
+    @fails_clearly
     def class_prompts(context: AssetExecutionContext, store: StoreResource) -> dg.Output[dict]:
         ps = load_prompt_set(prompt_dir)
         content = class_prompt_content(ps)
@@ -93,6 +95,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         description="The inference templates: system text, the two-stage ASK-Hint template and the "
         "abstract baseline prompt.",
     )
+    @fails_clearly
     def inference_templates(store: StoreResource) -> dg.Output[dict]:
         ps = load_prompt_set(prompt_dir)
         content = template_content(ps)
@@ -114,6 +117,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         automation_condition=ON_NEW_DATA_VERSION,
         description="Sentence embeddings of every class question (table `question_embeddings`).",
     )
+    @fails_clearly
     def question_embeddings(class_prompts: dict, store: StoreResource, embedder: EmbedderResource) -> dg.Output[dict]:
         st = store.store()
         rows = prompt_version_content(st, class_prompts["version"])["questions"]
@@ -138,6 +142,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         "their cosine-similarity matrix (table `question_clusters`). Settings: the prompt set's "
         "settings.yaml `clustering`.",
     )
+    @fails_clearly
     def question_clusters(question_embeddings: dict, store: StoreResource) -> dg.Output[dict]:
         st = store.store()
         content = prompt_version_content(st, question_embeddings["version"])
@@ -198,6 +203,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         )
 
         @dg.asset(**guiding_kw)
+        @fails_clearly
         def guiding_questions_llm(
             context: AssetExecutionContext, question_clusters: dict, store: StoreResource, vlm: VLMResource
         ) -> dg.Output[dict]:
@@ -207,6 +213,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
     else:
 
         @dg.asset(**guiding_kw)
+        @fails_clearly
         def guiding_questions(question_clusters: dict, store: StoreResource) -> dg.Output[dict]:
             return _guiding_questions(s, question_clusters, store.store())
 

@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext
 
 from askhint_assets import paths
 from askhint_assets.errors import VideoError
-from askhint_assets.inference import Unit, predict, predict_per_question
+from askhint_assets.inference import Unit, predict, predict_per_question, prompts_to_check
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
 from askhint_assets.settings import PipelineSettings
@@ -91,6 +91,31 @@ def score_units(
     if source.failed:
         _mark_failed(st, units[0].dataset, source.failed, task.on_error, context)
     return rows, runner, dict(source.failed)
+
+
+def check_prompt_length(s: PipelineSettings, task: ScoringTask, store: StoreResource, vlm: VLMResource) -> str:
+    """Before any request: the task's prompts (text with Q* + the largest unit's video tokens + the answer)
+    against the model's positions; an InputError naming the prompt file, the longest item and both counts
+    when one cannot fit. Returns what was found, for the log (served models: not checked, their context is
+    not known here)."""
+    from askhint_assets.vlm.backends import registry
+    from askhint_assets.vlm.backends.transformers_backend import pixel_bounds
+    from askhint_assets.vlm.context import budget_of, check_fits
+    from askhint_assets.vlm.preprocess import video_tokens
+
+    if not registry.get_backend_entry(vlm.backend).local_model:
+        return f"prompt length not checked: the context of the served model {vlm.model_path} is not known here"
+    folder = vlm.resolved_model_path()
+    budget = budget_of(folder, s.model.family)
+    if budget is None:
+        return f"prompt length not checked: no max_position_embeddings or tokenizer in {folder}"
+    side = s.sampling.max_side or 1 << 16  # no bound: the processor's per-frame pixel bound decides
+    video = video_tokens(s.sampling.max_frames, side, side, *pixel_bounds(folder))["tokens"] + 2  # + start/end
+    prompts = prompts_to_check(task.template, _templates(store.store(), task.templates_ref), task.questions,
+                               s.prompt_dir(), budget.count)
+    need = check_fits(budget, prompts, video, s.model.max_new_tokens)
+    return "prompt tokens at most " + ", ".join(f"{k} {v:,}" for k, v in need.items()) + (
+        f" of {budget.positions:,} positions")
 
 
 def frame_source(st, units: list[Unit], decode: DecodeOptions) -> FrameSource:

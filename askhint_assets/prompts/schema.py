@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from askhint_assets.errors import InputError
+from askhint_assets.user_files import read_text
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -21,10 +22,7 @@ def line_of(node: yaml.Node) -> int:
 
 def compose_file(path: Path) -> yaml.Node:
     """The file's root node; malformed YAML or an empty file is an ``InputError``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", path=path) from None
+    text = read_text(path, encoding="utf-8")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as e:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from dataclasses import dataclass, replace
@@ -30,7 +31,8 @@ _PLAUSIBLE_REL = 0.1
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video holds. ``frames_from`` says whether ``num_frames`` came from the container's
-    metadata or from counting packets/frames."""
+    metadata or from counting packets/frames; ``header_frames`` is the count the header claimed when
+    the file holds fewer (its data ends early), else ``None``."""
 
     num_frames: int
     fps: float
@@ -39,6 +41,7 @@ class VideoInfo:
     duration_s: float
     codec: str
     frames_from: Literal["metadata", "counted"] = "metadata"
+    header_frames: int | None = None
 
 
 def _check_file(path: Path) -> None:
@@ -74,6 +77,9 @@ def probe(path: str | Path) -> VideoInfo:
 
     When the frame count is missing, zero or implausible (more than 10% away from duration × fps),
     the video stream's packets are counted by demuxing (no decoding) and ``frames_from="counted"``.
+    When the header's count is plausible but the file's data does not reach the stream's last keyframe
+    (a file cut short after an index written at its front), the frames that decode are counted (one full
+    decode, for such files only) and the header's count is kept in ``header_frames``.
     """
     path = Path(path)
     container = _open(path)
@@ -88,10 +94,14 @@ def probe(path: str | Path) -> VideoInfo:
             duration = container.duration / av.time_base
         n = int(s.frames or 0)
         source: Literal["metadata", "counted"] = "metadata"
+        header: int | None = None
         expected = duration * fps
         if n <= 0 or (expected > 0 and abs(n - expected) > max(2.0, _PLAUSIBLE_REL * expected)):
             n = _count_packets(path, container)
             source = "counted"
+        elif not _data_reaches_end(container, fps) and (decodable := _count_decodable(path)):
+            header, n, source = n, decodable, "counted"
+            duration = 0.0  # from the frames that are there, below
         if not (fps > 0 and math.isfinite(fps)):
             if duration <= 0:
                 raise VideoError(path, "frame rate unknown (no rate and no duration in the container)")
@@ -101,9 +111,47 @@ def probe(path: str | Path) -> VideoInfo:
         width, height = s.codec_context.width, s.codec_context.height
         if n <= 0 or width <= 0 or height <= 0:
             raise VideoError(path, f"video stream holds no frames ({n} frames, {width}x{height})")
-        return VideoInfo(n, fps, width, height, duration, s.codec_context.name, source)
+        return VideoInfo(n, fps, width, height, duration, s.codec_context.name, source, header)
     finally:
         container.close()
+
+
+def _data_reaches_end(container: av.container.InputContainer, fps: float) -> bool:
+    """Whether the packets from the video stream's last keyframe on reach the stream's end (within 1.5
+    frames): a file cut short after an index at its front (mp4 ``faststart``) stops before it. Reads one
+    group of pictures' packets, no decoding. A container that cannot seek or states no duration is given
+    the benefit of the doubt (decoding still checks, see :func:`decode_sampled`)."""
+    s = container.streams.video[0]
+    if not s.duration or not s.time_base or not fps:
+        return True
+    start = s.start_time or 0
+    slack = 1.5 / (fps * float(s.time_base))
+    try:
+        container.seek(start + s.duration, stream=s, backward=True, any_frame=False)
+    except av.FFmpegError:
+        return True
+    reached = None
+    try:
+        for packet in container.demux(s):
+            if packet.size and packet.pts is not None:
+                end = packet.pts + (packet.duration or 0)
+                reached = end if reached is None else max(reached, end)
+    except av.FFmpegError:
+        return False
+    return reached is not None and reached >= start + s.duration - slack
+
+
+def _count_decodable(path: Path) -> int:
+    """The frames that decode before the data ends or turns bad (every frame is decoded: for a damaged
+    file only). 0 leaves the header's count: such a file fails where frames are decoded, with its reason."""
+    n = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        with contextlib.suppress(av.FFmpegError):
+            for _ in container.decode(stream):
+                n += 1
+    return n
 
 
 def _count_packets(path: Path, container: av.container.InputContainer) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from askhint_assets import paths
+from askhint_assets.errors import InputError
 from askhint_assets.hashing import canonical_json
-
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 
 
 class FrameCache:
@@ -28,9 +27,10 @@ class FrameCache:
         self.root = Path(root)
 
     def path_for(self, key: str) -> Path:
-        if not _KEY.match(key) or ".." in key:
-            raise ValueError(f"invalid cache key {key!r}: use letters, digits, '.', '_' or '-'")
-        return self.root / f"{key}.npz"
+        try:
+            return paths.under(self.root, key, ".npz", what="cache key", pattern=paths.KEY)
+        except InputError as e:  # keys are made by the code, never typed: a bug, not bad input
+            raise ValueError(f"invalid cache key: {e}") from None
 
     def has(self, key: str) -> bool:
         """True if a readable-looking entry exists (a corrupt one is removed and gives False)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from askhint_assets.datasets.base import VideoRecord
+from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.video.decode import decode_sampled
 from askhint_assets.video.frame_cache import FrameCache
@@ -90,6 +91,10 @@ def extract_units(
         return 0
     wanted = np.unique(np.concatenate([u.indices for u in todo]))
     out = decode_sampled(path, wanted, max_side=max_side, mode=mode, max_offset_s=max_offset_s, threads=threads)
+    if int(wanted[-1]) >= out.info.num_frames:  # never a unit scored on a repeated last frame
+        raise VideoError(path, f"only {out.info.num_frames} frames decode, but the units were planned up to frame "
+                         f"{int(wanted[-1])} (the file changed or its data ends early since it was indexed); "
+                         "materialize dataset_index again")
     pos = {int(f): i for i, f in enumerate(wanted.tolist())}
     for u in todo:
         rows = [pos[int(f)] for f in u.indices]

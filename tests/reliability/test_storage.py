@@ -47,7 +47,7 @@ def test_home_under_a_file_is_a_clear_cli_error(tmp_path, standin):
     env.pop("DAGSTER_HOME")  # default: under ASKHINT_HOME, as `make` sets it
     proc = subprocess.run(harness.cli(), env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
-    assert f"error: {tmp_path}/file/x/dagster: cannot create the Dagster home (Not a directory)" in proc.stderr
+    assert f"error: {tmp_path}/file/x/dagster: not writable (Not a directory; ASKHINT_HOME is " in proc.stderr
     assert "Traceback" not in proc.stderr
     assert standin.request_count == 0
 

@@ -14,15 +14,14 @@ engine's process down (also at interpreter exit), so a failed run still exits.
 from __future__ import annotations
 
 import atexit
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from askhint_assets.errors import BackendError
 from askhint_assets.vlm import families
 from askhint_assets.vlm.backends.openai_backend import match_choice_logprobs
+from askhint_assets.vlm.context import context_positions
 from askhint_assets.vlm.model_source import resolve_model
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
 
@@ -55,16 +54,6 @@ def video_metadata(num_frames: int, fps: float) -> dict[str, Any]:
     """The metadata vLLM builds for ``num_frames`` JPEG frames sent with ``media_io_kwargs.video.fps``."""
     return {"total_num_frames": num_frames, "fps": float(fps), "duration": num_frames / float(fps),
             "video_backend": "jpeg_sequence", "frames_indices": list(range(num_frames)), "do_sample_frames": False}
-
-
-def model_max_len(model_dir: str | Path) -> int | None:
-    """The model's ``max_position_embeddings`` (its text config's for a VLM), from ``config.json``."""
-    try:
-        cfg = json.loads((Path(model_dir) / "config.json").read_text())
-    except (OSError, ValueError):
-        return None
-    n = (cfg.get("text_config") or {}).get("max_position_embeddings") or cfg.get("max_position_embeddings")
-    return int(n) if isinstance(n, int) and n > 0 else None
 
 
 def build_sampling_kwargs(request: VLMRequest, *, top_logprobs: int = 20, max_new_tokens: int = 64) -> dict[str, Any]:
@@ -131,7 +120,7 @@ class VLLMBackend:
         self.family = families.check_family(family)
         self.tensor_parallel_size = int(tensor_parallel_size)
         self.gpu_memory_utilization = float(gpu_memory_utilization)
-        limit = model_max_len(self.model_path)
+        limit = context_positions(self.model_path)
         if max_model_len is not None and limit is not None and int(max_model_len) > limit:
             raise BackendError(f"model.max_model_len: {max_model_len} is more than {self.model_path} has "
                                f"(max_position_embeddings {limit}); leave it out to use the model's")
