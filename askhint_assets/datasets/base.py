@@ -46,7 +46,8 @@ class VideoRecord:
 
 @dataclass
 class Dataset:
-    """A loaded data set: its videos in file order plus what was skipped and why, and ``notes``: warnings
+    """A loaded data set: its videos in file order plus the videos and annotation lines skipped and why
+    (``skipped`` by video id, ``skipped_lines`` by ``file:line``), and ``notes``: warnings
     about videos kept (a duplicate file dropped by a kind's rule, a video shorter than its header says)."""
 
     name: str
@@ -55,6 +56,7 @@ class Dataset:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     fingerprint: str = ""
     notes: list[str] = field(default_factory=list)
+    skipped_lines: list[tuple[str, str]] = field(default_factory=list)  # annotation lines that name no usable video
 
     def by_id(self) -> dict[str, VideoRecord]:
         return {v.video_id: v for v in self.videos}

@@ -47,7 +47,12 @@ def index_videos(root: str | Path) -> dict[str, list[Path]]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for f in sorted(filenames):
             if not f.startswith(".") and Path(f).suffix.lower() in VIDEO_EXTENSIONS:
-                index.setdefault(video_id_of(f), []).append(Path(dirpath) / f)
+                vid = video_id_of(f)
+                if vid != vid.strip():
+                    warnings.warn(f"{Path(dirpath) / f}: the file name starts or ends with a space, but video ids "
+                                  f"are read from annotations without surrounding spaces, so {vid!r} can never "
+                                  "match one: rename the file", stacklevel=2)
+                index.setdefault(vid, []).append(Path(dirpath) / f)
     return index
 
 
@@ -59,13 +64,22 @@ class Issues:
             raise InputError(f"must be 'raise' or 'skip', got {on_error!r}", field="on_error")
         self.on_error = on_error
         self.skipped: list[tuple[str, str]] = []
+        self.skipped_lines: list[tuple[str, str]] = []
         self.notes: list[str] = []
 
     def fail(self, key: str, err: AskHintError) -> None:
+        """A video that cannot be used (``key``: its id)."""
         if self.on_error == "raise":
             raise err
         self.skipped.append((key, str(err)))
         warnings.warn(f"skipped {key}: {err}", stacklevel=3)
+
+    def fail_line(self, path: Path, line: int | None, err: AskHintError) -> None:
+        """An annotation line that cannot be read (no video id to record it under)."""
+        if self.on_error == "raise":
+            raise err
+        self.skipped_lines.append((line_key(path, line), str(err)))
+        warnings.warn(f"skipped: {err}", stacklevel=3)
 
     def note(self, message: str) -> None:
         """A warning about a video that is kept (recorded in ``notes`` and warned)."""
@@ -244,7 +258,7 @@ def _parse_csv(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRec
             ivs = _csv_intervals(row[iv], path, line) if iv is not None else []
             out.append(_record(path, line, row[vc], row[cc], ivs, inclusive_end, seen))
         except InputError as e:
-            issues.fail(line_key(path, line), e)
+            issues.fail_line(path, line, e)
     return out
 
 
@@ -285,7 +299,7 @@ def _parse_json(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRe
             out.append(_record(path, line, obj.get("video"), obj.get("class"), [tuple(p) for p in raw],
                                inclusive_end, seen))
         except InputError as e:
-            issues.fail(line_key(path, line), e)
+            issues.fail_line(path, line, e)
     return out
 
 
@@ -321,4 +335,5 @@ def load(
     records = _parse(ann, inclusive_end, issues)
     videos = attach_videos(records, index_videos(root), annotations=ann, root=root, issues=issues)
     return Dataset(root.name, "folder", videos, issues.skipped,
-                   fingerprint("folder", ann, videos, inclusive_end=inclusive_end), issues.notes)
+                   fingerprint("folder", ann, videos, inclusive_end=inclusive_end), issues.notes,
+                   skipped_lines=issues.skipped_lines)

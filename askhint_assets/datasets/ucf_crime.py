@@ -18,7 +18,6 @@ from askhint_assets.datasets.folder import (
     check_label_intervals,
     fingerprint,
     index_videos,
-    line_key,
     make_interval,
     video_id_of,
 )
@@ -77,7 +76,7 @@ def _parse(path: Path, inclusive_end: bool, issues: Issues) -> list[VideoRecord]
         try:
             out.append(_parse_line(path, line, text, inclusive_end, seen))
         except InputError as e:
-            issues.fail(line_key(path, line), e)
+            issues.fail_line(path, line, e)
     return out
 
 
@@ -117,4 +116,5 @@ def load(
     records = _parse(ann, inclusive_end, issues)
     videos = attach_videos(records, index_videos(root), annotations=ann, root=root, issues=issues, pick=_pick)
     return Dataset(root.name, "ucf_crime", videos, issues.skipped,
-                   fingerprint("ucf_crime", ann, videos, inclusive_end=inclusive_end), issues.notes)
+                   fingerprint("ucf_crime", ann, videos, inclusive_end=inclusive_end), issues.notes,
+                   skipped_lines=issues.skipped_lines)

@@ -20,7 +20,6 @@ from askhint_assets.datasets.folder import (
     attach_videos,
     fingerprint,
     index_videos,
-    line_key,
     make_interval,
     video_id_of,
 )
@@ -88,7 +87,7 @@ def _parse(path: Path, inclusive_end: bool, issues: Issues) -> _Ann:
                                  line=line, field="name")
             out[vid] = (ivs, line)
         except InputError as e:
-            issues.fail(line_key(path, line), e)
+            issues.fail_line(path, line, e)
     return out
 
 
@@ -144,11 +143,12 @@ def load(
     index = index_videos(root)
     for vid, (_, line) in ann.items():
         if vid not in index:
-            issues.fail(line_key(ann_path, line), InputError(f"video {vid!r} not found under {root}",
+            issues.fail(vid, InputError(f"video {vid!r} not found under {root}",
                                                              path=ann_path, line=line, field="name"))
     records = [r for vid in sorted(index) if (r := _record(vid, ann, ann_path, issues, index[vid][0]))]
     # several files of one id: attach_videos names them all instead of taking the first
     records = [replace(r, path=None) if len(index[r.video_id]) > 1 else r for r in records]
     videos = attach_videos(records, index, annotations=ann_path, root=root, issues=issues)
     return Dataset(root.name, "xd_violence", videos, issues.skipped,
-                   fingerprint("xd_violence", ann_path, videos, inclusive_end=inclusive_end), issues.notes)
+                   fingerprint("xd_violence", ann_path, videos, inclusive_end=inclusive_end), issues.notes,
+                   skipped_lines=issues.skipped_lines)

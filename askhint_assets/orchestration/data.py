@@ -88,8 +88,10 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
         ]
         replace_videos(store.store(), ds.name, rows)
         n_anom = sum(v.is_anomalous for v in dataset.videos)
-        for name, reason in dataset.skipped:  # a reason that starts with its file:line says it once
-            context.log.warning(f"skipped: {reason}" if reason.startswith(f"{name}:") else f"skipped {name}: {reason}")
+        for name, reason in dataset.skipped:
+            context.log.warning(f"skipped video {name}: {reason}")
+        for _, reason in dataset.skipped_lines:  # the reason starts with its file:line
+            context.log.warning(f"skipped: {reason}")
         for note in dataset.notes:
             context.log.warning(note)
         return versioned_output(
@@ -100,11 +102,13 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
                 "anomalous": n_anom,
                 "normal": len(dataset.videos) - n_anom,
                 "skipped": len(dataset.skipped),
+                "skipped_annotation_lines": len(dataset.skipped_lines),
                 "warnings": dg.MetadataValue.md("\n".join(f"* {n}" for n in dataset.notes) or "none"),
                 "frames": sum(v.num_frames or 0 for v in dataset.videos),
                 "root": str(root),
                 "skipped_table": dg.MetadataValue.md(
-                    md_table([{"video": n, "reason": r} for n, r in dataset.skipped])
+                    md_table([{"video": n, "reason": r} for n, r in dataset.skipped]
+                             + [{"video": "(annotation line)", "reason": r} for _, r in dataset.skipped_lines])
                 ),
             },
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 from dataclasses import dataclass, replace
@@ -46,6 +47,15 @@ class VideoInfo:
 
 def _check_file(path: Path) -> None:
     if not path.exists():
+        if path.is_symlink():  # a loop or a link to nothing: say which, not "not found"
+            try:
+                path.resolve(strict=True)
+            except RuntimeError:
+                raise VideoError(path, "a symlink loop") from None
+            except OSError as e:
+                if e.errno == errno.ELOOP:
+                    raise VideoError(path, "a symlink loop") from None
+            raise VideoError(path, f"a symlink to a missing file ({path.readlink()})")
         raise VideoError(path, "file not found")
     if not path.is_file():
         raise VideoError(path, "not a file")

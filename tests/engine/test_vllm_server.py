@@ -68,3 +68,18 @@ def test_a_server_without_trust_request_mm_kwargs_stops_the_run(tmp_path: Path, 
     assert server.base_url in text and "--trust-request-mm-kwargs" in text and "video_timing: server_default" in text
     assert home.model_calls() == 0 and not home.query("SELECT * FROM predictions")
     assert served <= 4  # only the probe's requests that the server answered (text, video without fields)
+
+
+def test_a_prompt_longer_than_the_served_context_fails_with_the_server_s_reason(vllm: RunningServer,
+                                                                              smoke_dir: Path) -> None:
+    """The openai backend does not know a served model's context before asking: vLLM refuses the request, and
+    the unit fails with the server's reason (never a truncated prompt scored as if whole)."""
+    from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
+    from askhint_assets.vlm.types import Message, VLMRequest
+
+    backend = OpenAIBackend(str(smoke_dir), [vllm.base_url], api_key_env="ASKHINT_NO_KEY", max_retries=0, probe=False)
+    long_text = "Is anyone fighting near the door? " * 800  # several thousand tokens > the model's 4,096
+    (out,) = backend.generate([VLMRequest([Message("user", long_text)], None, choices=("Yes", "No"))])
+    assert not out.ok and "HTTP 400" in out.error
+    print("vLLM's reason:", out.error[:300])
+    assert "4096" in out.error or "context" in out.error.lower()

@@ -107,9 +107,11 @@ def test_broken_annotation_line_is_recorded_when_skipping(fresh, standin):
     skipped = Path(path).read_text().splitlines()[line - 1].split()[0].removesuffix(".mp4")
     out = harness.materialize(home, (*harness.UPSTREAM, "askhint_predictions", "abstract_predictions"))
     assert out.ok, out.message
-    rows = home.query("SELECT video_id, reason FROM videos WHERE status = 'skipped'")
-    assert rows == [(f"{path}:{line}", f"{path}:{line}: e1: 'oops' is not an integer frame number")], rows
-    assert harness.latest_metadata(home, "dataset_index")["skipped"] == 1
+    # a line is not a video: no `videos` row named after it; the asset's metadata lists it with its reason
+    assert home.query("SELECT video_id FROM videos WHERE status = 'skipped'") == []
+    meta = harness.latest_metadata(home, "dataset_index")
+    assert (meta["skipped"], meta["skipped_annotation_lines"]) == (0, 1)
+    assert f"{path}:{line}: e1: 'oops' is not an integer frame number" in meta["skipped_table"]
     scored = {v for (v,) in home.query("SELECT DISTINCT video_id FROM predictions WHERE score_source <> 'failed'")}
     assert scored == set(harness.SUBSET) - {skipped}, scored
     assert standin.request_count == home.scalar("SELECT count(*) FROM model_calls") > 0

@@ -133,3 +133,20 @@ def test_xd_violence_duplicates_name_every_file(tmp_path):
         xd_violence.load(tmp_path)
     assert f"video id {name!r} is claimed by 2 files" in str(e.value)
     assert all(str(f) in str(e.value) for f in files)
+
+
+def test_a_video_symlink_loop_and_a_dangling_link_say_so(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.mp4"
+    loop.symlink_to(loop)
+    with pytest.raises(VideoError, match="a symlink loop"):
+        probe(loop)
+    dangling = tmp_path / "gone.mp4"
+    dangling.symlink_to(tmp_path / "nowhere.mp4")
+    with pytest.raises(VideoError, match=r"a symlink to a missing file \(.*nowhere\.mp4\)"):
+        probe(dangling)
+
+
+def test_a_file_name_with_a_leading_space_is_named(tmp_path: Path) -> None:
+    (tmp_path / " clip.mp4").write_bytes(b"x")
+    with pytest.warns(UserWarning, match=r" clip\.mp4: the file name starts or ends with a space"):
+        folder.index_videos(tmp_path)

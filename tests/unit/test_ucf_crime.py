@@ -172,7 +172,7 @@ def test_skip_bad_lines(root: Path) -> None:
     ann.write_text(ANN + "Bogus_x264.mp4  Bogus  1  2  -1  -1\n")
     with pytest.warns(UserWarning, match="unknown class"):
         ds = ucf_crime.load(root, on_error="skip")
-    assert len(ds.videos) == 4 and ds.skipped[0][0] == f"{ann}:5"
+    assert len(ds.videos) == 4 and ds.skipped == [] and ds.skipped_lines[0][0] == f"{ann}:5"
     with pytest.raises(InputError, match="on_error"):
         ucf_crime.load(root, on_error="ignore")  # type: ignore[arg-type]
 
