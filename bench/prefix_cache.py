@@ -5,7 +5,9 @@ Two workloads, each in a fresh home against a freshly started server (so no run 
 ``default`` (ASK-Hint stage 1, stage 2 for units judged abnormal, the abstract prompt) and ``per_question``
 (the same plus each Q* question asked on its own). For each: requests and prompt tokens per video, and the
 share of prompt tokens served from the prefix cache (``vllm:prefix_cache_hits_total`` over
-``vllm:prefix_cache_queries_total``), with the wall time of the run. Runs in the real-engine side environment:
+``vllm:prefix_cache_queries_total``), with the wall time of the run. The baseline server is started with
+``--no-enable-prefix-caching``: vLLM 0.32 caches prefixes by default, so leaving the flag out changes nothing
+(a first run of this script did that and measured the same share both ways). Runs in the real-engine side environment:
 
     make bench-prefix-cache            # = .venv-vllm/bin/python bench/prefix_cache.py
     .venv-vllm/bin/python bench/prefix_cache.py --json out.json
@@ -37,7 +39,9 @@ WORKLOADS = {"default": {}, "per_question": {"scoring": {"per_question": True}}}
 
 
 def measure(work: Path, workload: str, caching: bool) -> dict:
-    recipe = VLLM_SERVE_FLAGS if caching else tuple(f for f in VLLM_SERVE_FLAGS if f != "--enable-prefix-caching")
+    # vLLM 0.32 caches prefixes by default: leaving --enable-prefix-caching out does not switch it off
+    recipe = VLLM_SERVE_FLAGS if caching else tuple(
+        "--no-enable-prefix-caching" if f == "--enable-prefix-caching" else f for f in VLLM_SERVE_FLAGS)
     name = f"{workload}-{'cache' if caching else 'nocache'}"
     model_dir = fixture_dir()
     with vllm_server(model_dir, work / f"{name}.log", recipe=recipe) as server:
@@ -74,12 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"vLLM {vllm.__version__} (CPU build), smoke-test model {fixture_dir().name}; recipe: "
           f"{' '.join(VLLM_SERVE_FLAGS)}; load average {os.getloadavg()[0]:.1f}")
     rows = [measure(work, w, c) for w in WORKLOADS for c in (True, False)]
-    print(f"\n{'workload':<14}{'prefix cache':<14}{'requests':>9}{'req/video':>11}{'prompt tok/video':>18}"
-          f"{'from cache':>12}{'wall s':>9}")
+    print(f"\n{'workload':<14}{'prefix cache':<14}{'scoring req':>12}{'all req':>9}{'req/video':>11}"
+          f"{'prompt tok/video':>18}{'from cache':>12}{'wall s':>9}")
     for r in rows:
-        print(f"{r['workload']:<14}{'on' if r['prefix_caching'] else 'off':<14}{r['requests']:>9}"
+        print(f"{r['workload']:<14}{'on' if r['prefix_caching'] else 'off':<14}{r['model_calls']:>12}{r['requests']:>9}"
               f"{r['requests_per_video']:>11.1f}{r['prompt_tokens_per_video']:>18,.0f}"
               f"{r['prefix_cache_share']:>11.1%}{r['wall_s']:>9.1f}")
+    print("(all req: what vLLM served, the probe's one-token requests included; req/video and prompt tok/video "
+          "count those too)")
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2))
     return 0
