@@ -157,6 +157,7 @@ class StandinServer:
         self.probe_count = 0
         self.mode = "vllm"
         self.fault_probes = False  # probe requests meet the faults too (a rate-limited endpoint)
+        self.version_busy = 0  # GET /version answers 503 this many times first
         self.video_num_frames = 32  # vLLM's VideoMediaIO default
         self.set_mode("vllm")
         self.in_flight = 0
@@ -199,6 +200,7 @@ class StandinServer:
             self.request_count = self.max_in_flight = self.probe_count = 0
         self.delay_s, self.fault_rule, self.predicate, self.retry_after = 0.0, None, None, 0.0
         self.fault_probes = False
+        self.version_busy = 0
         self.hang_release.clear()
         self.video_num_frames = 32
         self.set_mode("vllm")
@@ -439,7 +441,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.path == "/_standin/stats":
             self._send(200, s.stats())
         elif self.path == "/version" and not s.strict_fields:
-            self._send(200, {"version": STANDIN_VERSION})
+            with s._lock:
+                busy, s.version_busy = s.version_busy > 0, max(0, s.version_busy - 1)
+            if busy:  # a server too busy to answer at once
+                self._send(503, _error("server overloaded", 503, "ServiceUnavailableError"), {"Retry-After": "0"})
+            else:
+                self._send(200, {"version": STANDIN_VERSION})
         elif self.path in ("/health", "/ping"):
             self._send(200, {})
         else:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import closing
 
 import numpy as np
@@ -61,11 +60,13 @@ def test_next_load_overlaps_work_on_current_item() -> None:
     """Load i+1 runs while the caller still works on item i; the one after waits for the next request.
 
     The work on item i waits (event, no timing threshold) until load i+1 has finished: with strictly
-    sequential loading it would never finish and the wait would time out.
+    sequential loading it would never finish and the wait would time out. Load i+1 itself finishes only after
+    the work on item i has started (an event too), so the order checked below never depends on timing.
     """
     events: list[tuple[str, int]] = []
     lock = threading.Lock()
     loaded = {i: threading.Event() for i in range(4)}
+    working = {i: threading.Event() for i in range(4)}
 
     def log(kind: str, i: int) -> None:
         with lock:
@@ -73,13 +74,15 @@ def test_next_load_overlaps_work_on_current_item() -> None:
 
     def load(i: int) -> int:
         log("load_start", i)
-        time.sleep(0.01)  # some file I/O
+        if i > 0:
+            assert working[i - 1].wait(timeout=30), f"load {i} finished before the work on {i - 1} started"
         log("load_end", i)
         loaded[i].set()
         return i
 
     for i, _ in prefetched(range(4), load):
         log("work_start", i)
+        working[i].set()
         if i + 1 in loaded:
             assert loaded[i + 1].wait(timeout=30), f"load {i + 1} did not run during the work on {i}"
         log("work_end", i)

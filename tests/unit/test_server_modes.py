@@ -265,3 +265,10 @@ def test_a_field_refused_mid_run_is_not_sent_again(standin: StandinServer, tmp_p
     assert all(r.ok for r in out)
     refused = [e for e in standin.log if "mm_processor_kwargs" in e["body"]]
     assert len(refused) == 1  # the first request met the 422; the next ones were built without the fields
+
+
+def test_a_busy_version_endpoint_does_not_change_the_fingerprint(standin: StandinServer, tmp_path: Path) -> None:
+    """Seen under load: a /version that failed once made a rerun's fingerprint differ, re-sending everything."""
+    standin.version_busy = 1  # the backend here retries once
+    _, b, _ = run(standin, tmp_path)
+    assert b.fingerprint()["server_version"] == "0.32.0+standin" and standin.version_busy == 0

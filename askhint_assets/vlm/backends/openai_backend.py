@@ -264,7 +264,8 @@ class OpenAIBackend:
                     caps = server_probe.probe_server(
                         self._probe_post(client, url), url, self.model, want_video=self.video_mode == "video",
                         top_logprobs=self.top_logprobs, video_timing=self.video_timing)
-                    found[url] = replace(caps, version=server_probe.server_version(client, url, self._headers()))
+                    version = server_probe.server_version(self._probe_get(client, url), url)
+                    found[url] = replace(caps, version=version)
         except ProbeUnanswered as e:
             self._probe_error = self._scrub(f"probe: {e}")
             log.warning("%s; sending requests as configured", self._probe_error)
@@ -285,24 +286,30 @@ class OpenAIBackend:
 
     def _probe_post(self, client: httpx.Client, url: str) -> server_probe.Post:
         """Send one probe body to ``url``, retrying 408/429/5xx and connection errors as requests are retried."""
+        headers = {**self._headers(), **server_probe.PROBE_HEADER}
+        return lambda body: self._retrying(url, lambda: client.post(url + "/chat/completions", json=body,
+                                                                     headers=headers))
 
-        def post(body: dict) -> httpx.Response:
-            for attempt in range(self.max_retries + 1):
-                last = attempt == self.max_retries
-                try:
-                    resp = client.post(url + "/chat/completions", json=body,
-                                       headers={**self._headers(), **server_probe.PROBE_HEADER})
-                except httpx.TransportError as e:
-                    if last:
-                        raise ProbeUnanswered(f"{url}: connection error ({type(e).__name__}: {e})") from None
-                    time.sleep(self._backoff(attempt, None))
-                    continue
-                if last or not (resp.status_code in RETRY_STATUS or resp.status_code >= 500):
-                    return resp
-                time.sleep(self._backoff(attempt, _retry_after_s(resp.headers.get("retry-after"))))
-            raise AssertionError("unreachable")
+    def _probe_get(self, client: httpx.Client, url: str):
+        """``GET`` a path of the server at ``url`` with the probe's retries."""
+        return lambda full: self._retrying(url, lambda: client.get(full, headers=self._headers()))
 
-        return post
+    def _retrying(self, url: str, send) -> httpx.Response:
+        """``send()`` until it is answered with anything but 408/429/5xx, at most ``max_retries`` times again;
+        the last answer is returned, a connection that never answers raises :class:`ProbeUnanswered`."""
+        for attempt in range(self.max_retries + 1):
+            last = attempt == self.max_retries
+            try:
+                resp = send()
+            except httpx.TransportError as e:
+                if last:
+                    raise ProbeUnanswered(f"{url}: connection error ({type(e).__name__}: {e})") from None
+                time.sleep(self._backoff(attempt, None))
+                continue
+            if last or not (resp.status_code in RETRY_STATUS or resp.status_code >= 500):
+                return resp
+            time.sleep(self._backoff(attempt, _retry_after_s(resp.headers.get("retry-after"))))
+        raise AssertionError("unreachable")
 
     # -- remembered probes (a rerun with every answer cached contacts no server) ------------------------
 

@@ -250,13 +250,19 @@ def _timing_fallback(url: str, why: str, video_timing: str) -> Timing:
     raise ProbeError(timing_message(url, why))
 
 
-def server_version(client: httpx.Client, url: str, headers: dict) -> str | None:
-    """The server's version from ``GET <root>/version`` (vLLM serves it beside ``/v1``); None elsewhere."""
+def server_version(get: Callable[[str], httpx.Response], url: str) -> str | None:
+    """The server's version from ``GET <root>/version`` (vLLM serves it beside ``/v1``); None where the server
+    answers without one (another server). ``get`` retries like ``post``; a server that never answers raises
+    :class:`ProbeUnanswered` (a transient failure must not change the fingerprint)."""
     root = url[: -len("/v1")] if url.endswith("/v1") else url
+    resp = get(root + "/version")
+    if _unanswered(resp) and resp.status_code not in (401, 403, 404):
+        raise ProbeUnanswered(f"{url}: GET /version failed: {describe(resp)}")
+    if resp.status_code != 200:
+        return None
     try:
-        resp = client.get(root + "/version", headers=headers)
-        version = resp.json().get("version") if resp.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, AttributeError):
+        version = resp.json().get("version")
+    except (ValueError, AttributeError):
         return None
     return str(version) if version else None
 
