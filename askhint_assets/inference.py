@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.templates import (
     STAGE1_CHOICES,
     YES_NO_CHOICES,
@@ -29,7 +30,6 @@ from askhint_assets.prompts.templates import (
     yes_no_messages,
 )
 from askhint_assets.store import now
-from askhint_assets.vlm.cache import CachedRunner
 from askhint_assets.vlm.context import Prompt
 from askhint_assets.vlm.parse import parse_stage1, parse_stage2, parse_yes_no
 from askhint_assets.vlm.score import abnormal_probability, aggregate_question_scores, yes_probability

@@ -11,6 +11,7 @@ from askhint_assets import paths
 from askhint_assets.errors import VideoError
 from askhint_assets.inference import Unit, predict, predict_per_question, prompts_to_check
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
+from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.templates import Templates
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store
@@ -19,7 +20,6 @@ from askhint_assets.store.prompts import prompt_version_content
 from askhint_assets.store.videos import mark_videos_failed, unit_frame_rows
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import DecodeOptions, FrameSource, default_workers, unit_frames
-from askhint_assets.vlm.cache import CachedRunner
 
 
 def decode_options(s: PipelineSettings) -> DecodeOptions:

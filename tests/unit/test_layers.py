@@ -129,7 +129,6 @@ KNOWN: frozenset[tuple[str, str]] = frozenset({
     ("askhint_assets.questions.select", "askhint_assets.store"),
     ("askhint_assets.questions.select", "askhint_assets.store.prompts"),
     ("askhint_assets.store.videos", "askhint_assets.inference"),
-    ("askhint_assets.vlm.cache", "askhint_assets.store"),
 })
 
 
