@@ -13,7 +13,6 @@ import json
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -30,6 +29,7 @@ from askhint_assets.prompts.templates import (
     yes_no_messages,
 )
 from askhint_assets.store import now
+from askhint_assets.video.units import Unit
 from askhint_assets.vlm.context import Prompt
 from askhint_assets.vlm.parse import parse_stage1, parse_stage2, parse_yes_no
 from askhint_assets.vlm.score import abnormal_probability, aggregate_question_scores, yes_probability
@@ -40,20 +40,6 @@ R = TypeVar("R")
 
 TEMPLATES = ("askhint", "abstract")  # per_question: see predict_per_question
 ABSTRACT_QUESTION_SET = "abstract"
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One scored window of one video (the whole video in ``video`` granularity)."""
-
-    dataset: str
-    plan: str
-    video_id: str
-    unit: int
-    start_frame: int
-    end_frame: int
-    frames_key: str
-    frames_fps: float
 
 
 def prediction_row(u: Unit, *, question_set: str, model: str, template: str, run_id: str, **fields) -> dict:

@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext
 
 from askhint_assets import paths
 from askhint_assets.errors import VideoError
-from askhint_assets.inference import Unit, predict, predict_per_question, prompts_to_check
+from askhint_assets.inference import predict, predict_per_question, prompts_to_check
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.templates import Templates
@@ -20,6 +20,7 @@ from askhint_assets.store.prompts import prompt_version_content
 from askhint_assets.store.videos import mark_videos_failed, unit_frame_rows
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import DecodeOptions, FrameSource, default_workers, unit_frames
+from askhint_assets.video.units import Unit
 
 
 def decode_options(s: PipelineSettings) -> DecodeOptions:

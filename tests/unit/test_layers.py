@@ -128,7 +128,6 @@ KNOWN: frozenset[tuple[str, str]] = frozenset({
     ("askhint_assets.orchestration.resources", "askhint_assets.demo.hooks"),
     ("askhint_assets.questions.select", "askhint_assets.store"),
     ("askhint_assets.questions.select", "askhint_assets.store.prompts"),
-    ("askhint_assets.store.videos", "askhint_assets.inference"),
 })
 
 

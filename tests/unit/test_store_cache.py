@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from askhint_assets.inference import Unit, predict
+from askhint_assets.inference import predict
 from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.templates import default_templates
 from askhint_assets.store import Store
+from askhint_assets.video.units import Unit
 from askhint_assets.vlm.cache import request_hash
 from askhint_assets.vlm.types import Message, VLMRequest
 from tests.fakes import FakeBackend
