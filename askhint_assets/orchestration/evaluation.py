@@ -21,7 +21,7 @@ from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.orchestration.scoring import ScoringTask, decode_options, score_units
-from askhint_assets.questions.select import select_qstar
+from askhint_assets.pipeline.qstar import select_qstar
 from askhint_assets.store import now
 from askhint_assets.store.lineage import history
 from askhint_assets.store.predictions import score_source_counts, store_report_rows, unit_scores, video_timings

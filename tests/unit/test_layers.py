@@ -126,8 +126,6 @@ KNOWN: frozenset[tuple[str, str]] = frozenset({
     ("askhint_assets.cli_plan", "askhint_assets.demo.smoke_model"),
     ("askhint_assets.orchestration.data", "askhint_assets.demo.datasets"),
     ("askhint_assets.orchestration.resources", "askhint_assets.demo.hooks"),
-    ("askhint_assets.questions.select", "askhint_assets.store"),
-    ("askhint_assets.questions.select", "askhint_assets.store.prompts"),
 })
 
 
