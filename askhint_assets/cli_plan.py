@@ -48,14 +48,12 @@ class PlanReport:
 
 def videos_from_headers(settings) -> list[PlanVideo]:
     """The data set's videos with frame count, fps and size from their headers (nothing decoded)."""
-    from askhint_assets.datasets.registry import load_dataset
+    from askhint_assets.datasets.registry import load_dataset, write_demo
     from askhint_assets.video.decode import probe
 
     ds = settings.dataset
     if not ds.root and not settings.dataset_root().exists():  # the generated demo, made as the pipeline would
-        from askhint_assets.demo.datasets import DEMO_GENERATORS
-
-        DEMO_GENERATORS[ds.kind](settings.dataset_root())
+        write_demo(ds.kind, settings.dataset_root())
     data = load_dataset(ds.kind, settings.dataset_root(), ds.annotations, on_error="skip")
     out = []
     for v in data.videos:
@@ -80,9 +78,9 @@ def pixel_bounds_for(settings) -> tuple[int, int, str]:
 
     m = settings.model
     if settings.is_smoke_model:
-        from askhint_assets.demo.smoke_model import ensure_smoke_model
+        from askhint_assets.vlm.backends.registry import resolve_model_path
 
-        folder: Path | None = ensure_smoke_model(log=None)  # the committed fixture: nothing is trained
+        folder: Path | None = Path(resolve_model_path(m.path))  # the committed fixture: nothing is trained
     else:
         try:
             folder = resolve_model(m.path, m.revision, download=False).path
@@ -176,9 +174,9 @@ def cached_responses(settings) -> int | None:
     m = settings.model
     names = {m.path, Path(m.path).name}
     if settings.is_smoke_model:
-        from askhint_assets.demo.smoke_model import ensure_smoke_model
+        from askhint_assets.vlm.backends.registry import resolve_model_path
 
-        names.add(ensure_smoke_model(log=None).name)
+        names.add(Path(resolve_model_path(m.path)).name)
     held = 0
     for raw, n in Store(db).responses_per_fingerprint().items():
         fp = json.loads(raw)

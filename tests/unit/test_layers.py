@@ -97,9 +97,9 @@ def external_imports_of(path: Path, source: str | None = None) -> list[tuple[int
     return sorted(set(out))
 
 
-def violations(files: list[Path], sources: dict[Path, str] | None = None, known: frozenset = frozenset()) -> list[str]:
+def violations(files: list[Path], sources: dict[Path, str] | None = None) -> list[str]:
     """One line per import that points up a layer, or names the plug-in from outside it (``sources``: the
-    text of a file instead of what is on disk; ``known``: ``(module, target)`` pairs left out)."""
+    text of a file instead of what is on disk)."""
     bad = []
     for path in files:
         me = module_name(path)
@@ -107,8 +107,6 @@ def violations(files: list[Path], sources: dict[Path, str] | None = None, known:
         for line, target in imports_of(path, (sources or {}).get(path)):
             t_rank, t_layer = layer_of(target)
             where = f"{path.relative_to(ROOT)}:{line}"
-            if (me, target) in known:
-                continue
             if t_layer == "plug-in" and layer != "plug-in":
                 bad.append(f"{where}: {me} ({layer}) imports the plug-in {target}; reach it through a registry")
             elif t_rank > rank:
@@ -118,15 +116,6 @@ def violations(files: list[Path], sources: dict[Path, str] | None = None, known:
                 bad.append(f"{path.relative_to(ROOT)}:{line}: {me} ({layer}) imports {lib}, "
                            f"which only {' and '.join(EXTERNAL[lib])} may")
     return bad
-
-
-KNOWN: frozenset[tuple[str, str]] = frozenset({
-    # the violations found when the fence was extended to every package; each fix removes its line
-    ("askhint_assets.cli_plan", "askhint_assets.demo.datasets"),
-    ("askhint_assets.cli_plan", "askhint_assets.demo.smoke_model"),
-    ("askhint_assets.orchestration.data", "askhint_assets.demo.datasets"),
-    ("askhint_assets.orchestration.resources", "askhint_assets.demo.hooks"),
-})
 
 
 def package_files() -> list[Path]:
@@ -144,7 +133,7 @@ def test_every_module_is_on_a_layer():
 
 
 def test_no_module_imports_a_higher_layer_or_the_plugin():
-    bad = violations(package_files(), known=KNOWN)
+    bad = violations(package_files())
     assert not bad, "imports that point up a layer:\n" + "\n".join(bad)
 
 
@@ -171,12 +160,6 @@ def test_the_fence_fails_on_a_planted_upward_import(module, source, expected):
         return
     found = violations([planted], {planted: source})
     assert len(found) == 1 and expected in found[0], found
-
-
-def test_the_known_violations_are_still_there():
-    """A fixed violation leaves :data:`KNOWN` too, so the list only shrinks."""
-    present = {(module_name(p), t) for p in package_files() for _, t in imports_of(p)}
-    assert sorted(KNOWN - present) == []
 
 
 def test_a_lower_or_same_layer_import_passes():
