@@ -43,8 +43,9 @@ def _load_records(dataset: str, annotations: Path, scored_ids: list[str], inclus
 def _write_eval_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
     """Insert (or replace, same report_id and metric) rows in DuckDB table ``eval_reports``."""
     from askhint_assets.store import Store
+    from askhint_assets.store.predictions import store_report_rows
 
-    Store(db_path).upsert("eval_reports", rows)
+    store_report_rows(Store(db_path), rows)
 
 
 def _fmt(v: Any) -> str:

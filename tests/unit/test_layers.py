@@ -1,7 +1,7 @@
 """The import fence: every module of ``askhint_assets`` sits on one layer and imports only its own layer or
 lower ones (README, "How the code is laid out"); Dagster is imported by the Dagster layer and the CLI only,
-DuckDB by the store only. Read from the syntax tree, so imports inside functions and
-``TYPE_CHECKING`` blocks count too.
+DuckDB by the store only, and SQL is written in the store only. Read from the syntax tree, so imports inside
+functions and ``TYPE_CHECKING`` blocks count too.
 
 From the ground up: foundations → core → store → pipeline → orchestration → CLI. ``demo/`` is a plug-in: it
 may import the layers it plugs into (up to the pipeline), and no module outside it names it; the plug-in
@@ -11,6 +11,7 @@ loader (:mod:`askhint_assets.plugins`) finds it by a string, through the registr
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,27 @@ def violations(files: list[Path], sources: dict[Path, str] | None = None) -> lis
     return bad
 
 
+SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|WITH|DROP|ALTER)\b")
+STORE_CALLS = {"upsert", "replace_where", "query", "scalar", "execute", "executemany", "sql"}
+"""Calls that take SQL or a table name (``Store``'s and DuckDB's): the store's business."""
+
+
+def sql_outside_the_store(files: list[Path], sources: dict[Path, str] | None = None) -> list[str]:
+    """One line per SQL statement (a string that starts like one) or store call outside ``store/``."""
+    bad = []
+    for path in files:
+        if layer_of(module_name(path))[1] == "store":
+            continue
+        source = (sources or {}).get(path) or path.read_text()
+        for node in ast.walk(ast.parse(source, str(path))):
+            where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value):
+                bad.append(f"{where}: SQL {node.value.strip()[:40]!r}; write a function in askhint_assets/store/")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in STORE_CALLS:
+                bad.append(f"{where}: {ast.unparse(node)[:60]}; write a function in askhint_assets/store/")
+    return bad
+
+
 def package_files() -> list[Path]:
     return sorted(PKG.rglob("*.py"))
 
@@ -160,6 +182,22 @@ def test_the_fence_fails_on_a_planted_upward_import(module, source, expected):
         return
     found = violations([planted], {planted: source})
     assert len(found) == 1 and expected in found[0], found
+
+
+def test_sql_lives_in_the_store_only():
+    bad = sql_outside_the_store(package_files())
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("source", [
+    'st.query("SELECT 1")\n',
+    'def f(con):\n    return con.execute(f"  SELECT count(*) FROM {t}").fetchone()\n',
+    'Store(p).upsert("eval_reports", rows)\n',
+])
+def test_the_sql_fence_fails_on_planted_sql(source):
+    planted = PKG / "cli_ops.py"
+    assert sql_outside_the_store([planted], {planted: source})
+    assert sql_outside_the_store([PKG / "store" / "db.py"], {PKG / "store" / "db.py": source}) == []
 
 
 def test_a_lower_or_same_layer_import_passes():
