@@ -14,6 +14,7 @@ from askhint_assets.orchestration.resources import StoreResource, VLMResource, m
 from askhint_assets.pipeline import prompt_length
 from askhint_assets.pipeline.prompt_length import stored_templates
 from askhint_assets.pipeline.runner import CachedRunner
+from askhint_assets.prompts.templates import Template
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.store.predictions import store_predictions
 from askhint_assets.store.videos import mark_videos_failed, unit_frame_rows
@@ -79,7 +80,7 @@ def score_units(
         on_rows=keep,
     )
     with source:  # stops its decoding processes, if any
-        if template == "per_question":
+        if template == Template.PER_QUESTION:
             rows = predict_per_question(units, aggregate=task.aggregate, **common)
         else:
             rows = predict(units, template=template, **common)
