@@ -204,3 +204,30 @@ def test_a_lower_or_same_layer_import_passes():
     planted = PKG / "orchestration" / "planted.py"
     source = "from askhint_assets.store import Store\nfrom . import chain\nimport askhint_assets.paths, dagster\n"
     assert violations([planted], {planted: source}) == []
+
+
+BENCH_IMPORTS_OF_TESTS = {  # still to move into support/; a moved one must leave this list
+    ("bench/fault_injection.py", "tests.reliability"),
+    ("bench/screenshot_ui.py", "tests.e2e"),
+}
+
+
+def _top_imports(path: Path, roots: tuple[str, ...]) -> set[str]:
+    """Modules under ``roots`` that ``path`` imports, anywhere in the file (as written, absolute only)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        out |= {n for n in names if n.split(".")[0] in roots}
+    return out
+
+
+def test_bench_and_tests_do_not_import_each_other():
+    """What both need lives in support/ (and engine/ for the real-engine tier)."""
+    found = {(str(p.relative_to(ROOT)), m) for p in sorted((ROOT / "bench").rglob("*.py"))
+             for m in _top_imports(p, ("tests",))}
+    found |= {(str(p.relative_to(ROOT)), m) for p in sorted((ROOT / "tests").rglob("*.py"))
+              for m in _top_imports(p, ("bench",))}
+    assert sorted(found - BENCH_IMPORTS_OF_TESTS) == []
+    assert sorted(BENCH_IMPORTS_OF_TESTS - found) == []  # moved: drop it from the list
