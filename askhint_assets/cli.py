@@ -43,8 +43,9 @@ def _load_records(dataset: str, annotations: Path, scored_ids: list[str], inclus
 def _write_eval_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
     """Insert (or replace, same report_id and metric) rows in DuckDB table ``eval_reports``."""
     from askhint_assets.store import Store
+    from askhint_assets.store.predictions import store_report_rows
 
-    Store(db_path).upsert("eval_reports", rows)
+    store_report_rows(Store(db_path), rows)
 
 
 def _fmt(v: Any) -> str:
@@ -257,13 +258,13 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     from askhint_assets import ids, paths
     from askhint_assets.hashing import hash_obj
     from askhint_assets.orchestration.resources import VLMResource
+    from askhint_assets.pipeline.runner import CachedRunner
     from askhint_assets.prompts.loader import load_prompt_set
     from askhint_assets.prompts.versions import class_prompt_content
     from askhint_assets.questions import generate
     from askhint_assets.settings import load_settings
     from askhint_assets.store import Store, now
     from askhint_assets.store.prompts import record_prompt_version
-    from askhint_assets.vlm.cache import CachedRunner
 
     s = load_settings()
     store_dir = paths.prompts_store()

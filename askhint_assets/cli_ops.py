@@ -105,6 +105,7 @@ def report_cmd() -> None:
     """Print the latest evaluation report of each configured data set, and where things are."""
     from askhint_assets.settings import load_settings
     from askhint_assets.store import Store
+    from askhint_assets.store.predictions import activity
 
     names = [one.dataset.name for one in load_settings().per_dataset()]
     report_files = [paths.report_path(name) for name in names]
@@ -113,14 +114,9 @@ def report_cmd() -> None:
         raise AskHintError(f"{', '.join(missing)}: no report yet; run `make demo` or materialize evaluation_report")
     for path in report_files:
         click.echo(path.read_text())
-    st = Store(paths.db_path())
-    with st.connect(read_only=True) as con:
-        calls = con.execute("SELECT count(*), count(DISTINCT run_id) FROM model_calls").fetchone()
-        preds = con.execute(
-            "SELECT count(*) FROM predictions WHERE list_contains(?, dataset)", [names]
-        ).fetchone()[0]
+    preds, sent, runs = activity(Store(paths.db_path()), names)
     click.echo(f"DuckDB: {paths.db_path()}")
-    click.echo(f"  predictions rows: {preds}; model requests ever sent: {calls[0]} in {calls[1]} run(s)")
+    click.echo(f"  predictions rows: {preds}; model requests ever sent: {sent} in {runs} run(s)")
     click.echo(f"Report file(s): {', '.join(str(p) for p in report_files)}")
     click.echo("UI: `make ui`, then open http://127.0.0.1:3000 (asset groups prompts, data, inference, evaluation)")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from askhint_assets.errors import AskHintError, InputError
+from askhint_assets.prompts.templates import Template
 
 # Qwen/Qwen2.5-VL-7B-Instruct's published preprocessor_config.json bounds (no video config in the release).
 RELEASED_MIN_PIXELS, RELEASED_MAX_PIXELS = 3136, 12845056
@@ -48,14 +49,12 @@ class PlanReport:
 
 def videos_from_headers(settings) -> list[PlanVideo]:
     """The data set's videos with frame count, fps and size from their headers (nothing decoded)."""
-    from askhint_assets.datasets.registry import load_dataset
+    from askhint_assets.datasets.registry import load_dataset, write_demo
     from askhint_assets.video.decode import probe
 
     ds = settings.dataset
     if not ds.root and not settings.dataset_root().exists():  # the generated demo, made as the pipeline would
-        from askhint_assets.demo.datasets import DEMO_GENERATORS
-
-        DEMO_GENERATORS[ds.kind](settings.dataset_root())
+        write_demo(ds.kind, settings.dataset_root())
     data = load_dataset(ds.kind, settings.dataset_root(), ds.annotations, on_error="skip")
     out = []
     for v in data.videos:
@@ -80,9 +79,9 @@ def pixel_bounds_for(settings) -> tuple[int, int, str]:
 
     m = settings.model
     if settings.is_smoke_model:
-        from askhint_assets.demo.smoke_model import ensure_smoke_model
+        from askhint_assets.vlm.backends.registry import resolve_model_path
 
-        folder: Path | None = ensure_smoke_model(log=None)  # the committed fixture: nothing is trained
+        folder: Path | None = Path(resolve_model_path(m.path))  # the committed fixture: nothing is trained
     else:
         try:
             folder = resolve_model(m.path, m.revision, download=False).path
@@ -113,9 +112,9 @@ def template_texts(settings, n_questions: int) -> dict[str, list]:
     qs = (pool * (n_questions // max(len(pool), 1) + 1))[:n_questions]
     t = ps.templates
     out = {"askhint/stage1": stage1_messages(t, qs), "askhint/stage2": stage2_messages(t, qs, t.abnormal_word),
-           "abstract": abstract_messages(t)}
+           Template.ABSTRACT: abstract_messages(t)}
     if settings.scoring.per_question:
-        out["per_question"] = yes_no_messages(t, qs[0])
+        out[Template.PER_QUESTION] = yes_no_messages(t, qs[0])
     return out
 
 
@@ -150,16 +149,16 @@ def estimate(settings, videos: list[PlanVideo], tokenizer=None, n_questions: int
     rep.frames_decoded = len(decoded)
     units = sum(rep.units.values())
     vis = sum(sum(t) for t in per_unit_tokens.values())
-    rep.requests = {"askhint/stage1": units, "askhint/stage2": units, "abstract": units}
+    rep.requests = {"askhint/stage1": units, "askhint/stage2": units, Template.ABSTRACT: units}
     if sc.per_question:
-        rep.requests["per_question"] = units * nq
+        rep.requests[Template.PER_QUESTION] = units * nq
     texts = template_texts(settings, nq)
     for name, msgs in texts.items():
         if tokenizer is not None:
             prompt = families.render_prompt(settings.model.family, msgs, None)
             rep.text_tokens[name] = len(tokenizer.encode(prompt, add_special_tokens=False))
             rep.prompt_tokens[name] = rep.requests[name] * rep.text_tokens[name] + (
-                vis * (nq if name == "per_question" else 1))
+                vis * (nq if name == Template.PER_QUESTION else 1))
     if tokenizer is None:
         rep.notes.append("no tokenizer at hand: text tokens not counted (give --tokenizer FOLDER)")
     return rep
@@ -176,9 +175,9 @@ def cached_responses(settings) -> int | None:
     m = settings.model
     names = {m.path, Path(m.path).name}
     if settings.is_smoke_model:
-        from askhint_assets.demo.smoke_model import ensure_smoke_model
+        from askhint_assets.vlm.backends.registry import resolve_model_path
 
-        names.add(ensure_smoke_model(log=None).name)
+        names.add(Path(resolve_model_path(m.path)).name)
     held = 0
     for raw, n in Store(db).responses_per_fingerprint().items():
         fp = json.loads(raw)

@@ -13,15 +13,16 @@ import json
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 
+from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.templates import (
     STAGE1_CHOICES,
     YES_NO_CHOICES,
+    Template,
     Templates,
     abstract_messages,
     stage1_messages,
@@ -29,7 +30,7 @@ from askhint_assets.prompts.templates import (
     yes_no_messages,
 )
 from askhint_assets.store import now
-from askhint_assets.vlm.cache import CachedRunner
+from askhint_assets.video.units import Unit
 from askhint_assets.vlm.context import Prompt
 from askhint_assets.vlm.parse import parse_stage1, parse_stage2, parse_yes_no
 from askhint_assets.vlm.score import abnormal_probability, aggregate_question_scores, yes_probability
@@ -38,22 +39,8 @@ from askhint_assets.vlm.types import VLMRequest, VLMResponse
 T = TypeVar("T")
 R = TypeVar("R")
 
-TEMPLATES = ("askhint", "abstract")  # per_question: see predict_per_question
+TEMPLATES = (Template.ASKHINT, Template.ABSTRACT)  # per_question: see predict_per_question
 ABSTRACT_QUESTION_SET = "abstract"
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One scored window of one video (the whole video in ``video`` granularity)."""
-
-    dataset: str
-    plan: str
-    video_id: str
-    unit: int
-    start_frame: int
-    end_frame: int
-    frames_key: str
-    frames_fps: float
 
 
 def prediction_row(u: Unit, *, question_set: str, model: str, template: str, run_id: str, **fields) -> dict:
@@ -170,7 +157,7 @@ def predict(
     """
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}; expected one of {TEMPLATES}")
-    if template == "askhint" and not questions:
+    if template == Template.ASKHINT and not questions:
         raise ValueError("the askhint template needs at least one guiding question")
     qs = list(questions)
     all_rows: list[dict] = []
@@ -205,7 +192,7 @@ def _predict_chunk(
             max_new_tokens=max_new_tokens,
         )
 
-    msgs1 = stage1_messages(templates, qs) if template == "askhint" else abstract_messages(templates)
+    msgs1 = stage1_messages(templates, qs) if template == Template.ASKHINT else abstract_messages(templates)
     stage1 = runner.run([request(u, msgs1, STAGE1_CHOICES, 4) for u in chunk])
     rows = []
     need_stage2: list[int] = []
@@ -229,7 +216,7 @@ def _predict_chunk(
             )
         )
         abnormal = answer == templates.abnormal_word or (answer is None and scored.score >= 0.5)
-        if template == "askhint" and r1.ok and abnormal:
+        if template == Template.ASKHINT and r1.ok and abnormal:
             need_stage2.append(i)
     if need_stage2:
         reqs = []
@@ -318,7 +305,7 @@ def predict_per_question(
                         u,
                         question_set=question_set,
                         model=model,
-                        template="per_question",
+                        template=Template.PER_QUESTION,
                         run_id=runner.run_id,
                         score=float(aggregate_question_scores([s.score for s in scored], aggregate)),
                         score_source=source,
@@ -349,9 +336,9 @@ def prompts_to_check(template: str, t: Templates, questions: list[str], prompt_d
             return prompt_dir / "class_questions.yaml", longest_q
         return prompt_dir / "templates.yaml", text
 
-    if template == "abstract":
+    if template == Template.ABSTRACT:
         return [Prompt("abstract", abstract_messages(t), *blame(t.abstract))]
-    if template == "per_question":
+    if template == Template.PER_QUESTION:
         return [Prompt("per-question", yes_no_messages(t, longest_q), *blame(t.yes_no))]
     return [Prompt("askhint stage 1", stage1_messages(t, questions), *blame(t.stage1)),
             Prompt("askhint stage 2", stage2_messages(t, questions, t.abnormal_word), *blame(t.stage2))]

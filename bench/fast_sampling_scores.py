@@ -30,13 +30,18 @@ from askhint_assets.datasets.registry import load_dataset  # noqa: E402
 from askhint_assets.demo.datasets import generate_demo  # noqa: E402
 from askhint_assets.evaluation.frames import video_frame_scores, window_frame_scores  # noqa: E402
 from askhint_assets.evaluation.metrics import evaluate  # noqa: E402
-from askhint_assets.inference import Unit, predict  # noqa: E402
+from askhint_assets.inference import predict  # noqa: E402
+from askhint_assets.pipeline.runner import CachedRunner  # noqa: E402
 from askhint_assets.prompts.loader import load_prompt_set  # noqa: E402
 from askhint_assets.store import Store  # noqa: E402
 from askhint_assets.video.frame_cache import FrameCache  # noqa: E402
 from askhint_assets.video.sampling import SamplingConfig  # noqa: E402
-from askhint_assets.video.units import extract_units, plan_units, video_file_key  # noqa: E402
-from askhint_assets.vlm.cache import CachedRunner  # noqa: E402
+from askhint_assets.video.units import (  # noqa: E402
+    Unit,
+    extract_units,
+    plan_units,
+    video_file_key,
+)
 from bench.feed_gpu import table  # noqa: E402
 from bench.throughput import compute_qstar, machine_line, make_subset, pick_subset  # noqa: E402
 

@@ -46,16 +46,20 @@ sys.path.insert(0, str(ROOT))
 
 from askhint_assets import paths  # noqa: E402
 from askhint_assets.datasets.base import VideoRecord  # noqa: E402
-from askhint_assets.inference import Unit, predict  # noqa: E402
+from askhint_assets.inference import predict  # noqa: E402
+from askhint_assets.pipeline.runner import CachedRunner  # noqa: E402
 from askhint_assets.prompts.loader import load_prompt_set  # noqa: E402
 from askhint_assets.store import Store  # noqa: E402
 from askhint_assets.video.decode import decode_sampled, probe  # noqa: E402
 from askhint_assets.video.frame_cache import FrameCache  # noqa: E402
 from askhint_assets.video.frame_source import DecodeOptions, FrameSource, UnitFrames  # noqa: E402
 from askhint_assets.video.sampling import SamplingConfig, sample_indices  # noqa: E402
-from askhint_assets.video.units import plan_units, video_file_key  # noqa: E402
+from askhint_assets.video.units import (  # noqa: E402
+    Unit,
+    plan_units,
+    video_file_key,
+)
 from askhint_assets.vlm.backends.openai_backend import OpenAIBackend  # noqa: E402
-from askhint_assets.vlm.cache import CachedRunner  # noqa: E402
 from bench.shaped_videos import shaped_video  # noqa: E402
 from bench.throughput import machine_line  # noqa: E402
 

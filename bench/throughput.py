@@ -57,7 +57,8 @@ from askhint_assets.datasets.registry import load_dataset  # noqa: E402
 from askhint_assets.datasets.ucf_crime import ANNOTATION_FILE  # noqa: E402
 from askhint_assets.demo.datasets import MANIFEST, generate_demo  # noqa: E402
 from askhint_assets.hashing import hash_obj  # noqa: E402
-from askhint_assets.inference import Unit, predict, predict_per_question  # noqa: E402
+from askhint_assets.inference import predict, predict_per_question  # noqa: E402
+from askhint_assets.pipeline.runner import CachedRunner  # noqa: E402
 from askhint_assets.prompts.loader import load_prompt_set, question_table  # noqa: E402
 from askhint_assets.prompts.templates import STAGE1_CHOICES, Templates, stage1_messages  # noqa: E402
 from askhint_assets.settings import (  # noqa: E402
@@ -70,8 +71,12 @@ from askhint_assets.settings import (  # noqa: E402
 from askhint_assets.store import Store  # noqa: E402
 from askhint_assets.video.frame_cache import FrameCache  # noqa: E402
 from askhint_assets.video.sampling import SamplingConfig  # noqa: E402
-from askhint_assets.video.units import extract_units, plan_units, video_file_key  # noqa: E402
-from askhint_assets.vlm.cache import CachedRunner  # noqa: E402
+from askhint_assets.video.units import (  # noqa: E402
+    Unit,
+    extract_units,
+    plan_units,
+    video_file_key,
+)
 from askhint_assets.vlm.types import VLMRequest  # noqa: E402
 
 STANDIN_LABEL = "openai client + stand-in server (no model): client overhead only"

@@ -20,7 +20,7 @@ def smoke_model_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def real_vocab_model_dir() -> Path:
-    """A tiny random Qwen2.5-VL on the released Qwen2.5 vocabulary (:mod:`tests.real_vocab`), built once into
+    """A tiny random Qwen2.5-VL on the released Qwen2.5 vocabulary (:mod:`support.real_vocab`), built once into
     the shared model cache (keyed by the recipe's source hash, under a lock: parallel workers wait, then reuse)."""
     import hashlib
     import shutil
@@ -28,7 +28,7 @@ def real_vocab_model_dir() -> Path:
 
     from askhint_assets import paths
     from askhint_assets.file_lock import exclusive
-    from tests import real_vocab
+    from support import real_vocab
 
     recipe = hashlib.sha256(Path(real_vocab.__file__).read_bytes()).hexdigest()[:12]
     root = paths.model_cache_dir()

@@ -8,7 +8,7 @@ different inputs. Outputs have vLLM's shapes: ``RequestOutput.outputs[0]`` is a 
 whose ``logprobs`` holds, per generated token, ``dict[token_id -> Logprob(logprob, rank, decoded_token)]``.
 
 When the engine's model folder holds a tokenizer (e.g. the real-vocabulary checkpoint of
-:mod:`tests.real_vocab`), the fake works on that vocabulary instead, as vLLM does: it tokenizes the prompt
+:mod:`support.real_vocab`), the fake works on that vocabulary instead, as vLLM does: it tokenizes the prompt
 with the checkpoint's tokenizer (a video needs exactly one ``<|video_pad|>`` token), draws logits over the
 whole embedding (152,064 rows), lifts the first tokens of the answer words (``ANSWER_WORDS``) above the
 rest at the first step (as an instructed model would), and decodes with that tokenizer.

@@ -1,19 +1,25 @@
 """The registry of data set kinds: how each is loaded, how its ground truth is read, whether it has a demo.
 
 Settings validation (``dataset.kind``), the CLI (``askhint evaluate --dataset``) and the Dagster layer read
-the kinds from here. A kind's module is imported only when that kind is used.
+the kinds from here. A kind's module is imported only when that kind is used. The generated demo of a kind
+is written by the generator a plug-in registers (:func:`register_demo`; the demo package, loaded through
+:mod:`askhint_assets.plugins`), so this package never imports ``askhint_assets.demo``.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from askhint_assets.datasets.base import Dataset, VideoRecord
 from askhint_assets.errors import InputError
+from askhint_assets.plugins import load_plugins
+
+DemoGenerator = Callable[[Path], object]
+"""Called with the data set root; writes the kind's generated demo there (videos and annotations)."""
 
 
 @dataclass(frozen=True)
@@ -76,3 +82,25 @@ def ground_truth(
     if entry.ground_truth == "names":
         return list(mod.records_from_names(list(video_ids), annotations, inclusive_end=inclusive_end))
     return list(mod.parse_annotations(annotations, inclusive_end=inclusive_end))
+
+
+_DEMOS: dict[str, DemoGenerator] = {}
+
+
+def register_demo(kind: str, generator: DemoGenerator) -> None:
+    """Make ``generator`` write the generated demo of ``kind`` (a kind whose entry has ``has_demo``)."""
+    name = get_kind(kind).name
+    if name in _DEMOS and _DEMOS[name] is not generator:
+        raise ValueError(f"data set kind {name!r} already has a demo generator")
+    _DEMOS[name] = generator
+
+
+def write_demo(kind: str, root: str | Path) -> None:
+    """Write the generated demo of ``kind`` into ``root`` through the generator a plug-in registered."""
+    name = get_kind(kind).name
+    if name not in _DEMOS:
+        load_plugins()
+    if name not in _DEMOS:
+        raise InputError(f"no generated demo of the {name} kind is registered; set the data set's `root`",
+                         field="dataset.root")
+    _DEMOS[name](Path(root))

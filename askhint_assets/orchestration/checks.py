@@ -16,6 +16,7 @@ import dagster as dg
 from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource
+from askhint_assets.prompts.templates import Template
 from askhint_assets.store.predictions import (
     frame_auc_of_reports,
     parse_results,
@@ -233,7 +234,7 @@ def _not_below_abstract(evaluation_report: dict, store: StoreResource) -> dg.Ass
         per.setdefault(g or "-", {})[template] = None if v is None or math.isnan(v) else v
     rows, passed, texts = [], True, []
     for g, auc in per.items():
-        a, b = auc.get("askhint"), auc.get("abstract")
+        a, b = auc.get(Template.ASKHINT), auc.get(Template.ABSTRACT)
         ok = a is not None and b is not None and a >= b
         passed &= ok
         texts.append(f"{g}: " + (f"ASK-Hint {a:.4f} {'>=' if ok else '<'} abstract {b:.4f}"

@@ -56,13 +56,11 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
     )
     @fails_clearly
     def dataset_index(context: AssetExecutionContext, store: StoreResource) -> dg.Output[dict]:
-        from askhint_assets.datasets.registry import load_dataset
+        from askhint_assets.datasets.registry import load_dataset, write_demo
 
         root = s.dataset_root()
         if not ds.root:  # the generated demo in the kind's layout
-            from askhint_assets.demo.datasets import DEMO_GENERATORS
-
-            DEMO_GENERATORS[ds.kind](root)
+            write_demo(ds.kind, root)
         dataset = load_dataset(
             ds.kind, root, ds.annotations, on_error=ds.on_error, inclusive_end=ds.inclusive_end
         )

@@ -21,7 +21,8 @@ from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.orchestration.scoring import ScoringTask, decode_options, score_units
-from askhint_assets.questions.select import select_qstar
+from askhint_assets.pipeline.qstar import select_qstar
+from askhint_assets.prompts.templates import Template
 from askhint_assets.store import now
 from askhint_assets.store.lineage import history
 from askhint_assets.store.predictions import score_source_counts, store_report_rows, unit_scores, video_timings
@@ -29,7 +30,8 @@ from askhint_assets.store.prompts import ABLATION_METHOD, record_question_set
 from askhint_assets.store.videos import load_units, load_videos
 
 GROUP = "evaluation"
-LABELS = {"askhint": "ASK-Hint", "per_question": "ASK-Hint, per question", "abstract": "abstract prompt"}
+LABELS = {Template.ASKHINT: "ASK-Hint", Template.PER_QUESTION: "ASK-Hint, per question",
+          Template.ABSTRACT: "abstract prompt"}
 SMOKE_NOTE = (
     "**Smoke-test model**: a tiny Qwen2.5-VL trained for minutes on synthetic clips. "
     "Its AUC shows the wiring works; it is not a result about ASK-Hint."
@@ -88,12 +90,12 @@ def report_markdown(
 ) -> str:
     """The human-readable report: per granularity, ASK-Hint beside the abstract prompt; published numbers."""
     granularities = list(dict.fromkeys(g for g, _ in results))
-    first = results[(granularities[0], "askhint")]
+    first = results[(granularities[0], Template.ASKHINT)]
     lines = [f"# askhint report: data set `{dataset}`", ""]
-    if refs["askhint"]["smoke_model"]:
+    if refs[Template.ASKHINT]["smoke_model"]:
         lines += [SMOKE_NOTE, ""]
     lines += [
-        f"Model `{refs['askhint']['model']}`, Q* `{refs['askhint']['question_set']}`, "
+        f"Model `{refs[Template.ASKHINT]['model']}`, Q* `{refs[Template.ASKHINT]['question_set']}`, "
         f"{first.n_videos} videos ({first.n_anomalous_videos} anomalous), {first.n_frames} frames; "
         f"{n_failed} video(s) failed and are excluded.",
     ]
@@ -143,7 +145,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         n_failed = len(load_videos(st, dataset, only_ok=False)) - len(videos)
         head = s.scoring.granularities[0]
         results, curves, rows, report_ids = {}, {}, [], {}
-        for g, plan in refs["askhint"]["plans"].items():
+        for g, plan in refs[Template.ASKHINT]["plans"].items():
             for name, ref in refs.items():
                 scores = frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing)
                 missing = [v.video_id for v in videos if v.video_id not in scores]
@@ -167,10 +169,10 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         roc = roc_plot(curves, f"ROC, pooled frames ({head}): {dataset}")
         per_class = {
             c: {LABELS[n]: results[(head, n)].per_class_auc.get(c, float("nan")) for n in refs}
-            for c in sorted(results[(head, "askhint")].per_class_auc)
+            for c in sorted(results[(head, Template.ASKHINT)].per_class_auc)
         }
         bars = per_class_bar(per_class, f"Per-class AUC ({head}): {dataset}")
-        a, b = results[(head, "askhint")], results[(head, "abstract")]
+        a, b = results[(head, Template.ASKHINT)], results[(head, Template.ABSTRACT)]
         versions = [
             {"question_set": h["question_set"], "created_at": h["created_at"], "size": h["size"],
              "frame_auc": h.get("frame_auc"), "Q*": " / ".join(h["questions"])}
@@ -191,7 +193,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "failed_videos": n_failed,
                 "units_scored_from_answer_text": sum(c.get("answer", 0) for c in sources.values()),
                 "answers_by_video_input": dg.MetadataValue.json(timings),
-                "smoke_test_model": bool(refs["askhint"]["smoke_model"]),
+                "smoke_test_model": bool(refs[Template.ASKHINT]["smoke_model"]),
                 "report": dg.MetadataValue.md(md),
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),
                 "per_class_auc": dg.MetadataValue.md(image_md(bars, "per-class AUC")),
@@ -224,9 +226,9 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
             store: StoreResource,
         ) -> dg.Output[dict]:
             refs = {
-                "askhint": askhint_predictions,
-                "per_question": per_question_predictions,
-                "abstract": abstract_predictions,
+                Template.ASKHINT: askhint_predictions,
+                Template.PER_QUESTION: per_question_predictions,
+                Template.ABSTRACT: abstract_predictions,
             }
             return report(context, refs, dataset_index, store.store())
 
@@ -242,7 +244,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
             dataset_index: dict,
             store: StoreResource,
         ) -> dg.Output[dict]:
-            refs = {"askhint": askhint_predictions, "abstract": abstract_predictions}
+            refs = {Template.ASKHINT: askhint_predictions, Template.ABSTRACT: abstract_predictions}
             return report(context, refs, dataset_index, store.store())
 
     if not s.questions.ablation_sizes:
@@ -287,10 +289,10 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "settings": json.dumps({"target_size": size, "produced_by": "prompt_count_ablation"}),
                 "method": ABLATION_METHOD,
             })
-            task = ScoringTask(template="askhint", questions=qs, question_set=qset, templates_ref=inference_templates,
-                               on_error=s.dataset.on_error, decode=decode_options(s))
+            task = ScoringTask(template=Template.ASKHINT, questions=qs, question_set=qset,
+                               templates_ref=inference_templates, on_error=s.dataset.on_error, decode=decode_options(s))
             _, runner, _ = score_units(context, units, task, store, vlm)
-            ref = {"dataset": dataset, "question_set": qset, "model": model_label(vlm), "template": "askhint",
+            ref = {"dataset": dataset, "question_set": qset, "model": model_label(vlm), "template": Template.ASKHINT,
                    "smoke_model": vlm.is_smoke, "templates_version": inference_templates["version"]}
             result = evaluate(frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing), videos)
             report_id = ids.report_id(ref, plan, result.to_rows(), ablation=True)

@@ -6,7 +6,7 @@ solo pool: the step runs in the worker's own process, which may start the frame-
 are acknowledged when they end (``task_acks_late``), so a task whose worker dies (its host or its process)
 goes back to the queue after the visibility timeout and another worker runs it again. A step run again
 sends no request that was answered and stored before: answers are stored as they come and requests are
-locked and cached per request (:mod:`askhint_assets.vlm.cache`), and prediction rows are upserted by key.
+locked and cached per request (:mod:`askhint_assets.pipeline.runner`), and prediction rows are upserted by key.
 """
 
 from __future__ import annotations

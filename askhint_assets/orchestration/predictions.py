@@ -14,6 +14,7 @@ from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.orchestration.scoring import ScoringTask, check_prompt_length, decode_options, score_units
+from askhint_assets.prompts.templates import Template
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.store.videos import load_units
 
@@ -143,7 +144,7 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
                    shard: tuple[int, int] | None, chain: DatasetChain) -> dg.AssetsDefinition:
     """An asset scoring every unit (or one shard's) with ``template``; Q* is an input unless abstract."""
     s = chain.settings
-    prompt_inputs = ("inference_templates",) + (() if template == "abstract" else ("guiding_questions",))
+    prompt_inputs = ("inference_templates",) + (() if template == Template.ABSTRACT else ("guiding_questions",))
 
     @dg.asset(key=chain.names.key(name), group_name=chain.names.group(GROUP), code_version=code_version,
               description=description, automation_condition=ON_SETTLED_NEW_DATA_VERSION,
@@ -191,13 +192,13 @@ def build_prediction_assets(chain: DatasetChain) -> list:
     s = chain.settings
     model_version = s.section_hash("model")
     agg = s.scoring.per_question_aggregate
-    templates = {"askhint_predictions": "askhint", "abstract_predictions": "abstract"}
+    templates = {"askhint_predictions": Template.ASKHINT, "abstract_predictions": Template.ABSTRACT}
     if s.scoring.per_question:
-        templates["per_question_predictions"] = "per_question"
+        templates["per_question_predictions"] = Template.PER_QUESTION
     n = s.execution.shards
     out = []
     for name, template in templates.items():
-        version = "1-" + model_version + ("-" + agg if template == "per_question" else "")
+        version = "1-" + model_version + ("-" + agg if template == Template.PER_QUESTION else "")
         description = _DESCRIPTIONS[name].format(agg=agg)
         if n == 1:
             out.append(_scoring_asset(name, template, version, description, None, chain))

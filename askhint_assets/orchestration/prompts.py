@@ -15,11 +15,12 @@ from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
 from askhint_assets.orchestration.resources import EmbedderResource, StoreResource, VLMResource, model_label
+from askhint_assets.pipeline.qstar import load_embeddings_of, select_qstar
+from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.loader import PromptSet, load_prompt_set
 from askhint_assets.prompts.versions import class_prompt_content, template_content
 from askhint_assets.questions.cluster import ClusterConfig, cluster_questions
 from askhint_assets.questions.compress import SUMMARY_PROMPT, SUMMARY_SYSTEM, Selected, summarise_clusters
-from askhint_assets.questions.select import load_embeddings_of, select_qstar
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store
 from askhint_assets.store.prompts import (
@@ -29,7 +30,6 @@ from askhint_assets.store.prompts import (
     store_clusters,
     store_embeddings,
 )
-from askhint_assets.vlm.cache import CachedRunner
 
 GROUP = "prompts"
 

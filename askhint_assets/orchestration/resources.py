@@ -10,13 +10,10 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from askhint_assets import paths
-from askhint_assets.demo import hooks as demo_hooks
 from askhint_assets.settings import SMOKE_MODEL, ModelSettings, PipelineSettings
 from askhint_assets.store import Store
 from askhint_assets.vlm.backends import registry
 from askhint_assets.vlm.types import VLMBackend
-
-demo_hooks.register()  # `model.path: smoke` -> the demo's smoke-test model (the one place that wires the demo in)
 
 
 class StoreResource(dg.ConfigurableResource):
@@ -51,7 +48,7 @@ class VLMResource(dg.ConfigurableResource):
     (:mod:`askhint_assets.vlm.backends.registry`): ``transformers`` (local folder), ``openai`` (any
     OpenAI-compatible server), ``vllm`` (offline engine, optional extra), or any name registered there
     (a test registers its fake backend under a name of its own and sets ``backend`` to it).
-    ``model_path="smoke"`` resolves through the demo's hook: the tiny smoke-test model (the committed
+    ``model_path="smoke"`` resolves through the demo plug-in's hook: the tiny smoke-test model (the committed
     fixture, or the shared model cache)."""
 
     backend: str = "transformers"

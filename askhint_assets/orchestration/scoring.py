@@ -9,17 +9,18 @@ from dagster import AssetExecutionContext
 
 from askhint_assets import paths
 from askhint_assets.errors import VideoError
-from askhint_assets.inference import Unit, predict, predict_per_question, prompts_to_check
+from askhint_assets.inference import predict, predict_per_question
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.prompts.templates import Templates
+from askhint_assets.pipeline import prompt_length
+from askhint_assets.pipeline.prompt_length import stored_templates
+from askhint_assets.pipeline.runner import CachedRunner
+from askhint_assets.prompts.templates import Template
 from askhint_assets.settings import PipelineSettings
-from askhint_assets.store import Store
 from askhint_assets.store.predictions import store_predictions
-from askhint_assets.store.prompts import prompt_version_content
 from askhint_assets.store.videos import mark_videos_failed, unit_frame_rows
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import DecodeOptions, FrameSource, default_workers, unit_frames
-from askhint_assets.vlm.cache import CachedRunner
+from askhint_assets.video.units import Unit
 
 
 def decode_options(s: PipelineSettings) -> DecodeOptions:
@@ -27,11 +28,6 @@ def decode_options(s: PipelineSettings) -> DecodeOptions:
     model in ``execution.decode_workers`` processes (0: cores minus one)."""
     ex = s.execution
     return DecodeOptions.for_plan(s.sampling.config(), ex.decode_workers or default_workers(), ex.decode_ahead)
-
-
-def _templates(st: Store, ref: dict) -> Templates:
-    t = prompt_version_content(st, ref["version"], made_by="inference_templates")["templates"]
-    return Templates(**{**t, "groups": tuple(t["groups"])})
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ def score_units(
     not be decoded (recorded as failed; with ``on_error: raise`` an error)."""
     st = store.store()
     template, templates_ref = task.template, task.templates_ref
-    templates = _templates(st, templates_ref)
+    templates = stored_templates(st, templates_ref)
     source = frame_source(st, units, task.decode)
     runner = CachedRunner(vlm.get_backend(shard), st, run_id=context.run_id, batch_size=vlm.batch_size)
     done = [0]
@@ -84,7 +80,7 @@ def score_units(
         on_rows=keep,
     )
     with source:  # stops its decoding processes, if any
-        if template == "per_question":
+        if template == Template.PER_QUESTION:
             rows = predict_per_question(units, aggregate=task.aggregate, **common)
         else:
             rows = predict(units, template=template, **common)
@@ -94,28 +90,12 @@ def score_units(
 
 
 def check_prompt_length(s: PipelineSettings, task: ScoringTask, store: StoreResource, vlm: VLMResource) -> str:
-    """Before any request: the task's prompts (text with Q* + the largest unit's video tokens + the answer)
-    against the model's positions; an InputError naming the prompt file, the longest item and both counts
-    when one cannot fit. Returns what was found, for the log (served models: not checked, their context is
-    not known here)."""
-    from askhint_assets.vlm.backends import registry
-    from askhint_assets.vlm.backends.transformers_backend import pixel_bounds
-    from askhint_assets.vlm.context import budget_of, check_fits
-    from askhint_assets.vlm.preprocess import video_tokens
-
-    if not registry.get_backend_entry(vlm.backend).local_model:
-        return f"prompt length not checked: the context of the served model {vlm.model_path} is not known here"
-    folder = vlm.resolved_model_path()
-    budget = budget_of(folder, s.model.family)
-    if budget is None:
-        return f"prompt length not checked: no max_position_embeddings or tokenizer in {folder}"
-    side = s.sampling.max_side or 1 << 16  # no bound: the processor's per-frame pixel bound decides
-    video = video_tokens(s.sampling.max_frames, side, side, *pixel_bounds(folder))["tokens"] + 2  # + start/end
-    prompts = prompts_to_check(task.template, _templates(store.store(), task.templates_ref), task.questions,
-                               s.prompt_dir(), budget.count)
-    need = check_fits(budget, prompts, video, s.model.max_new_tokens)
-    return "prompt tokens at most " + ", ".join(f"{k} {v:,}" for k, v in need.items()) + (
-        f" of {budget.positions:,} positions")
+    """The pipeline's prompt-length check (:func:`askhint_assets.pipeline.prompt_length.check_prompt_length`)
+    for ``task`` with the resource's model."""
+    return prompt_length.check_prompt_length(
+        s, task.template, stored_templates(store.store(), task.templates_ref), task.questions,
+        vlm.backend, vlm.model_path, vlm.resolved_model_path,
+    )
 
 
 def frame_source(st, units: list[Unit], decode: DecodeOptions) -> FrameSource:

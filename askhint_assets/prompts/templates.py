@@ -9,11 +9,27 @@ Templates are filled with ``str.format``; a literal brace must be doubled (``{{`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from askhint_assets.vlm.types import Message
 
 STAGE1_CHOICES: tuple[str, str] = ("Normal", "Abnormal")
 YES_NO_CHOICES: tuple[str, str] = ("Yes", "No")
+
+
+class Template:
+    """How a unit is asked: ASK-Hint's two stages with Q*, the abstract prompt without questions, or each
+    question of Q* on its own (Yes/No). The values are what ``predictions.template`` and
+    ``eval_reports.template`` hold.
+
+    Plain strings, not an ``Enum``: a template name travels into Dagster metadata, whose serializer refuses
+    enums it does not know, and into the pickled asset outputs and DuckDB rows, which stay plain strings."""
+
+    ASKHINT: Final = "askhint"
+    ABSTRACT: Final = "abstract"
+    PER_QUESTION: Final = "per_question"
+    ALL: Final = (ASKHINT, ABSTRACT, PER_QUESTION)
+
 
 # Each template field and the placeholder it must contain (None: no placeholder).
 PLACEHOLDERS: dict[str, str | None] = {

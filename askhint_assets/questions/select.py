@@ -1,36 +1,32 @@
-"""Q* from stored clusters: the selection the ``guiding_questions`` asset and the prompt-count ablation share."""
+"""Q* under a prompt set's rules: the selection the ``guiding_questions`` asset and the prompt-count ablation
+share (the pipeline's :mod:`askhint_assets.pipeline.qstar` reads its inputs from the store)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
-from askhint_assets.questions.compress import compress
-from askhint_assets.store import Store
-from askhint_assets.store.prompts import cluster_labels, load_embeddings, prompt_version_content
+from askhint_assets.questions.compress import Selected, compress
 
 
-def load_embeddings_of(st: Store, ref: dict) -> tuple[list[str], list[str], list[str], np.ndarray]:
-    """Question ids, classes, texts and embeddings of the embedding set a prompt-chain reference names."""
-    return load_embeddings(st, ref["version"], ref["embedder"])
-
-
-def select_qstar(st: Store, clusters_ref: dict, target: int) -> tuple[list, list[str], np.ndarray]:
-    """Q* of ``target`` questions from stored clusters (the prompt set's settings.yaml rules).
-
-    Returns the selected questions, the class of every input question and the cluster labels.
-    """
-    prompt_settings = prompt_version_content(st, clusters_ref["version"])["settings"]
-    qids, classes, questions, emb = load_embeddings_of(st, clusters_ref)
-    label_of = cluster_labels(st, clusters_ref["clustering_id"])
-    labels = np.array([label_of[i] for i in qids])
-    selected = compress(
+def select_by_settings(
+    questions: list[str],
+    emb: np.ndarray,
+    labels: np.ndarray,
+    ids: list[str],
+    target: int,
+    prompt_settings: Mapping[str, Any],
+) -> list[Selected]:
+    """Q* of ``target`` questions from clustered questions, under the prompt set's settings.yaml rules."""
+    return compress(
         questions,
         emb,
         labels,
         target_size=target,
         per_cluster=tuple(prompt_settings.get("per_cluster", (2, 3))),
         dedup_threshold=float(prompt_settings.get("dedup_threshold", 0.95)),
-        ids=qids,
+        ids=ids,
         linkage=prompt_settings.get("merge_linkage", "ward"),
     )
-    return selected, classes, labels

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from askhint_assets.errors import AskHintError
+from askhint_assets.prompts.templates import Template
 from askhint_assets.store.db import Store
 from askhint_assets.store.prompts import ABLATION_METHOD
 
@@ -312,14 +313,14 @@ def lineage(store: Store, report_id: str | None = None, dataset: str | None = No
         if rep["template"] is None:
             gaps.append(f"report from external scores ({rep['source']}): no predictions, Q* or prompts behind it")
             return _clean({**out, "untraceable": gaps})
-        out["baseline"] = _baseline(con, rep) if rep["template"] == "askhint" else None
+        out["baseline"] = _baseline(con, rep) if rep["template"] == Template.ASKHINT else None
         preds = _predictions(con, rep, gaps)
         out["predictions"] = preds
         if preds is not None:
             out["plan"] = _plan(con, rep["dataset"], preds["plan"], rep["granularity"], gaps)
             out["model"] = _model(con, rep, preds["plan"], preds["runs"])
-        qs = _question_set(con, rep["question_set"]) if rep["template"] == "askhint" else None
-        if rep["template"] == "askhint" and qs is None:
+        qs = _question_set(con, rep["question_set"]) if rep["template"] == Template.ASKHINT else None
+        if rep["template"] == Template.ASKHINT and qs is None:
             gaps.append(f"question set {rep['question_set']} is not in question_sets")
         out["question_set"] = qs
         prompt_set = qs["prompt_set"] if qs else None

@@ -96,7 +96,18 @@ def video_timings(st: Store, ref: dict) -> dict[str, int]:
 
 
 def store_report_rows(st: Store, rows: list[dict[str, Any]]) -> None:
+    """Insert (or replace, same report_id and metric) rows of ``eval_reports``."""
     st.upsert("eval_reports", rows)
+
+
+def activity(st: Store, datasets: list[str]) -> tuple[int, int, int]:
+    """``(prediction rows of the data sets, model requests ever sent, runs that sent them)``, read-only."""
+    with st.connect(read_only=True) as con:
+        calls = con.execute("SELECT count(*), count(DISTINCT run_id) FROM model_calls").fetchone()
+        preds = con.execute(
+            "SELECT count(*) FROM predictions WHERE list_contains(?, dataset)", [datasets]
+        ).fetchone()[0]
+    return preds, calls[0], calls[1]
 
 
 def frame_auc_of_reports(st: Store, report_ids: list[str]) -> pl.DataFrame:

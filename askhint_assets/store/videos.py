@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from askhint_assets.datasets.base import VideoRecord
-from askhint_assets.inference import Unit
 from askhint_assets.store.db import Store, now
+from askhint_assets.video.units import Unit
 
 
 def replace_videos(st: Store, dataset: str, rows: list[dict[str, Any]]) -> None:

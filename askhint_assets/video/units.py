@@ -41,6 +41,20 @@ def video_file_key(path: str | Path) -> str:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """One scored window of one video (the whole video in ``video`` granularity)."""
+
+    dataset: str
+    plan: str
+    video_id: str
+    unit: int
+    start_frame: int
+    end_frame: int
+    frames_key: str
+    frames_fps: float
+
+
+@dataclass(frozen=True)
 class PlannedUnit:
     window: Window
     indices: np.ndarray

@@ -1,7 +1,7 @@
 """The backends under contract: each real backend class wired to its local stand-in.
 
 * ``transformers``: ``TransformersBackend`` on the tiny random Qwen2.5-VL with the released Qwen2.5
-  vocabulary (session fixture ``real_vocab_model_dir``, :mod:`tests.real_vocab`), loaded once per session.
+  vocabulary (session fixture ``real_vocab_model_dir``, :mod:`support.real_vocab`), loaded once per session.
 * ``openai``: ``OpenAIBackend`` against the stand-in vLLM-format server (one per session, reset per test),
   extended to answer the per-question prompts with ``Yes``/``No`` tokens.
 * ``vllm``: ``VLLMBackend`` on the fake ``vllm`` package of :mod:`tests.vllm_fake`, given the same

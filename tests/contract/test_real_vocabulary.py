@@ -1,4 +1,4 @@
-"""Tokenisation and template facts on the released Qwen2.5 vocabulary (:mod:`tests.real_vocab`).
+"""Tokenisation and template facts on the released Qwen2.5 vocabulary (:mod:`support.real_vocab`).
 
 Asserted, not printed: the choices' first tokens, which tokens the scores are read at, when teacher
 forcing is used, and that every template the pipeline sends renders through the checkpoint's own
@@ -29,10 +29,10 @@ from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
 from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
 from askhint_assets.vlm.backends.vllm_backend import VLLMBackend
 from askhint_assets.vlm.types import Message, VLMRequest
+from support.real_vocab import SPECIAL_IDS
 from tests import vllm_fake
 from tests.contract.conftest import REAL_VOCAB_ID
 from tests.contract.test_backend_contract import BRIGHT, DARK, QUESTIONS_A, clip
-from tests.real_vocab import SPECIAL_IDS
 
 T = default_templates()
 

@@ -17,7 +17,7 @@ from askhint_assets import paths
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration import resources
 from askhint_assets.orchestration.prompts import build_prompt_assets, guiding_code_version
-from askhint_assets.questions.select import select_qstar
+from askhint_assets.pipeline.qstar import select_qstar
 from askhint_assets.settings import PipelineSettings, load_settings
 from askhint_assets.store import Store
 from askhint_assets.vlm.backends import registry

@@ -15,6 +15,7 @@ from askhint_assets.questions.compress import (
     summarise_with_llm,
 )
 from askhint_assets.questions.embed import Embedder, default_model_path
+from askhint_assets.questions.select import select_by_settings
 from askhint_assets.vlm.types import VLMResponse
 
 STORE = Path(__file__).resolve().parents[2] / "prompts_store"
@@ -157,6 +158,16 @@ def _compress_store(stores, name, **over):
         linkage=s["merge_linkage"],
     )
     return compress(qs, emb, labels, **{**kw, **over})
+
+
+@pytest.mark.parametrize("name", ["ucf_crime", "xd_violence"])
+def test_select_by_settings_applies_the_prompt_sets_rules(stores, name):
+    ps, rows, qs, emb = stores[name]
+    labels = cluster_questions(emb, ClusterConfig.from_dict(ps.settings["clustering"])).labels
+    ids = [r["question_id"] for r in rows]
+    got = select_by_settings(qs, emb, labels, ids, ps.settings["target_size"], ps.settings)
+    assert got == _compress_store(stores, name)
+    assert select_by_settings(qs, emb, labels, ids, 4, {}) == compress(qs, emb, labels, target_size=4, ids=ids)
 
 
 def _coverage(stores, name, sel):

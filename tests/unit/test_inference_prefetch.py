@@ -8,10 +8,11 @@ from contextlib import closing
 import numpy as np
 import pytest
 
-from askhint_assets.inference import Unit, predict, predict_per_question, prefetched
+from askhint_assets.inference import predict, predict_per_question, prefetched
+from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.templates import default_templates
 from askhint_assets.store import Store
-from askhint_assets.vlm.cache import CachedRunner
+from askhint_assets.video.units import Unit
 from tests.fakes import FakeBackend
 
 

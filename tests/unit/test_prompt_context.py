@@ -12,7 +12,9 @@ from askhint_assets import paths
 from askhint_assets.demo.smoke_model import ensure_smoke_model
 from askhint_assets.errors import InputError
 from askhint_assets.inference import prompts_to_check
+from askhint_assets.pipeline.prompt_length import check_prompt_length
 from askhint_assets.prompts.loader import load_prompt_set
+from askhint_assets.settings import PipelineSettings
 from askhint_assets.vlm.context import budget_of, check_fits, context_positions
 
 PROMPTS = paths.PROMPTS_STORE / "ucf_crime"
@@ -65,3 +67,17 @@ def test_video_tokens_count_against_the_context(budget, templates):
     prompts = prompts_to_check("abstract", templates, [], PROMPTS, budget.count)
     with pytest.raises(InputError, match=r"\+ 4,090 video \+ 64 answer\) but the model has 4,096 positions"):
         check_fits(budget, prompts, 4090, 64)
+
+
+def test_the_pipeline_check_measures_a_local_model_and_skips_a_served_one(templates):
+    s = PipelineSettings()
+    folder = str(ensure_smoke_model(log=None))
+    qs = ["Do you see punching, kicking, or wrestling?"] * 6
+    got = check_prompt_length(s, "askhint", templates, qs, "transformers", "smoke", lambda: folder)
+    assert got.startswith("prompt tokens at most askhint stage 1 ") and got.endswith(" of 4,096 positions"), got
+    served = check_prompt_length(s, "askhint", templates, qs, "openai", "served-name",
+                                 lambda: pytest.fail("a served model is not resolved"))
+    assert served == "prompt length not checked: the context of the served model served-name is not known here"
+    with pytest.raises(InputError, match=r"class_questions\.yaml"):
+        check_prompt_length(s, "per_question", templates, ["Is it " + "very " * 5000 + "odd?"], "transformers",
+                            "smoke", lambda: folder)

@@ -78,13 +78,27 @@ def test_registering_resolving_and_refusing_names():
     assert e.value.field == "model.backend"
 
 
+def test_the_demo_plugs_in_through_the_registries_on_the_first_miss(tmp_path):
+    loaded = _modules_after(
+        "from askhint_assets.datasets import registry as kinds\n"
+        "from askhint_assets.vlm.backends import registry\n"
+        "assert 'askhint_assets.demo.hooks' not in sys.modules and 'smoke' not in registry._PATH_HOOKS\n"
+        "assert registry.resolve_model_path('/models/m') == '/models/m'  # a miss loads the plug-ins\n"
+        "from askhint_assets.demo import hooks\n"
+        "assert registry._PATH_HOOKS['smoke'] is hooks.smoke_model_path\n"
+        "assert {k for k in kinds.KIND_NAMES if kinds.get_kind(k).has_demo} == set(kinds._DEMOS)\n"
+    )
+    # registering renders nothing and builds no model: those modules load when a demo or the model is needed
+    assert not {"askhint_assets.demo.datasets", "askhint_assets.demo.smoke_model", "torch"} & set(loaded)
+    with pytest.raises(InputError, match="no generated demo of the folder kind") as e:
+        kinds.write_demo("folder", tmp_path)
+    assert e.value.field == "dataset.root"
+
+
 def test_vlm_resource_builds_through_the_registry_and_pins_shards_to_servers():
-    from askhint_assets.demo import hooks
     from askhint_assets.orchestration.resources import VLMResource
     from askhint_assets.settings import ModelSettings
 
-    # the resources wire the demo's one hook in: `smoke` resolves through it, nothing else imports the demo
-    assert registry._PATH_HOOKS["smoke"] is hooks.smoke_model_path
     built = []
     registry.register_backend("res_test", lambda model, **o: built.append((model, o)) or object(),
                               options=("base_urls",), local_model=False, needs_base_urls=True)

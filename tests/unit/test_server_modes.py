@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from askhint_assets.errors import BackendError
-from askhint_assets.inference import Unit, predict, predict_per_question
+from askhint_assets.inference import predict, predict_per_question
+from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.templates import default_templates
 from askhint_assets.store import SCHEMA_VERSION, Store
+from askhint_assets.video.units import Unit
 from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
-from askhint_assets.vlm.cache import CachedRunner
 from tests.standin_server import StandinServer
 
 MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"

@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from askhint_assets.inference import Unit, predict
+from askhint_assets.inference import predict, prediction_row
+from askhint_assets.pipeline.runner import CachedRunner
 from askhint_assets.prompts.templates import default_templates
 from askhint_assets.store import Store
-from askhint_assets.vlm.cache import CachedRunner, request_hash
+from askhint_assets.store.predictions import activity, store_predictions
+from askhint_assets.video.units import Unit
+from askhint_assets.vlm.cache import request_hash
 from askhint_assets.vlm.types import Message, VLMRequest
 from tests.fakes import FakeBackend
 
@@ -214,3 +217,17 @@ def test_request_locks_hold_only_the_stripes_of_their_requests(tmp_path):
         release.set()
         p.join(20)
     assert _stripe_is_free(path, "abc")  # released with the process's context
+
+
+def test_activity_counts_the_data_sets_predictions_and_every_request(tmp_path):
+    st = Store(tmp_path / "d.duckdb")
+    with st.connect():  # the database, with its schema
+        pass
+    assert activity(st, ["a"]) == (0, 0, 0)
+    st.upsert("model_calls", [{"call_id": f"c{i}", "request_hash": "h", "run_id": f"r{i % 2}"} for i in range(3)])
+    store_predictions(st, [
+        prediction_row(Unit(ds, "p", "v", i, 0, 8, "k", 1.0), question_set="q", model="m", template="askhint",
+                       run_id="r")
+        for ds, n in (("a", 2), ("b", 3)) for i in range(n)
+    ])
+    assert activity(st, ["a"]) == (2, 3, 2) and activity(st, ["a", "b"]) == (5, 3, 2)

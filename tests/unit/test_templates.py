@@ -7,6 +7,7 @@ from askhint_assets.prompts.templates import (
     PLACEHOLDERS,
     STAGE1_CHOICES,
     YES_NO_CHOICES,
+    Template,
     abstract_messages,
     default_templates,
     format_groups,
@@ -77,3 +78,9 @@ def test_format_groups():
     assert format_groups(("A",)) == "A"
     assert format_groups(("A", "B")) == "A or B"
     assert format_groups(("A", "B", "C")) == "A, B, or C"
+
+
+def test_template_names_are_the_stored_plain_strings():
+    """Stored in predictions and eval_reports and sent into Dagster metadata: plain str, these spellings."""
+    assert Template.ALL == ("askhint", "abstract", "per_question")
+    assert all(type(t) is str for t in Template.ALL)

@@ -8,8 +8,9 @@ Other backends (a plug-in, a test's fake) are added with :func:`register_backend
 run time exists only in the process that registered it.
 
 A *model-path hook* turns a symbolic ``model.path`` into a local folder for backends that load weights
-themselves; the demo package registers the ``smoke`` hook (build + train the smoke-test model), so this
-package never imports ``askhint_assets.demo``.
+themselves; the demo plug-in registers the ``smoke`` hook (build + train the smoke-test model) when
+:mod:`askhint_assets.plugins` loads it, which happens on the first path with no hook, so this package never
+imports ``askhint_assets.demo``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from askhint_assets.errors import InputError
+from askhint_assets.plugins import load_plugins
 
 if TYPE_CHECKING:
     from askhint_assets.vlm.types import VLMBackend
@@ -101,7 +103,10 @@ def register_model_path(name: str, hook: PathHook, *, replace: bool = False) -> 
 
 
 def resolve_model_path(path: str, settings: Mapping[str, Any] | None = None) -> str:
-    """``path`` itself, or the folder its hook returns (the hook may build the model first)."""
+    """``path`` itself, or the folder its hook returns (the hook may build the model first). A path with no
+    hook loads the plug-ins first, which may register one."""
+    if path not in _PATH_HOOKS:
+        load_plugins()
     hook = _PATH_HOOKS.get(path)
     return path if hook is None else str(hook(settings or {}))
 

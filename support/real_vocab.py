@@ -8,7 +8,7 @@ regex, NFC, byte-level) with the 14 special tokens appended at their released id
 Qwen2.5-VL-Instruct's chat template. The model has the real architecture's token ids and the embedding
 padded to 152,064 rows like the released one, with tiny hidden sizes (a few MB, fast on CPU).
 
-``python -m tests.real_vocab OUT`` writes the checkpoint to ``OUT``.
+``python -m support.real_vocab OUT`` writes the checkpoint to ``OUT``.
 """
 
 from __future__ import annotations
