@@ -14,6 +14,7 @@ from askhint_assets.evaluation.frames import smooth, window_frame_scores
 from askhint_assets.evaluation.metrics import EvalResult, evaluate, pooled_frame_arrays
 from askhint_assets.evaluation.plots import ablation_plot, per_class_bar, roc_plot
 from askhint_assets.evaluation.published import published_rows
+from askhint_assets.evaluation.tree_frames import tree_frame_scores
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration.automation import on_new_predictions
 from askhint_assets.orchestration.chain import DatasetChain
@@ -24,7 +25,13 @@ from askhint_assets.orchestration.scoring import ScoringTask, decode_options, sc
 from askhint_assets.questions.select import select_qstar
 from askhint_assets.store import now
 from askhint_assets.store.lineage import history
-from askhint_assets.store.predictions import score_source_counts, store_report_rows, unit_scores, video_timings
+from askhint_assets.store.predictions import (
+    node_scores,
+    score_source_counts,
+    store_report_rows,
+    unit_scores,
+    video_timings,
+)
 from askhint_assets.store.prompts import ABLATION_METHOD, record_question_set
 from askhint_assets.store.videos import load_units, load_videos
 
@@ -46,6 +53,20 @@ def frame_scores_for(
         if v.video_id not in windows:
             continue
         fs = window_frame_scores(windows[v.video_id], v.num_frames, rule=rule)
+        out[v.video_id] = smooth(fs, kernel) if kernel > 1 else fs
+    return out
+
+
+def tree_frame_scores_for(
+    st, ref: dict, plan: str, videos: list[VideoRecord], rule: str, kernel: int
+) -> dict[str, np.ndarray]:
+    """Per-frame scores of one prediction set under a ``tree`` plan: from the nodes it asked, by ``rule``."""
+    nodes = node_scores(st, ref, plan)
+    out = {}
+    for v in videos:
+        if v.video_id not in nodes:
+            continue
+        fs = tree_frame_scores(nodes[v.video_id], v.num_frames, rule=rule)
         out[v.video_id] = smooth(fs, kernel) if kernel > 1 else fs
     return out
 
@@ -135,7 +156,8 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
     """``evaluation_report`` (and ``prompt_count_ablation`` when sizes are set) of one data set's chain."""
     s, names = chain.settings, chain.names
     sc = s.scoring
-    eval_json = json.dumps({"frame_rule": sc.frame_rule, "smoothing": sc.smoothing})
+    tree_rule = {"tree_rule": sc.tree_frame_rule} if "tree" in sc.granularities else {}  # others keep their hashes
+    eval_json = json.dumps({"frame_rule": sc.frame_rule, "smoothing": sc.smoothing, **tree_rule})
 
     def report(context: AssetExecutionContext, refs: dict[str, dict], dataset_index: dict, st) -> dg.Output[dict]:
         dataset = dataset_index["dataset"]
@@ -145,7 +167,8 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         results, curves, rows, report_ids = {}, {}, [], {}
         for g, plan in refs["askhint"]["plans"].items():
             for name, ref in refs.items():
-                scores = frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing)
+                scores = (tree_frame_scores_for(st, ref, plan, videos, sc.tree_frame_rule, sc.smoothing) if g == "tree"
+                          else frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing))
                 missing = [v.video_id for v in videos if v.video_id not in scores]
                 if missing:
                     raise dg.Failure(f"{name}/{g}: no predictions for {len(missing)} video(s), e.g. {missing[:5]}; "
@@ -206,7 +229,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         group_name=names.group(GROUP),
         ins=names.ins(*predictions, "abstract_predictions", "dataset_index"),
         automation_condition=on_new_predictions(names.key("dataset_index")),
-        code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing}, length=8),
+        code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing, **tree_rule}, length=8),
         description="Pooled frame-level ROC-AUC and AP, video-level AUC, per-class AUC and false-alarm "
         "rate for ASK-Hint and the abstract baseline on the same videos, at every granularity (table "
         "`eval_reports`), with ROC and per-class plots and the published numbers beside ours.",

@@ -13,7 +13,13 @@ from askhint_assets.orchestration.chain import ChainNames, DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.orchestration.scoring import ScoringTask, check_prompt_length, decode_options, score_units
+from askhint_assets.orchestration.scoring import (
+    ScoringTask,
+    check_prompt_length,
+    decode_options,
+    score_units,
+    tree_spec,
+)
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.store.videos import load_units
 
@@ -159,6 +165,7 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
             aggregate=s.scoring.per_question_aggregate,
             on_error=s.dataset.on_error,
             decode=decode_options(s),
+            tree=tree_spec(s, refs["sampled_frames"]["plans"]),
         )
         context.log.info(check_prompt_length(s, task, store, vlm))  # a prompt that cannot fit stops here
         return run_predictions(context, task, refs["sampled_frames"], store, vlm, shard)

@@ -16,9 +16,11 @@ from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store
 from askhint_assets.store.predictions import store_predictions
 from askhint_assets.store.prompts import prompt_version_content
-from askhint_assets.store.videos import mark_videos_failed, unit_frame_rows
+from askhint_assets.store.videos import load_videos, mark_videos_failed, unit_frame_rows
+from askhint_assets.tree_inference import NodeToAsk, TreeSpec, TreeVideo, predict_tree
 from askhint_assets.video.frame_cache import FrameCache
-from askhint_assets.video.frame_source import DecodeOptions, FrameSource, default_workers, unit_frames
+from askhint_assets.video.frame_source import DecodeOptions, FrameSource, UnitFrames, default_workers, unit_frames
+from askhint_assets.video.units import video_file_key
 from askhint_assets.vlm.cache import CachedRunner
 
 
@@ -27,6 +29,14 @@ def decode_options(s: PipelineSettings) -> DecodeOptions:
     model in ``execution.decode_workers`` processes (0: cores minus one)."""
     ex = s.execution
     return DecodeOptions.for_plan(s.sampling.config(), ex.decode_workers or default_workers(), ex.decode_ahead)
+
+
+def tree_spec(s: PipelineSettings, plans: dict[str, str]) -> TreeSpec | None:
+    """How the ``tree`` plan among ``plans`` (granularity -> plan id) is asked; None without one."""
+    if "tree" not in plans:
+        return None
+    sc = s.scoring
+    return TreeSpec(plans["tree"], sc.window_s, sc.stride_s, sc.uncertain_band[0], s.sampling.config())
 
 
 def _templates(st: Store, ref: dict) -> Templates:
@@ -47,6 +57,7 @@ class ScoringTask:
     on_error: str = "skip"  # an undecodable video: skip (recorded as failed) or raise
     # how frames missing from the cache are decoded: as planned (max_side, sampling mode), in the worker pool
     decode: DecodeOptions = field(default_factory=DecodeOptions)
+    tree: TreeSpec | None = None  # the units of this plan are tree roots, asked coarse to fine
 
 
 def score_units(
@@ -83,14 +94,49 @@ def score_units(
         load_frames=source.load,
         on_rows=keep,
     )
-    with source:  # stops its decoding processes, if any
+    roots = [u for u in units if task.tree is not None and u.plan == task.tree.plan]
+    flat = [u for u in units if task.tree is None or u.plan != task.tree.plan]
+
+    def ask(some: list[Unit], load) -> list[dict]:
         if template == "per_question":
-            rows = predict_per_question(units, aggregate=task.aggregate, **common)
-        else:
-            rows = predict(units, template=template, **common)
-    if source.failed:
-        _mark_failed(st, units[0].dataset, source.failed, task.on_error, context)
-    return rows, runner, dict(source.failed)
+            return predict_per_question(some, aggregate=task.aggregate, **{**common, "load_frames": load})
+        return predict(some, template=template, **{**common, "load_frames": load})
+
+    failed: dict[str, str] = {}
+    with source:  # stops its decoding processes, if any
+        rows = ask(flat, source.load) if flat else []
+    failed.update(source.failed)
+    if roots:
+        rows += score_tree(st, roots, task, ask, failed, context)
+    if failed:
+        _mark_failed(st, units[0].dataset, failed, task.on_error, context)
+    return rows, runner, failed
+
+
+def score_tree(st: Store, roots: list[Unit], task: ScoringTask, ask, failed: dict[str, str],
+               context: AssetExecutionContext) -> list[dict]:
+    """The trees of ``roots`` (:func:`tree_inference.predict_tree`): each level's nodes asked in one batch, their
+    frames decoded in one pass per video and level; videos that fail to decode are added to ``failed``."""
+    assert task.tree is not None
+    cache = FrameCache(paths.frames_cache_dir())
+    videos = {}
+    for v in load_videos(st, roots[0].dataset):
+        if v.video_id in failed or not any(r.video_id == v.video_id for r in roots):
+            continue
+        videos[v.video_id] = TreeVideo(v.video_id, str(v.path), int(v.num_frames), float(v.fps),
+                                       video_file_key(v.path))
+
+    def ask_level(level: list[NodeToAsk]) -> list[dict]:
+        with FrameSource(cache, [UnitFrames(n.video.video_id, n.video.path, n.planned) for n in level],
+                         task.decode) as src:
+            out = ask([n.unit for n in level], src.load)
+        failed.update(src.failed)
+        return out
+
+    def log(depth: int, n: int) -> None:
+        context.log.info(f"{task.template}: tree level {depth}: {n} node(s) to ask")
+
+    return predict_tree([r for r in roots if r.video_id in videos], videos, task.tree, ask_level, on_level=log)
 
 
 def check_prompt_length(s: PipelineSettings, task: ScoringTask, store: StoreResource, vlm: VLMResource) -> str:

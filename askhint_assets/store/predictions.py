@@ -41,6 +41,34 @@ def unit_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, in
     return windows
 
 
+def node_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, int, int, float]]]:
+    """Video → ``(unit, start_frame, end_frame, score)`` of every scored unit (a tree plan: every asked node)."""
+    df = st.query(
+        "SELECT video_id, unit, start_frame, end_frame, score FROM predictions WHERE dataset = ? AND plan = ? "
+        "AND question_set = ? AND model = ? AND template = ? AND score_source <> 'failed' ORDER BY video_id, unit",
+        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
+    )
+    out: dict[str, list[tuple[int, int, int, float]]] = {}
+    for vid, unit, s, e, score in df.iter_rows():
+        out.setdefault(vid, []).append((unit, s, e, score))
+    return out
+
+
+def request_counts(st: Store, ref: dict, plan: str) -> dict[str, int]:
+    """What one prediction set under one plan asked: ``videos``, ``units``, ``requests`` (stage 1, per question
+    and stage 2, cache hits included: what the set costs a cold cache) and ``frames`` (frames per unit summed
+    over its requests, from the plan's units and the tree's nodes)."""
+    row = st.query(
+        "SELECT count(DISTINCT video_id) AS videos, count(*) AS units, "
+        "sum(CASE WHEN starts_with(stage1_request, '[') THEN json_array_length(stage1_request::JSON) ELSE 1 END) "
+        "AS stage1, count(stage2_request) AS stage2 FROM predictions WHERE dataset = ? AND plan = ? "
+        "AND question_set = ? AND model = ? AND template = ? AND score_source <> 'failed'",
+        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
+    ).row(0, named=True)
+    return {"videos": int(row["videos"] or 0), "units": int(row["units"] or 0),
+            "requests": int((row["stage1"] or 0) + (row["stage2"] or 0)), "stage2": int(row["stage2"] or 0)}
+
+
 def units_per_video(st: Store, ref: dict) -> pl.DataFrame:
     """Per plan and video: the number of prediction rows and of failed ones (``plan, video_id, units, failed``)."""
     return st.query(
