@@ -177,6 +177,9 @@ class ScoringSettings:
     # where the band came from, recorded in the report (e.g. "validation: demo_val" or "default, not tuned")
     band_source: StrictStr = "default, not tuned"
     tree_frame_rule: Literal["deepest", "max"] = "deepest"  # a frame's score: its deepest asked node's, or the max
+    # uncertain: ask each Q* question on its own only where the joint answer is in the uncertain band (template
+    # follow_up in the report); none: never (per_question: true asks them for every unit)
+    follow_up: Literal["none", "uncertain"] = "none"
 
     @field_validator("uncertain_band")
     @classmethod

@@ -67,6 +67,13 @@ def node_to_ask(root: Unit, video: TreeVideo, node: TreeNode, sampling: Sampling
     return NodeToAsk(unit, planned, video, node)
 
 
+def stage2_at_leaves(level: Sequence[NodeToAsk]) -> Callable[[Unit], bool]:
+    """Which of a level's units are asked stage 2 (group and rationale) when abnormal: the leaves only (a window's
+    span, so the window scan's cached stage-2 answer is shared); an inner node's answer only decides the split."""
+    leaves = {(n.unit.video_id, n.unit.unit) for n in level if n.node.is_leaf}
+    return lambda u: (u.video_id, u.unit) in leaves
+
+
 def predict_tree(roots: Sequence[Unit], videos: Mapping[str, TreeVideo], spec: TreeSpec, ask: AskLevel,
                  on_level: Callable[[int, int], None] | None = None) -> list[dict]:
     """Ask the trees of ``roots`` level by level with ``ask`` (which scores a batch of nodes and returns one row

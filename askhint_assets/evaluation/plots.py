@@ -116,3 +116,18 @@ def similarity_heatmap(sim: np.ndarray, labels: Sequence[str], title: str) -> by
     ax.set_yticks(ticks, [labels[i] for i in ticks], fontsize=6)
     ax.set_title(title)
     return _png(fig)
+
+
+def trade_plot(series: Mapping[str, Sequence[tuple[float, float, str]]], title: str) -> bytes:
+    """Frame AUC against requests per video: one line per template, a point per granularity (labelled)."""
+    fig, ax = _axes()
+    for name, points in series.items():
+        pts = sorted(points)
+        ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], marker="o", label=name)
+        for x, y, label in pts:
+            ax.annotate(label, (x, 100 * y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xscale("log")
+    ax.set(xlabel="Requests per video (log)", ylabel="Frame AUC (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)

@@ -166,6 +166,8 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
             on_error=s.dataset.on_error,
             decode=decode_options(s),
             tree=tree_spec(s, refs["sampled_frames"]["plans"]),
+            follow_up=s.scoring.uncertain_band if template == "askhint" and s.scoring.follow_up == "uncertain"
+            else None,
         )
         context.log.info(check_prompt_length(s, task, store, vlm))  # a prompt that cannot fit stops here
         return run_predictions(context, task, refs["sampled_frames"], store, vlm, shard)
@@ -205,6 +207,8 @@ def build_prediction_assets(chain: DatasetChain) -> list:
     out = []
     for name, template in templates.items():
         version = "1-" + model_version + ("-" + agg if template == "per_question" else "")
+        if template == "askhint" and s.scoring.follow_up == "uncertain":  # other settings keep their versions
+            version += "-fu-" + hash_obj({"band": s.scoring.uncertain_band, "agg": agg}, length=8)
         description = _DESCRIPTIONS[name].format(agg=agg)
         if n == 1:
             out.append(_scoring_asset(name, template, version, description, None, chain))

@@ -9,6 +9,7 @@ from dagster import AssetExecutionContext
 
 from askhint_assets import paths
 from askhint_assets.errors import VideoError
+from askhint_assets.follow_up import follow_up_rows
 from askhint_assets.inference import Unit, predict, predict_per_question, prompts_to_check
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.prompts.templates import Templates
@@ -17,7 +18,7 @@ from askhint_assets.store import Store
 from askhint_assets.store.predictions import store_predictions
 from askhint_assets.store.prompts import prompt_version_content
 from askhint_assets.store.videos import load_videos, mark_videos_failed, unit_frame_rows
-from askhint_assets.tree_inference import NodeToAsk, TreeSpec, TreeVideo, predict_tree
+from askhint_assets.tree_inference import NodeToAsk, TreeSpec, TreeVideo, predict_tree, stage2_at_leaves
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.frame_source import DecodeOptions, FrameSource, UnitFrames, default_workers, unit_frames
 from askhint_assets.video.units import video_file_key
@@ -58,6 +59,7 @@ class ScoringTask:
     # how frames missing from the cache are decoded: as planned (max_side, sampling mode), in the worker pool
     decode: DecodeOptions = field(default_factory=DecodeOptions)
     tree: TreeSpec | None = None  # the units of this plan are tree roots, asked coarse to fine
+    follow_up: tuple[float, float] | None = None  # askhint: per-question follow-ups for scores in this band
 
 
 def score_units(
@@ -97,24 +99,38 @@ def score_units(
     roots = [u for u in units if task.tree is not None and u.plan == task.tree.plan]
     flat = [u for u in units if task.tree is None or u.plan != task.tree.plan]
 
-    def ask(some: list[Unit], load) -> list[dict]:
+    asked: dict[tuple[str, str, int], Unit] = {}  # every unit asked, tree nodes included (for follow-ups)
+    where: dict[str, UnitFrames] = dict(source.by_key)  # where each frames key's frames come from
+
+    def ask(some: list[Unit], load, stage2_for=None) -> list[dict]:
+        asked.update({(u.plan, u.video_id, u.unit): u for u in some})
         if template == "per_question":
             return predict_per_question(some, aggregate=task.aggregate, **{**common, "load_frames": load})
-        return predict(some, template=template, **{**common, "load_frames": load})
+        return predict(some, template=template, stage2_for=stage2_for, **{**common, "load_frames": load})
 
     failed: dict[str, str] = {}
     with source:  # stops its decoding processes, if any
         rows = ask(flat, source.load) if flat else []
     failed.update(source.failed)
     if roots:
-        rows += score_tree(st, roots, task, ask, failed, context)
+        rows += score_tree(st, roots, task, ask, failed, context, where)
+    if task.follow_up is not None and template == "askhint":
+        def ask_per_question(some: list[Unit]) -> list[dict]:
+            with FrameSource(FrameCache(paths.frames_cache_dir()), [where[u.frames_key] for u in some],
+                             task.decode) as src:
+                return predict_per_question(some, aggregate=task.aggregate,
+                                            **{**common, "load_frames": src.load, "on_rows": None})
+
+        follow = follow_up_rows(rows, asked, task.follow_up, ask_per_question)
+        keep(follow)
+        rows += follow
     if failed:
         _mark_failed(st, units[0].dataset, failed, task.on_error, context)
     return rows, runner, failed
 
 
 def score_tree(st: Store, roots: list[Unit], task: ScoringTask, ask, failed: dict[str, str],
-               context: AssetExecutionContext) -> list[dict]:
+               context: AssetExecutionContext, where: dict[str, UnitFrames]) -> list[dict]:
     """The trees of ``roots`` (:func:`tree_inference.predict_tree`): each level's nodes asked in one batch, their
     frames decoded in one pass per video and level; videos that fail to decode are added to ``failed``."""
     assert task.tree is not None
@@ -127,9 +143,10 @@ def score_tree(st: Store, roots: list[Unit], task: ScoringTask, ask, failed: dic
                                        video_file_key(v.path))
 
     def ask_level(level: list[NodeToAsk]) -> list[dict]:
-        with FrameSource(cache, [UnitFrames(n.video.video_id, n.video.path, n.planned) for n in level],
-                         task.decode) as src:
-            out = ask([n.unit for n in level], src.load)
+        frames = [UnitFrames(n.video.video_id, n.video.path, n.planned) for n in level]
+        where.update({f.unit.frames_key: f for f in frames})
+        with FrameSource(cache, frames, task.decode) as src:
+            out = ask([n.unit for n in level], src.load, stage2_at_leaves(level))
         failed.update(src.failed)
         return out
 

@@ -54,19 +54,19 @@ def node_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, in
     return out
 
 
-def request_counts(st: Store, ref: dict, plan: str) -> dict[str, int]:
-    """What one prediction set under one plan asked: ``videos``, ``units``, ``requests`` (stage 1, per question
-    and stage 2, cache hits included: what the set costs a cold cache) and ``frames`` (frames per unit summed
-    over its requests, from the plan's units and the tree's nodes)."""
-    row = st.query(
-        "SELECT count(DISTINCT video_id) AS videos, count(*) AS units, "
-        "sum(CASE WHEN starts_with(stage1_request, '[') THEN json_array_length(stage1_request::JSON) ELSE 1 END) "
-        "AS stage1, count(stage2_request) AS stage2 FROM predictions WHERE dataset = ? AND plan = ? "
-        "AND question_set = ? AND model = ? AND template = ? AND score_source <> 'failed'",
+def request_spans(st: Store, ref: dict, plan: str) -> list[tuple[str, int, int, int]]:
+    """``(video_id, start_frame, end_frame, requests)`` of every scored unit of one prediction set under one
+    plan: the requests its row needed (stage 1 or one per question, plus stage 2), cache hits included, i.e.
+    what the set costs a cold cache."""
+    df = st.query(
+        "SELECT video_id, start_frame, end_frame, "
+        "(CASE WHEN starts_with(stage1_request, '[') THEN json_array_length(stage1_request::JSON) ELSE 1 END) "
+        "+ (CASE WHEN stage2_request IS NULL THEN 0 ELSE 1 END) AS requests FROM predictions WHERE dataset = ? "
+        "AND plan = ? AND question_set = ? AND model = ? AND template = ? AND score_source <> 'failed' "
+        "ORDER BY video_id, unit",
         [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
-    ).row(0, named=True)
-    return {"videos": int(row["videos"] or 0), "units": int(row["units"] or 0),
-            "requests": int((row["stage1"] or 0) + (row["stage2"] or 0)), "stage2": int(row["stage2"] or 0)}
+    )
+    return [(v, int(s), int(e), int(n)) for v, s, e, n in df.iter_rows()]
 
 
 def units_per_video(st: Store, ref: dict) -> pl.DataFrame:
@@ -103,6 +103,16 @@ def score_source_counts(st: Store, ref: dict) -> dict[str, int]:
         _pred_params(ref),
     )
     return {r["score_source"]: int(r["n"]) for r in df.iter_rows(named=True)}
+
+
+def score_path_counts(st: Store, ref: dict) -> dict[str, int]:
+    """Units of one prediction set per ``score_path`` (follow-ups: ``joint`` or ``per_question``)."""
+    df = st.query(
+        f"SELECT coalesce(score_path, '-') AS path, count(*) AS n FROM predictions WHERE {_PRED_KEY} "
+        "GROUP BY ALL ORDER BY 1",
+        _pred_params(ref),
+    )
+    return {r["path"]: int(r["n"]) for r in df.iter_rows(named=True)}
 
 
 def video_timings(st: Store, ref: dict) -> dict[str, int]:

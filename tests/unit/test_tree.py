@@ -11,7 +11,7 @@ from askhint_assets.evaluation.tree_frames import tree_frame_scores
 from askhint_assets.inference import Unit, predict
 from askhint_assets.prompts.templates import default_templates
 from askhint_assets.store import Store
-from askhint_assets.tree_inference import TreeSpec, TreeVideo, predict_tree
+from askhint_assets.tree_inference import TreeSpec, TreeVideo, predict_tree, stage2_at_leaves
 from askhint_assets.video.sampling import SamplingConfig, Window, plan_windows
 from askhint_assets.video.tree import node_depth, nodes_asked, tree_grid
 from askhint_assets.video.units import plan_span, plan_units
@@ -75,11 +75,12 @@ def _root() -> Unit:
     return Unit("d", "pl-tree", "v", 0, 0, N, u.frames_key, u.frames_fps)
 
 
-def _ask(runner: CachedRunner, plan: str = "pl-tree"):
+def _ask(runner: CachedRunner, leaves_only: bool = True):
     def ask(level) -> list[dict]:
         return predict([n.unit for n in level], template="askhint", templates=default_templates(),
                        questions=["Is something bright?"], question_set="qs", model="m", runner=runner,
-                       load_frames=FRAMES.get, prefetch=False)
+                       load_frames=FRAMES.get, prefetch=False,
+                       stage2_for=stage2_at_leaves(level) if leaves_only else None)
     return ask
 
 
@@ -92,7 +93,7 @@ def _expected_nodes():
         return bool(((idx >= INTERVAL[0]) & (idx < INTERVAL[1])).any())
 
     asked = nodes_asked(grid, abnormal)
-    return asked, [n for n in asked if abnormal(n)]
+    return asked, [n for n in asked if abnormal(n) and n.is_leaf]
 
 
 def _tree(runner: CachedRunner) -> list[dict]:
@@ -107,7 +108,7 @@ def test_the_tree_finds_the_interval_with_the_requests_the_rule_predicts(tmp_pat
     assert sorted(r["unit"] for r in rows) == sorted(n.index for n in asked)
     grid = tree_grid(N, FPS, WINDOW_S, STRIDE_S)
     assert len(asked) < len(list(grid.all_nodes())) and any(n.is_leaf for n in abnormal)
-    # stage 1 for every node, stage 2 for the abnormal ones
+    # stage 1 for every node, stage 2 for the abnormal leaves
     assert len(backend.sent) == len(asked) + len(abnormal)
     scores = tree_frame_scores([(r["unit"], r["start_frame"], r["end_frame"], r["score"]) for r in rows], N)
     assert np.all(scores[INTERVAL[0]:INTERVAL[1]] > 0.5)
@@ -146,7 +147,7 @@ def test_nodes_that_coincide_with_windows_reuse_their_cached_answers(tmp_path) -
     runner = CachedRunner(scan, st)
     units = [Unit("d", "pl-win", "v", u.window.index, u.window.start, u.window.end, u.frames_key, u.frames_fps)
              for u in windows]
-    _ask(runner)([type("N", (), {"unit": u})() for u in units])
+    _ask(runner, leaves_only=False)([type("N", (), {"unit": u})() for u in units])
     tree = IntervalBackend()
     rows = _tree(CachedRunner(tree, st))
     window_keys = {u.frames_key for u in windows}
