@@ -175,6 +175,18 @@ def trade_markdown(trade: list[dict]) -> str:
     return "\n".join([head, *rows])
 
 
+def band_markdown(sc) -> str | None:
+    """Where the uncertain band is used (tree splits, follow-ups) and where it came from; None where unused."""
+    uses = ([f"a tree node is split at score >= {sc.uncertain_band[0]}, frames take the `{sc.tree_frame_rule}` "
+             "node's score"] if "tree" in sc.granularities else [])
+    if sc.follow_up == "uncertain":
+        uses.append(f"follow-ups ask each Q* question where the joint score is in [{sc.uncertain_band[0]}, "
+                    f"{sc.uncertain_band[1]})")
+    if not uses:
+        return None
+    return f"Uncertain band {list(sc.uncertain_band)}: " + "; ".join(uses) + f". Band from: {sc.band_source}."
+
+
 def trade_rows(st, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], videos: list[VideoRecord],
                sampling) -> list[dict]:
     """Accuracy beside cost for every (granularity, template) evaluated."""
@@ -224,12 +236,17 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
             sources["follow_up"] |= {f"path {k}": v for k, v in score_path_counts(st, refs["follow_up"]).items()}
         timings = {name: video_timings(st, ref) for name, ref in refs.items()}
         trade = trade_rows(st, refs, results, videos, s.sampling.config())
-        band_note = (f"Tree split at score >= {sc.uncertain_band[0]} (uncertain band {list(sc.uncertain_band)}, "
-                     f"frames from the `{sc.tree_frame_rule}` node); band from: {sc.band_source}"
-                     if "tree" in sc.granularities else None)
-        md = report_markdown(dataset, refs, results, n_failed, sources, timings, trade, band_note)
+        band_note = band_markdown(sc)
         report_file = paths.report_path(dataset)
         report_file.parent.mkdir(parents=True, exist_ok=True)
+        series: dict[str, list] = {}
+        for t in trade:
+            series.setdefault(t["template"], []).append((t["requests_per_video"], t["frame_auc"], t["granularity"]))
+        trade_png = trade_plot(series, f"Frame AUC against requests per video: {dataset}")
+        trade_file = report_file.with_name(f"{report_file.stem}_auc_vs_requests.png")
+        trade_file.write_bytes(trade_png)
+        band_note = (band_note or "") + f"\n\n![frame AUC against requests per video]({trade_file.name})"
+        md = report_markdown(dataset, refs, results, n_failed, sources, timings, trade, band_note)
         report_file.write_text(md + "\n")
         roc = roc_plot(curves, f"ROC, pooled frames ({head}): {dataset}")
         per_class = {
@@ -237,10 +254,6 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
             for c in sorted(results[(head, "askhint")].per_class_auc)
         }
         bars = per_class_bar(per_class, f"Per-class AUC ({head}): {dataset}")
-        series: dict[str, list] = {}
-        for t in trade:
-            series.setdefault(t["template"], []).append((t["requests_per_video"], t["frame_auc"], t["granularity"]))
-        trade_png = trade_plot(series, f"Frame AUC against requests per video: {dataset}")
         a, b = results[(head, "askhint")], results[(head, "abstract")]
         versions = [
             {"question_set": h["question_set"], "created_at": h["created_at"], "size": h["size"],

@@ -47,9 +47,13 @@ def run_predictions(
     t0 = time.perf_counter()
     rows, runner, failed_videos = score_units(context, units, task, store, vlm, shard)
     elapsed = time.perf_counter() - t0
-    scores = sorted(
+    scores = sorted(  # the asset's own template first, then each other set it stores (follow_up), on its own
         (r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["answer"], r["group_name"]) for r in rows
+        if r["template"] == template
     )
+    for other in sorted({r["template"] for r in rows} - {template}):
+        scores += sorted((other, r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["score_path"])
+                         for r in rows if r["template"] == other)
     version = hash_obj({"qs": question_set, "model": runner.fingerprint, "tpl": templates_ref["version"], "s": scores})
     n_fail = sum(r["score_source"] == "failed" for r in rows)
     if runner.stats.failed:
