@@ -69,6 +69,18 @@ def request_spans(st: Store, ref: dict, plan: str) -> list[tuple[str, int, int, 
     return [(v, int(s), int(e), int(n)) for v, s, e, n in df.iter_rows()]
 
 
+def whole_video_scores(st: Store, dataset: str, plan: str, template: str = "askhint") -> pl.DataFrame:
+    """``question_set, model, video_id, score, label`` of the unit 0 of every ok video of ``dataset`` under ``plan``
+    (a ``video`` plan: the whole video), for choosing the uncertain band on a validation set."""
+    return st.query(
+        "SELECT p.question_set, p.model, p.video_id, p.score, v.label FROM predictions p JOIN videos v "
+        "ON p.dataset = v.dataset AND p.video_id = v.video_id WHERE p.dataset = ? AND p.plan = ? AND p.template = ? "
+        "AND p.unit = 0 AND p.score_source <> 'failed' AND v.status = 'ok' ORDER BY p.question_set, p.model, "
+        "p.video_id",
+        [dataset, plan, template],
+    )
+
+
 def units_per_video(st: Store, ref: dict) -> pl.DataFrame:
     """Per plan and video: the number of prediction rows and of failed ones (``plan, video_id, units, failed``)."""
     return st.query(
