@@ -169,6 +169,8 @@ def estimate(settings, videos: list[PlanVideo], tokenizer=None, n_questions: int
     rep.requests = {"askhint/stage1": units, "askhint/stage2": units, "abstract": units}
     if sc.per_question:
         rep.requests["per_question"] = units * nq
+    if sc.follow_up == "uncertain":  # per-question requests for units whose joint score is uncertain
+        rep.requests["follow_up"] = units * nq
     texts = template_texts(settings, nq)
     for name, msgs in texts.items():
         if tokenizer is not None:
@@ -226,8 +228,9 @@ def lines(settings, rep: PlanReport, source: str, cached: int | None) -> list[st
         out.append(f"granularity {g}: {n:,} units; video tokens per request min {lo_t:,} mean {mean_t:,.0f} "
                    f"max {hi_t:,}")
     out.append(f"frames decoded: {rep.frames_decoded:,}")
-    out.append("requests: " + ", ".join(f"{k} {v:,}" + (" (at most: units judged abnormal)" if k.endswith("stage2")
-                                                           else "") for k, v in rep.requests.items()))
+    at_most = {"askhint/stage2": " (at most: units judged abnormal)",
+               "follow_up": " (at most: units whose joint score is uncertain, one per question)"}
+    out.append("requests: " + ", ".join(f"{k} {v:,}" + at_most.get(k, "") for k, v in rep.requests.items()))
     if rep.text_tokens:
         out.append("text tokens per request: " + ", ".join(f"{k} {v}" for k, v in rep.text_tokens.items()))
         out.append("prompt tokens in all: " + ", ".join(f"{k} {v:,}" for k, v in rep.prompt_tokens.items()))

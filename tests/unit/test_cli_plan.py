@@ -51,6 +51,7 @@ def test_tree_best_and_worst_case(tmp_path: Path) -> None:
     f = settings_file(tmp_path)
     data = yaml.safe_load(f.read_text())
     data["scoring"]["granularities"] = ["video", "window", "tree"]
+    data["scoring"]["follow_up"] = "uncertain"
     f.write_text(yaml.safe_dump(data))
     s = load_settings(f)
     lengths = [9000, 3834, 45]
@@ -59,6 +60,8 @@ def test_tree_best_and_worst_case(tmp_path: Path) -> None:
     assert rep.tree_best == 3  # every root judged normal: one request per video
     assert rep.units["tree"] == sum(2 * w - 1 for w in windows)  # every node split: the full binary trees
     assert rep.units["tree"] > rep.units["window"]
+    nq = s.questions.target_size or 6  # follow-ups: at most one request per question for every unit
+    assert rep.requests["follow_up"] == rep.requests["askhint/stage1"] * nq
     text = "\n".join(cli_plan.lines(s, rep, "test", None))
     assert "granularity tree: 3 units at best" in text and f"{rep.units['tree']:,} at worst" in text
 
