@@ -142,18 +142,21 @@ def score_tree(st: Store, roots: list[Unit], task: ScoringTask, ask, failed: dic
         videos[v.video_id] = TreeVideo(v.video_id, str(v.path), int(v.num_frames), float(v.fps),
                                        video_file_key(v.path))
 
+    src = FrameSource(cache, [], task.decode)  # one for the whole tree: its decoding processes start once
+
     def ask_level(level: list[NodeToAsk]) -> list[dict]:
         frames = [UnitFrames(n.video.video_id, n.video.path, n.planned) for n in level]
         where.update({f.unit.frames_key: f for f in frames})
-        with FrameSource(cache, frames, task.decode) as src:
-            out = ask([n.unit for n in level], src.load, stage2_at_leaves(level))
-        failed.update(src.failed)
-        return out
+        src.add(frames)  # a video's level is decoded in one pass, when its first node is read
+        return ask([n.unit for n in level], src.load, stage2_at_leaves(level))
 
     def log(depth: int, n: int) -> None:
         context.log.info(f"{task.template}: tree level {depth}: {n} node(s) to ask")
 
-    return predict_tree([r for r in roots if r.video_id in videos], videos, task.tree, ask_level, on_level=log)
+    with src:
+        rows = predict_tree([r for r in roots if r.video_id in videos], videos, task.tree, ask_level, on_level=log)
+    failed.update(src.failed)
+    return rows
 
 
 def check_prompt_length(s: PipelineSettings, task: ScoringTask, store: StoreResource, vlm: VLMResource) -> str:
