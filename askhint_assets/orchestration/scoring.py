@@ -85,7 +85,8 @@ def score_units(
             r["templates_version"] = templates_ref["version"]
         store_predictions(st, rows)
         done[0] += len(rows)
-        context.log.info(f"{template}: {done[0]}/{len(units)} units scored ({runner.stats.sent} requests sent)")
+        more = " planned + tree nodes as their parents are answered:" if task.tree else ""
+        context.log.info(f"{template}: {done[0]}/{len(units)}{more} units scored ({runner.stats.sent} requests sent)")
 
     common = dict(
         templates=templates,
