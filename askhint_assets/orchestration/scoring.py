@@ -136,12 +136,16 @@ def score_tree(st: Store, roots: list[Unit], task: ScoringTask, ask, failed: dic
     frames decoded in one pass per video and level; videos that fail to decode are added to ``failed``."""
     assert task.tree is not None
     cache = FrameCache(paths.frames_cache_dir())
-    videos = {}
+    videos, wanted = {}, {r.video_id for r in roots}
     for v in load_videos(st, roots[0].dataset):
-        if v.video_id in failed or not any(r.video_id == v.video_id for r in roots):
+        if v.video_id in failed or v.video_id not in wanted:
             continue
-        videos[v.video_id] = TreeVideo(v.video_id, str(v.path), int(v.num_frames), float(v.fps),
-                                       video_file_key(v.path))
+        try:
+            key = video_file_key(v.path)
+        except OSError as e:  # gone since it was indexed: fails alone, like a video that does not decode
+            failed[v.video_id] = f"cannot read {v.path}: {e.strerror or e}"
+            continue
+        videos[v.video_id] = TreeVideo(v.video_id, str(v.path), int(v.num_frames), float(v.fps), key)
 
     src = FrameSource(cache, [], task.decode)  # one for the whole tree: its decoding processes start once
 
