@@ -333,6 +333,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
 
 
 def _register() -> None:
+    from askhint_assets.cli_band import choose_band_cmd
     from askhint_assets.cli_lineage import diff_cmd, history_cmd, lineage_cmd
     from askhint_assets.cli_ops import observe_cmd, report_cmd, update_cmd, worker_cmd
     from askhint_assets.cli_plan import plan as plan_cmd
@@ -345,6 +346,7 @@ def _register() -> None:
     main.add_command(diff_cmd)
     main.add_command(history_cmd)
     main.add_command(worker_cmd)
+    main.add_command(choose_band_cmd)
 
 
 _register()

@@ -45,6 +45,7 @@ class PlanReport:
     text_tokens: dict[str, int] = field(default_factory=dict)  # template -> text tokens per request
     prompt_tokens: dict[str, int] = field(default_factory=dict)  # template -> total prompt tokens
     notes: list[str] = field(default_factory=list)
+    tree_best: int = 0  # tree granularity: units when every root is judged normal (units["tree"]: every node split)
 
 
 def videos_from_headers(settings) -> list[PlanVideo]:
@@ -118,10 +119,25 @@ def template_texts(settings, n_questions: int) -> dict[str, list]:
     return out
 
 
+def _spans(v: PlanVideo, g: str, sc, rep: PlanReport):
+    """The spans granularity ``g`` may ask of ``v``: its units, or for ``tree`` every node of the full tree (the
+    worst case; the best case, one root per video, is counted in ``rep.tree_best``)."""
+    from askhint_assets.video.sampling import Window, plan_windows
+    from askhint_assets.video.tree import tree_grid
+
+    if g != "tree":
+        return plan_windows(v.num_frames, v.fps, g, window_s=sc.window_s, stride_s=sc.stride_s)
+    if v.num_frames <= 0:
+        return []
+    rep.tree_best += 1
+    return [Window(n.index, n.start, n.end) for n in tree_grid(v.num_frames, v.fps, sc.window_s,
+                                                                 sc.stride_s).all_nodes()]
+
+
 def estimate(settings, videos: list[PlanVideo], tokenizer=None, n_questions: int | None = None) -> PlanReport:
     """Units, frames, requests and tokens of a run of ``settings`` over ``videos`` (no model, no decoding)."""
     from askhint_assets.video.decode import target_size
-    from askhint_assets.video.sampling import plan_windows, sample_indices
+    from askhint_assets.video.sampling import sample_indices
     from askhint_assets.vlm import families
     from askhint_assets.vlm.preprocess import image_tokens, video_tokens
 
@@ -136,7 +152,7 @@ def estimate(settings, videos: list[PlanVideo], tokenizer=None, n_questions: int
         toks = per_unit_tokens.setdefault(g, [])
         for v in videos:
             w, h = target_size(v.width, v.height, cfg.max_side)
-            for win in plan_windows(v.num_frames, v.fps, g, window_s=sc.window_s, stride_s=sc.stride_s):
+            for win in _spans(v, g, sc, rep):
                 idx = sample_indices(v.num_frames, v.fps, cfg, start=win.start, end=win.end)
                 if not len(idx):
                     continue
@@ -152,6 +168,8 @@ def estimate(settings, videos: list[PlanVideo], tokenizer=None, n_questions: int
     rep.requests = {"askhint/stage1": units, "askhint/stage2": units, Template.ABSTRACT: units}
     if sc.per_question:
         rep.requests[Template.PER_QUESTION] = units * nq
+    if sc.follow_up == "uncertain":  # per-question requests for units whose joint score is uncertain
+        rep.requests["follow_up"] = units * nq
     texts = template_texts(settings, nq)
     for name, msgs in texts.items():
         if tokenizer is not None:
@@ -201,11 +219,17 @@ def lines(settings, rep: PlanReport, source: str, cached: int | None) -> list[st
     ]
     for g, n in rep.units.items():
         lo_t, mean_t, hi_t = rep.video_tokens[g]
+        if g == "tree":
+            out.append(f"granularity tree: {rep.tree_best:,} units at best (every video judged normal at its root), "
+                       f"{n:,} at worst (every node split); the counts below take the worst case; video tokens per "
+                       f"request min {lo_t:,} mean {mean_t:,.0f} max {hi_t:,}")
+            continue
         out.append(f"granularity {g}: {n:,} units; video tokens per request min {lo_t:,} mean {mean_t:,.0f} "
                    f"max {hi_t:,}")
     out.append(f"frames decoded: {rep.frames_decoded:,}")
-    out.append("requests: " + ", ".join(f"{k} {v:,}" + (" (at most: units judged abnormal)" if k.endswith("stage2")
-                                                           else "") for k, v in rep.requests.items()))
+    at_most = {"askhint/stage2": " (at most: units judged abnormal)",
+               "follow_up": " (at most: units whose joint score is uncertain, one per question)"}
+    out.append("requests: " + ", ".join(f"{k} {v:,}" + at_most.get(k, "") for k, v in rep.requests.items()))
     if rep.text_tokens:
         out.append("text tokens per request: " + ", ".join(f"{k} {v}" for k, v in rep.text_tokens.items()))
         out.append("prompt tokens in all: " + ", ".join(f"{k} {v:,}" for k, v in rep.prompt_tokens.items()))

@@ -148,8 +148,11 @@ def predict(
     chunk_size: int = 16,
     on_rows: Callable[[list[dict]], None] | None = None,
     prefetch: bool = True,
+    stage2_for: Callable[[Unit], bool] | None = None,
 ) -> list[dict]:
     """Score every unit; rows are handed to ``on_rows`` chunk by chunk (so progress is kept).
+
+    ``stage2_for``: which abnormal units are asked stage 2 (default: all; a tree asks it only at its leaves).
 
     A unit whose stage-1 request failed (after the backend's retries) comes back with
     ``score_source="failed"`` and is not handed to ``on_rows``. With ``prefetch``, the next chunk's
@@ -164,7 +167,7 @@ def predict(
     with closing(_loaded_chunks(units, chunk_size, load_frames, prefetch)) as loaded:
         for chunk, frames in loaded:
             all_rows.extend(_predict_chunk(chunk, frames, template, templates, qs, question_set, model, runner,
-                                           max_new_tokens_stage2, on_rows))
+                                           max_new_tokens_stage2, on_rows, stage2_for))
     return all_rows
 
 
@@ -179,6 +182,7 @@ def _predict_chunk(
     runner: CachedRunner,
     max_new_tokens_stage2: int,
     on_rows: Callable[[list[dict]], None] | None,
+    stage2_for: Callable[[Unit], bool] | None = None,
 ) -> list[dict]:
     """:func:`predict` on one chunk whose frames are loaded: stage 1, stage 2 where abnormal, rows."""
 
@@ -216,7 +220,7 @@ def _predict_chunk(
             )
         )
         abnormal = answer == templates.abnormal_word or (answer is None and scored.score >= 0.5)
-        if template == Template.ASKHINT and r1.ok and abnormal:
+        if template == Template.ASKHINT and r1.ok and abnormal and (stage2_for is None or stage2_for(u)):
             need_stage2.append(i)
     if need_stage2:
         reqs = []

@@ -85,8 +85,9 @@ def _as_list(v: Any) -> Any:
 
 # an int stays an int (hashes of settings written as `window_s: 4` are unchanged); a float stays a float
 Positive = Annotated[int | float, BeforeValidator(_number), AfterValidator(_positive)]
-Granularity = Literal["window", "video"]
+Granularity = Literal["window", "video", "tree"]
 PositiveInt = Annotated[StrictInt, Field(ge=1)]
+Probability = Annotated[int | float, BeforeValidator(_number), Field(ge=0, le=1)]
 
 
 def _got(v: Any) -> str:
@@ -170,12 +171,28 @@ class ScoringSettings:
     smoothing: StrictInt = 0
     per_question: StrictBool = False  # also ask each Q* question on its own (more requests; compared in the report)
     per_question_aggregate: Literal["max", "mean"] = "max"
+    # tree granularity and follow-ups: scores in [low, high) are uncertain; a tree node is split when its score is
+    # >= low (abnormal or uncertain); fixed before looking at test labels (see band_source)
+    uncertain_band: tuple[Probability, Probability] = (0.2, 0.8)
+    # where the band came from, recorded in the report (e.g. "validation: demo_val" or "default, not tuned")
+    band_source: StrictStr = "default, not tuned"
+    tree_frame_rule: Literal["deepest", "max"] = "deepest"  # a frame's score: its deepest asked node's, or the max
+    # uncertain: ask each Q* question on its own only where the joint answer is in the uncertain band (template
+    # follow_up in the report); none: never (per_question: true asks them for every unit)
+    follow_up: Literal["none", "uncertain"] = "none"
+
+    @field_validator("uncertain_band")
+    @classmethod
+    def _band_ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if v[0] > v[1]:
+            raise ValueError(f"needs low <= high, got {list(v)}")
+        return v
 
     @field_validator("granularities")
     @classmethod
     def _granularities(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         if not v:
-            raise ValueError("must list at least one of window, video")
+            raise ValueError("must list at least one of window, video, tree")
         if len(set(v)) < len(v):
             raise ValueError(f"lists a granularity twice: {list(v)}")
         return v

@@ -59,3 +59,39 @@ class FakeBackend:
             else:
                 out.append(VLMResponse(text="Group: Public Safety Incidents\nReason: a bright flash.", latency_s=0.001))
         return out
+
+
+class IntervalBackend:
+    """Answers from a known anomalous interval: a request whose frames include a bright one (any pixel above
+    128; tests render the interval's frames bright) is Abnormal with P = ``high``, else Normal with P(Abnormal)
+    = ``low``. Counts what it is sent; raises ``Killed`` once it has answered ``kill_after`` requests."""
+
+    backend_name = "interval"
+
+    class Killed(Exception):
+        pass
+
+    def __init__(self, model_name: str = "interval-vlm", high: float = 0.95, low: float = 0.05,
+                 kill_after: int | None = None):
+        self.model_name = model_name
+        self.high, self.low = high, low
+        self.kill_after = kill_after
+        self.sent: list[VLMRequest] = []
+
+    def fingerprint(self) -> dict:
+        return {"backend": "interval", "model": self.model_name, "high": self.high, "low": self.low}
+
+    def generate(self, requests: list[VLMRequest]) -> list[VLMResponse]:
+        out = []
+        for r in requests:
+            if self.kill_after is not None and len(self.sent) >= self.kill_after:
+                raise IntervalBackend.Killed(f"killed after {len(self.sent)} requests")
+            self.sent.append(r)
+            p = self.high if r.frames is not None and r.frames.max() > 128 else self.low
+            if r.choices:
+                pos, neg = (r.choices[1], r.choices[0]) if "Abnormal" in r.choices else r.choices[:2]
+                lp = {neg: math.log(1 - p), pos: math.log(p)}
+                out.append(VLMResponse(text=pos if p >= 0.5 else neg, choice_logprobs=lp, latency_s=0.001))
+            else:
+                out.append(VLMResponse(text="Group: Public Safety Incidents\nReason: a bright flash.", latency_s=0.001))
+        return out

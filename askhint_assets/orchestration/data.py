@@ -28,7 +28,9 @@ GROUP = "data"
 def plan_settings(s: PipelineSettings, granularity: str) -> dict:
     """What determines a scoring plan's units: sampling, granularity and (for windows) their size."""
     sc = s.scoring
-    window = {"window_s": sc.window_s, "stride_s": sc.stride_s} if granularity == "window" else {}
+    window = {"window_s": sc.window_s, "stride_s": sc.stride_s} if granularity in ("window", "tree") else {}
+    if granularity == "tree":  # which nodes a tree asks: split at the band's lower edge
+        window["split_at"] = sc.uncertain_band[0]
     sampling = asdict(s.sampling)
     if sampling["mode"] == "exact":  # exact plans keep the ids they had before sampling modes existed
         del sampling["mode"], sampling["max_offset_s"]

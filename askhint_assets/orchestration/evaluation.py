@@ -10,10 +10,12 @@ from dagster import AssetExecutionContext
 
 from askhint_assets import ids, paths
 from askhint_assets.datasets.base import VideoRecord
+from askhint_assets.evaluation.cost import cost_of
 from askhint_assets.evaluation.frames import smooth, window_frame_scores
 from askhint_assets.evaluation.metrics import EvalResult, evaluate, pooled_frame_arrays
-from askhint_assets.evaluation.plots import ablation_plot, per_class_bar, roc_plot
+from askhint_assets.evaluation.plots import ablation_plot, per_class_bar, roc_plot, trade_plot
 from askhint_assets.evaluation.published import published_rows
+from askhint_assets.evaluation.tree_frames import tree_frame_scores
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration.automation import on_new_predictions
 from askhint_assets.orchestration.chain import DatasetChain
@@ -25,13 +27,21 @@ from askhint_assets.pipeline.qstar import select_qstar
 from askhint_assets.prompts.templates import Template
 from askhint_assets.store import now
 from askhint_assets.store.lineage import history
-from askhint_assets.store.predictions import score_source_counts, store_report_rows, unit_scores, video_timings
+from askhint_assets.store.predictions import (
+    node_scores,
+    request_spans,
+    score_path_counts,
+    score_source_counts,
+    store_report_rows,
+    unit_scores,
+    video_timings,
+)
 from askhint_assets.store.prompts import ABLATION_METHOD, record_question_set
 from askhint_assets.store.videos import load_units, load_videos
 
 GROUP = "evaluation"
 LABELS = {Template.ASKHINT: "ASK-Hint", Template.PER_QUESTION: "ASK-Hint, per question",
-          Template.ABSTRACT: "abstract prompt"}
+          Template.ABSTRACT: "abstract prompt", "follow_up": "ASK-Hint, follow-ups where uncertain"}
 SMOKE_NOTE = (
     "**Smoke-test model**: a tiny Qwen2.5-VL trained for minutes on synthetic clips. "
     "Its AUC shows the wiring works; it is not a result about ASK-Hint."
@@ -48,6 +58,20 @@ def frame_scores_for(
         if v.video_id not in windows:
             continue
         fs = window_frame_scores(windows[v.video_id], v.num_frames, rule=rule)
+        out[v.video_id] = smooth(fs, kernel) if kernel > 1 else fs
+    return out
+
+
+def tree_frame_scores_for(
+    st, ref: dict, plan: str, videos: list[VideoRecord], rule: str, kernel: int
+) -> dict[str, np.ndarray]:
+    """Per-frame scores of one prediction set under a ``tree`` plan: from the nodes it asked, by ``rule``."""
+    nodes = node_scores(st, ref, plan)
+    out = {}
+    for v in videos:
+        if v.video_id not in nodes:
+            continue
+        fs = tree_frame_scores(nodes[v.video_id], v.num_frames, rule=rule)
         out[v.video_id] = smooth(fs, kernel) if kernel > 1 else fs
     return out
 
@@ -87,6 +111,8 @@ def report_markdown(
     dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int,
     score_sources: dict[str, dict[str, int]] | None = None,
     timings: dict[str, dict[str, int]] | None = None,
+    trade: list[dict] | None = None,
+    band_note: str | None = None,
 ) -> str:
     """The human-readable report: per granularity, ASK-Hint beside the abstract prompt; published numbers."""
     granularities = list(dict.fromkeys(g for g, _ in results))
@@ -121,6 +147,14 @@ def report_markdown(
             lines.append(f"| auc/{c} | " + " | ".join(_fmt(r.per_class_auc.get(c)) for r in res) + " |")
         for note in dict.fromkeys(n for r in res for n in r.notes):
             lines.append(f"\n_note: {note}_")
+    if trade:
+        lines += ["", "## What each granularity costs", "",
+                  "Requests per video count every request a unit needed (stage 1, per-question, stage 2), cached "
+                  "or not: what the set costs a cold cache. Frames per video: the frames those requests carry "
+                  "(each request sends its unit's sampled frames; the visual prompt tokens grow with them).", "",
+                  trade_markdown(trade)]
+        if band_note:
+            lines += ["", band_note]
     lines += [
         "",
         "Pooled frame-level metrics over every frame of every video; AP is scikit-learn's "
@@ -133,21 +167,59 @@ def report_markdown(
     return "\n".join(lines)
 
 
+def trade_markdown(trade: list[dict]) -> str:
+    """The cost/accuracy table: one row per granularity and template."""
+    head = ("| granularity | template | frame AUC | frame AP | video AUC | requests per video | frames per video |\n"
+            "|---|---|---:|---:|---:|---:|---:|")
+    rows = [f"| {t['granularity']} | {t['template']} | {_fmt(t['frame_auc'])} | {_fmt(t['frame_ap'])} | "
+            f"{_fmt(t['video_auc'])} | {t['requests_per_video']:.2f} | {t['frames_per_video']:.1f} |" for t in trade]
+    return "\n".join([head, *rows])
+
+
+def band_markdown(sc) -> str | None:
+    """Where the uncertain band is used (tree splits, follow-ups) and where it came from; None where unused."""
+    uses = ([f"a tree node is split at score >= {sc.uncertain_band[0]}, frames take the `{sc.tree_frame_rule}` "
+             "node's score"] if "tree" in sc.granularities else [])
+    if sc.follow_up == "uncertain":
+        uses.append(f"follow-ups ask each Q* question where the joint score is in [{sc.uncertain_band[0]}, "
+                    f"{sc.uncertain_band[1]})")
+    if not uses:
+        return None
+    return f"Uncertain band {list(sc.uncertain_band)}: " + "; ".join(uses) + f". Band from: {sc.band_source}."
+
+
+def trade_rows(st, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], videos: list[VideoRecord],
+               sampling) -> list[dict]:
+    """Accuracy beside cost for every (granularity, template) evaluated."""
+    by_id = {v.video_id: v for v in videos}
+    out = []
+    for (g, name), r in results.items():
+        c = cost_of(request_spans(st, refs[name], refs[name]["plans"][g]), by_id, sampling)
+        out.append({"granularity": g, "template": LABELS[name], "frame_auc": r.frame_auc, "frame_ap": r.frame_ap,
+                    "video_auc": r.video_auc, "requests_per_video": c.requests_per_video,
+                    "frames_per_video": c.frames_per_video})
+    return out
+
+
 def build_evaluation_assets(chain: DatasetChain) -> list:
     """``evaluation_report`` (and ``prompt_count_ablation`` when sizes are set) of one data set's chain."""
     s, names = chain.settings, chain.names
     sc = s.scoring
-    eval_json = json.dumps({"frame_rule": sc.frame_rule, "smoothing": sc.smoothing})
+    tree_rule = {"tree_rule": sc.tree_frame_rule} if "tree" in sc.granularities else {}  # others keep their hashes
+    eval_json = json.dumps({"frame_rule": sc.frame_rule, "smoothing": sc.smoothing, **tree_rule})
 
     def report(context: AssetExecutionContext, refs: dict[str, dict], dataset_index: dict, st) -> dg.Output[dict]:
         dataset = dataset_index["dataset"]
+        if sc.follow_up == "uncertain":  # stored by askhint_predictions beside its joint rows
+            refs = {**refs, "follow_up": {**refs["askhint"], "template": "follow_up"}}
         videos = load_videos(st, dataset)
         n_failed = len(load_videos(st, dataset, only_ok=False)) - len(videos)
         head = s.scoring.granularities[0]
         results, curves, rows, report_ids = {}, {}, [], {}
         for g, plan in refs[Template.ASKHINT]["plans"].items():
             for name, ref in refs.items():
-                scores = frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing)
+                scores = (tree_frame_scores_for(st, ref, plan, videos, sc.tree_frame_rule, sc.smoothing) if g == "tree"
+                          else frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing))
                 missing = [v.video_id for v in videos if v.video_id not in scores]
                 if missing:
                     raise dg.Failure(f"{name}/{g}: no predictions for {len(missing)} video(s), e.g. {missing[:5]}; "
@@ -161,10 +233,21 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 results[(g, name)], report_ids[f"{g}/{name}"] = result, report_id
         store_report_rows(st, rows)
         sources = {name: score_source_counts(st, ref) for name, ref in refs.items()}
+        if "follow_up" in refs:
+            sources["follow_up"] |= {f"path {k}": v for k, v in score_path_counts(st, refs["follow_up"]).items()}
         timings = {name: video_timings(st, ref) for name, ref in refs.items()}
-        md = report_markdown(dataset, refs, results, n_failed, sources, timings)
+        trade = trade_rows(st, refs, results, videos, s.sampling.config())
+        band_note = band_markdown(sc)
         report_file = paths.report_path(dataset)
         report_file.parent.mkdir(parents=True, exist_ok=True)
+        series: dict[str, list] = {}
+        for t in trade:
+            series.setdefault(t["template"], []).append((t["requests_per_video"], t["frame_auc"], t["granularity"]))
+        trade_png = trade_plot(series, f"Frame AUC against requests per video: {dataset}")
+        trade_file = report_file.with_name(f"{report_file.stem}_auc_vs_requests.png")
+        trade_file.write_bytes(trade_png)
+        band_note = (band_note or "") + f"\n\n![frame AUC against requests per video]({trade_file.name})"
+        md = report_markdown(dataset, refs, results, n_failed, sources, timings, trade, band_note)
         report_file.write_text(md + "\n")
         roc = roc_plot(curves, f"ROC, pooled frames ({head}): {dataset}")
         per_class = {
@@ -197,6 +280,8 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "report": dg.MetadataValue.md(md),
                 "roc": dg.MetadataValue.md(image_md(roc, "ROC curve")),
                 "per_class_auc": dg.MetadataValue.md(image_md(bars, "per-class AUC")),
+                "cost_vs_auc": dg.MetadataValue.md(trade_markdown(trade) + "\n\n"
+                                                   + image_md(trade_png, "AUC vs requests")),
                 "report_file": dg.MetadataValue.path(str(report_file)),
                 "prompt_version_history": dg.MetadataValue.md(md_table(versions)),
             },
@@ -208,7 +293,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         group_name=names.group(GROUP),
         ins=names.ins(*predictions, "abstract_predictions", "dataset_index"),
         automation_condition=on_new_predictions(names.key("dataset_index")),
-        code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing}, length=8),
+        code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing, **tree_rule}, length=8),
         description="Pooled frame-level ROC-AUC and AP, video-level AUC, per-class AUC and false-alarm "
         "rate for ASK-Hint and the abstract baseline on the same videos, at every granularity (table "
         "`eval_reports`), with ROC and per-class plots and the published numbers beside ours.",

@@ -13,7 +13,13 @@ from askhint_assets.orchestration.chain import ChainNames, DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.orchestration.scoring import ScoringTask, check_prompt_length, decode_options, score_units
+from askhint_assets.orchestration.scoring import (
+    ScoringTask,
+    check_prompt_length,
+    decode_options,
+    score_units,
+    tree_spec,
+)
 from askhint_assets.prompts.templates import Template
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.store.videos import load_units
@@ -42,9 +48,13 @@ def run_predictions(
     t0 = time.perf_counter()
     rows, runner, failed_videos = score_units(context, units, task, store, vlm, shard)
     elapsed = time.perf_counter() - t0
-    scores = sorted(
+    scores = sorted(  # the asset's own template first, then each other set it stores (follow_up), on its own
         (r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["answer"], r["group_name"]) for r in rows
+        if r["template"] == template
     )
+    for other in sorted({r["template"] for r in rows} - {template}):
+        scores += sorted((other, r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["score_path"])
+                         for r in rows if r["template"] == other)
     version = hash_obj({"qs": question_set, "model": runner.fingerprint, "tpl": templates_ref["version"], "s": scores})
     n_fail = sum(r["score_source"] == "failed" for r in rows)
     if runner.stats.failed:
@@ -160,6 +170,9 @@ def _scoring_asset(name: str, template: str, code_version: str, description: str
             aggregate=s.scoring.per_question_aggregate,
             on_error=s.dataset.on_error,
             decode=decode_options(s),
+            tree=tree_spec(s, refs["sampled_frames"]["plans"]),
+            follow_up=s.scoring.uncertain_band if template == "askhint" and s.scoring.follow_up == "uncertain"
+            else None,
         )
         context.log.info(check_prompt_length(s, task, store, vlm))  # a prompt that cannot fit stops here
         return run_predictions(context, task, refs["sampled_frames"], store, vlm, shard)
@@ -199,6 +212,8 @@ def build_prediction_assets(chain: DatasetChain) -> list:
     out = []
     for name, template in templates.items():
         version = "1-" + model_version + ("-" + agg if template == Template.PER_QUESTION else "")
+        if template == Template.ASKHINT and s.scoring.follow_up == "uncertain":  # other settings keep their versions
+            version += "-fu-" + hash_obj({"band": s.scoring.uncertain_band, "agg": agg}, length=8)
         description = _DESCRIPTIONS[name].format(agg=agg)
         if n == 1:
             out.append(_scoring_asset(name, template, version, description, None, chain))

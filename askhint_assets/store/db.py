@@ -22,7 +22,7 @@ import polars as pl
 from askhint_assets.errors import AskHintError
 from askhint_assets.file_lock import exclusive
 
-SCHEMA_VERSION = 3  # 2: predictions.score_reason; 3: server_probes
+SCHEMA_VERSION = 4  # 2: predictions.score_reason; 3: server_probes; 4: predictions.score_path
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS schema_info (version INTEGER, applied_at TIMESTAMP)""",
@@ -63,7 +63,7 @@ SCHEMA = [
         score_source VARCHAR, answer VARCHAR, group_name VARCHAR, rationale VARCHAR,
         parse_ok BOOLEAN, raw_stage1 VARCHAR, raw_stage2 VARCHAR, stage1_request VARCHAR,
         stage2_request VARCHAR, templates_version VARCHAR, run_id VARCHAR, created_at TIMESTAMP,
-        score_reason VARCHAR,
+        score_reason VARCHAR, score_path VARCHAR,
         PRIMARY KEY (dataset, plan, video_id, unit, question_set, model, template))""",
     """CREATE TABLE IF NOT EXISTS eval_reports (
         report_id VARCHAR, created_at TIMESTAMP, dataset VARCHAR, question_set VARCHAR,
@@ -78,6 +78,7 @@ SCHEMA = [
 MIGRATIONS: dict[int, list[str]] = {  # version -> statements that bring a database of the version before to it
     2: ["ALTER TABLE predictions ADD COLUMN IF NOT EXISTS score_reason VARCHAR"],
     3: ["""CREATE TABLE IF NOT EXISTS server_probes (base_url VARCHAR PRIMARY KEY, state JSON, probed_at TIMESTAMP)"""],
+    4: ["ALTER TABLE predictions ADD COLUMN IF NOT EXISTS score_path VARCHAR"],  # follow-ups: joint or per_question
 }
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")

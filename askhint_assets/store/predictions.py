@@ -41,6 +41,46 @@ def unit_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, in
     return windows
 
 
+def node_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, int, int, float]]]:
+    """Video → ``(unit, start_frame, end_frame, score)`` of every scored unit (a tree plan: every asked node)."""
+    df = st.query(
+        "SELECT video_id, unit, start_frame, end_frame, score FROM predictions WHERE dataset = ? AND plan = ? "
+        "AND question_set = ? AND model = ? AND template = ? AND score_source <> 'failed' ORDER BY video_id, unit",
+        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
+    )
+    out: dict[str, list[tuple[int, int, int, float]]] = {}
+    for vid, unit, s, e, score in df.iter_rows():
+        out.setdefault(vid, []).append((unit, s, e, score))
+    return out
+
+
+def request_spans(st: Store, ref: dict, plan: str) -> list[tuple[str, int, int, int]]:
+    """``(video_id, start_frame, end_frame, requests)`` of every scored unit of one prediction set under one
+    plan: the requests its row needed (stage 1 or one per question, plus stage 2), cache hits included, i.e.
+    what the set costs a cold cache."""
+    df = st.query(
+        "SELECT video_id, start_frame, end_frame, "
+        "(CASE WHEN starts_with(stage1_request, '[') THEN json_array_length(stage1_request::JSON) ELSE 1 END) "
+        "+ (CASE WHEN stage2_request IS NULL THEN 0 ELSE 1 END) AS requests FROM predictions WHERE dataset = ? "
+        "AND plan = ? AND question_set = ? AND model = ? AND template = ? AND score_source <> 'failed' "
+        "ORDER BY video_id, unit",
+        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
+    )
+    return [(v, int(s), int(e), int(n)) for v, s, e, n in df.iter_rows()]
+
+
+def whole_video_scores(st: Store, dataset: str, plan: str, template: str = "askhint") -> pl.DataFrame:
+    """``question_set, model, video_id, score, label`` of the unit 0 of every ok video of ``dataset`` under ``plan``
+    (a ``video`` plan: the whole video), for choosing the uncertain band on a validation set."""
+    return st.query(
+        "SELECT p.question_set, p.model, p.video_id, p.score, v.label FROM predictions p JOIN videos v "
+        "ON p.dataset = v.dataset AND p.video_id = v.video_id WHERE p.dataset = ? AND p.plan = ? AND p.template = ? "
+        "AND p.unit = 0 AND p.score_source <> 'failed' AND v.status = 'ok' ORDER BY p.question_set, p.model, "
+        "p.video_id",
+        [dataset, plan, template],
+    )
+
+
 def units_per_video(st: Store, ref: dict) -> pl.DataFrame:
     """Per plan and video: the number of prediction rows and of failed ones (``plan, video_id, units, failed``)."""
     return st.query(
@@ -75,6 +115,16 @@ def score_source_counts(st: Store, ref: dict) -> dict[str, int]:
         _pred_params(ref),
     )
     return {r["score_source"]: int(r["n"]) for r in df.iter_rows(named=True)}
+
+
+def score_path_counts(st: Store, ref: dict) -> dict[str, int]:
+    """Units of one prediction set per ``score_path`` (follow-ups: ``joint`` or ``per_question``)."""
+    df = st.query(
+        f"SELECT coalesce(score_path, '-') AS path, count(*) AS n FROM predictions WHERE {_PRED_KEY} "
+        "GROUP BY ALL ORDER BY 1",
+        _pred_params(ref),
+    )
+    return {r["path"]: int(r["n"]) for r in df.iter_rows(named=True)}
 
 
 def video_timings(st: Store, ref: dict) -> dict[str, int]:

@@ -109,6 +109,19 @@ class FrameSource:
         self._jobs: dict[str, Future] = {}  # video id -> its decoding, submitted and not yet waited for
         self._started: set[str] = set()  # videos whose frames were asked for
 
+    def add(self, units: Iterable[UnitFrames]) -> None:
+        """More units to serve (a tree's next level: its nodes are known only once their parents are answered).
+        A video's next miss decodes only its units not yet cached, in one pass; its worker pool, if any, stays."""
+        for u in units:
+            if u.unit.frames_key in self.by_key:
+                continue
+            self.by_key[u.unit.frames_key] = u
+            if u.video_id not in self.by_video:
+                self.position[u.video_id] = len(self.order)
+                self.order.append(u.video_id)
+            self.by_video.setdefault(u.video_id, []).append(u.unit)
+            self.paths[u.video_id] = u.path
+
     def load(self, key: str) -> np.ndarray | None:
         src = self.by_key.get(key)
         if src is not None and self.options.workers > 0 and src.video_id not in self._started:

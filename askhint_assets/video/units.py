@@ -73,17 +73,26 @@ def plan_units(
     """The windows of ``video`` and the frames sampled in each (needs ``num_frames`` and ``fps``)."""
     if not video.num_frames or not video.fps:
         raise ValueError(f"{video.video_id}: frame count and fps must be known before planning")
+    mode = "video" if granularity == "tree" else granularity  # a tree's planned unit is its root, the whole video
     out = []
-    for w in plan_windows(video.num_frames, video.fps, granularity, window_s=window_s, stride_s=stride_s):
-        idx = sample_indices(video.num_frames, video.fps, sampling, start=w.start, end=w.end)
-        if len(idx) == 0:
-            continue
-        # effective rate of the sampled frames: how many of them per second of video
-        span_s = max(w.num_frames / video.fps, 1e-6)
-        key = hash_obj({"file": file_key, "start": w.start, "end": w.end, "idx": idx.tolist(),
-                        "side": sampling.max_side, **sampling.plan_fields()})
-        out.append(PlannedUnit(w, idx, key, frames_fps=len(idx) / span_s))
+    for w in plan_windows(video.num_frames, video.fps, mode, window_s=window_s, stride_s=stride_s):
+        u = plan_span(video.num_frames, video.fps, file_key, sampling, w)
+        if u is not None:
+            out.append(u)
     return out
+
+
+def plan_span(num_frames: int, fps: float, file_key: str, sampling: SamplingConfig, w: Window) -> PlannedUnit | None:
+    """The frames sampled over one span ``w`` of a video and their cache key (None if it has no frames): the
+    same span gives the same key whichever granularity asks it (a tree node and the window it equals)."""
+    idx = sample_indices(num_frames, fps, sampling, start=w.start, end=w.end)
+    if len(idx) == 0:
+        return None
+    # effective rate of the sampled frames: how many of them per second of video
+    span_s = max(w.num_frames / fps, 1e-6)
+    key = hash_obj({"file": file_key, "start": w.start, "end": w.end, "idx": idx.tolist(),
+                    "side": sampling.max_side, **sampling.plan_fields()})
+    return PlannedUnit(w, idx, key, frames_fps=len(idx) / span_s)
 
 
 def extract_units(

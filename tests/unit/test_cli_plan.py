@@ -47,6 +47,25 @@ def test_estimate_from_a_frame_count_list(tmp_path: Path) -> None:
     assert rep.text_tokens == {} and rep.notes  # no tokenizer here: said, not guessed
 
 
+def test_tree_best_and_worst_case(tmp_path: Path) -> None:
+    f = settings_file(tmp_path)
+    data = yaml.safe_load(f.read_text())
+    data["scoring"]["granularities"] = ["video", "window", "tree"]
+    data["scoring"]["follow_up"] = "uncertain"
+    f.write_text(yaml.safe_dump(data))
+    s = load_settings(f)
+    lengths = [9000, 3834, 45]
+    rep = cli_plan.estimate(s, [cli_plan.PlanVideo(f"v{i}", n, 30.0, 320, 240) for i, n in enumerate(lengths)])
+    windows = [len(plan_windows(n, 30.0, "window", window_s=4.0, stride_s=2.0)) for n in lengths]
+    assert rep.tree_best == 3  # every root judged normal: one request per video
+    assert rep.units["tree"] == sum(2 * w - 1 for w in windows)  # every node split: the full binary trees
+    assert rep.units["tree"] > rep.units["window"]
+    nq = s.questions.target_size or 6  # follow-ups: at most one request per question for every unit
+    assert rep.requests["follow_up"] == rep.requests["askhint/stage1"] * nq
+    text = "\n".join(cli_plan.lines(s, rep, "test", None))
+    assert "granularity tree: 3 units at best" in text and f"{rep.units['tree']:,} at worst" in text
+
+
 def test_images_input_costs_about_twice_the_visual_tokens(tmp_path: Path) -> None:
     video = load_settings(settings_file(tmp_path, backend="openai", base_urls=["http://127.0.0.1:1/v1"]))
     images = load_settings(settings_file(tmp_path, backend="openai", base_urls=["http://127.0.0.1:1/v1"],

@@ -44,6 +44,21 @@ def test_a_miss_decodes_the_whole_video_once_and_matches_the_upfront_frames(tmp_
     assert not source.failed
 
 
+def test_units_added_later_are_decoded_in_one_pass_of_their_own(tmp_path):
+    videos = {"a": _video(tmp_path, "a", 1)}
+    path, units = videos["a"]
+    source = FrameSource(FrameCache(tmp_path / "lazy"), [], SAMPLING.max_side)  # a tree: no units known yet
+    source.add([UnitFrames("a", str(path), u) for u in units[:2]])
+    source.load(units[0].frames_key)
+    assert source.decoded_units == 2
+    source.add([UnitFrames("a", str(path), u) for u in units])  # the next level (known units are kept once)
+    later = source.load(units[3].frames_key)
+    assert source.decoded_units == len(units)  # only the units not yet cached, in one more pass
+    upfront = FrameCache(tmp_path / "upfront")
+    extract_units(path, units, upfront, SAMPLING.max_side)
+    np.testing.assert_array_equal(later, upfront.load(units[3].frames_key)[0])
+
+
 def test_an_undecodable_video_is_reported_and_the_others_still_load(tmp_path):
     videos = {"a": _video(tmp_path, "a", 1), "bad": _video(tmp_path, "bad", 2)}
     bad_path, bad_units = videos["bad"]

@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pipeline", ("pipeline", "inference")),
     ("plug-in", ("demo",)),
     ("orchestration", ("orchestration", "definitions", "__init__")),
-    ("cli", ("cli", "cli_lineage", "cli_ops", "cli_plan")),
+    ("cli", ("cli", "cli_band", "cli_lineage", "cli_ops", "cli_plan")),
 )
 EXTERNAL: dict[str, tuple[str, ...]] = {  # a library, and the layers that may import it
     "dagster": ("orchestration", "cli"),

@@ -177,10 +177,11 @@ def test_schema_migration_adds_score_reason(tmp_path: Path) -> None:
     con.execute("INSERT INTO predictions VALUES ('d', 'p', 'v', 0, 0, 1, 'q', 'm', 'askhint', 0.5, 'logprobs')")
     con.close()
     store = Store(db)
-    assert store.scalar("SELECT max(version) FROM schema_info") == SCHEMA_VERSION == 3
+    assert store.scalar("SELECT max(version) FROM schema_info") == SCHEMA_VERSION == 4
     assert store.query("SELECT score_reason FROM predictions")["score_reason"].to_list() == [None]
     assert store.scalar("SELECT count(*) FROM server_probes") == 0
-    assert json.loads(json.dumps(store.query("SELECT version FROM schema_info")["version"].to_list())) == [1, 3]
+    assert store.query("SELECT score_path FROM predictions")["score_path"].to_list() == [None]  # version 4
+    assert json.loads(json.dumps(store.query("SELECT version FROM schema_info")["version"].to_list())) == [1, 4]
 
 
 # -- what a real vLLM 0.32 and transformers serve did (issue 19), replayed on the stand-in -------------------------
