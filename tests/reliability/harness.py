@@ -181,7 +181,7 @@ BROKEN = {
     "Vandalism001_x264": ("truncated", "skipped", "cannot open as media"),
     "Normal_Videos_002_x264": ("empty", "skipped", "file is empty (0 bytes)"),
     "Normal_Videos_003_x264": ("audio_only", "skipped", "no video stream (streams: audio)"),
-    "Normal_Videos_004_x264": ("unreadable", "skipped", "file not found"),
+    "Normal_Videos_004_x264": ("unreadable", "skipped", "a symlink to a missing file"),
     "Stealing001_x264": ("undecodable", "failed", "corrupt or truncated video data"),
 }
 
