@@ -49,29 +49,17 @@ SMOKE_NOTE = (
 
 
 def frame_scores_for(
-    st, ref: dict, plan: str, videos: list[VideoRecord], rule: str, kernel: int
+    st, ref: dict, plan: str, videos: list[VideoRecord], rule: str, kernel: int, *, tree: bool = False
 ) -> dict[str, np.ndarray]:
-    """Per-frame scores of one prediction set under one plan: unit scores spread over their frames."""
-    windows = unit_scores(st, ref, plan)
+    """Per-frame scores of one prediction set under one plan: unit scores spread over their frames by ``rule``
+    (``tree``: a tree plan's nodes, the deepest or highest covering each frame)."""
+    per_video = node_scores(st, ref, plan) if tree else unit_scores(st, ref, plan)
+    spread = tree_frame_scores if tree else window_frame_scores
     out = {}
     for v in videos:
-        if v.video_id not in windows:
+        if v.video_id not in per_video:
             continue
-        fs = window_frame_scores(windows[v.video_id], v.num_frames, rule=rule)
-        out[v.video_id] = smooth(fs, kernel) if kernel > 1 else fs
-    return out
-
-
-def tree_frame_scores_for(
-    st, ref: dict, plan: str, videos: list[VideoRecord], rule: str, kernel: int
-) -> dict[str, np.ndarray]:
-    """Per-frame scores of one prediction set under a ``tree`` plan: from the nodes it asked, by ``rule``."""
-    nodes = node_scores(st, ref, plan)
-    out = {}
-    for v in videos:
-        if v.video_id not in nodes:
-            continue
-        fs = tree_frame_scores(nodes[v.video_id], v.num_frames, rule=rule)
+        fs = spread(per_video[v.video_id], v.num_frames, rule=rule)
         out[v.video_id] = smooth(fs, kernel) if kernel > 1 else fs
     return out
 
@@ -218,8 +206,9 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         results, curves, rows, report_ids = {}, {}, [], {}
         for g, plan in refs[Template.ASKHINT]["plans"].items():
             for name, ref in refs.items():
-                scores = (tree_frame_scores_for(st, ref, plan, videos, sc.tree_frame_rule, sc.smoothing) if g == "tree"
-                          else frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing))
+                tree = g == "tree"
+                scores = frame_scores_for(st, ref, plan, videos, sc.tree_frame_rule if tree else sc.frame_rule,
+                                          sc.smoothing, tree=tree)
                 missing = [v.video_id for v in videos if v.video_id not in scores]
                 if missing:
                     raise dg.Failure(f"{name}/{g}: no predictions for {len(missing)} video(s), e.g. {missing[:5]}; "
