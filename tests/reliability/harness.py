@@ -199,8 +199,8 @@ def _audio_only(path: Path) -> None:
         out.mux(stream.encode())
 
 
-def _undecodable(path: Path) -> None:
-    """Header (moov) first, then the media data cut short: probes fine, decodes no frame."""
+def faststart_bytes(path: Path) -> bytes:
+    """``path``'s video remuxed with its header (moov) first, as bytes (the file itself is left as it is)."""
     import av
 
     tmp = path.with_name("faststart.mp4")
@@ -212,6 +212,12 @@ def _undecodable(path: Path) -> None:
                 out.mux(packet)
     data = tmp.read_bytes()
     tmp.unlink()
+    return data
+
+
+def _undecodable(path: Path) -> None:
+    """Header (moov) first, then the media data cut short: probes fine, decodes no frame."""
+    data = faststart_bytes(path)
     path.write_bytes(data[: data.index(b"mdat") + 16])
 
 

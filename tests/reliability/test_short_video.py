@@ -16,15 +16,7 @@ VIDEO = "Normal_Videos_001_x264"
 
 
 def _faststart_cut(path, fraction: float = 0.4) -> None:
-    tmp = path.with_name("faststart.mp4")
-    with av.open(str(path)) as src, av.open(str(tmp), "w", options={"movflags": "faststart"}) as out:
-        stream = out.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                out.mux(packet)
-    data = tmp.read_bytes()
-    tmp.unlink()
+    data = harness.faststart_bytes(path)
     path.write_bytes(data[: int(len(data) * fraction)])
 
 
