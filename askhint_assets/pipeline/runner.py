@@ -57,12 +57,13 @@ class CachedRunner:
         self.on_batch = on_batch
         self._probed = backend if isinstance(backend, ProbedBackend) else None
         self._confirmed = self._probed is None
+        remembered: dict[str, dict] = {}
         if self._probed is not None:
-            urls = list(getattr(backend, "base_urls", []))
-            self._probed.assume_server_state(store.server_probes(urls))
+            remembered = store.server_probes(list(getattr(backend, "base_urls", [])))
+            self._probed.assume_server_state(remembered)
         self.fingerprint = backend.fingerprint()  # probes only servers with no remembered result
-        if self._probed is not None:
-            store.remember_server_probes(self._probed.server_state())
+        if self._probed is not None and self._probed.server_state() != remembered:
+            store.remember_server_probes(self._probed.server_state())  # a server was probed just now
         self.stats = RunStats()
         self._stored_at = time.perf_counter()
         self._store_cost = 0.0  # the first batch is stored at once, which measures the cost
