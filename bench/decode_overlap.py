@@ -1,6 +1,6 @@
 """Decoding ahead of the model vs decoding while the model works (``execution.decode``), same run.
 
-The model is the stand-in server (``tests/standin_server.py``, a child process) answering every request
+The model is the stand-in server (``support/standin_server.py``, a child process) answering every request
 after ``--latency`` seconds, the way a GPU server's latency leaves this CPU idle: the question is how
 much of the decoding hides behind it. Both modes score the same units with the same Q* through
 ``inference.predict`` (prefetch on), each on a fresh frame cache and response store, alternating, best

@@ -2,7 +2,7 @@
 
     python bench/fault_injection.py [--quick] [--full-demo] [--keep DIR]
 
-The stand-in server (``tests/standin_server.py``, fault-injecting, insisting on an API key) runs in a
+The stand-in server (``support/standin_server.py``, fault-injecting, insisting on an API key) runs in a
 thread on a free 127.0.0.1 port; the pipeline uses the ``openai`` backend against it. Each fault gets a
 fresh temporary ASKHINT_HOME: a clone of one home where everything before the model is materialized
 (bad videos get a home of their own). A scenario applies its fault and runs the pipeline (in this
@@ -38,7 +38,7 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.reliability import harness  # noqa: E402
+from support import fault_harness as harness  # noqa: E402
 
 Home = harness.Home
 FAULTED = ("Shooting001_x264", "Normal_Videos_002_x264")  # the videos a server fault hits

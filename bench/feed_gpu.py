@@ -12,7 +12,7 @@ the load average is printed with each section):
    seconds; best of ``--repeats`` alternating runs, wall and CPU seconds, with the largest distance
    between a used frame and the wanted one.
 2. **Feeding the model**: ``--ucf``/``--xd`` distinct videos of those shapes scored with the ASK-Hint
-   joint template through the ``openai`` backend against ``tests/standin_server.py`` (a child process)
+   joint template through the ``openai`` backend against ``support/standin_server.py`` (a child process)
    made to answer like a GPU: each request holds one of ``--slots`` slots for ``--service-s`` seconds
    (default: one 128-frame request per second, the issue's estimate for a 7B model on one H100/H200);
    the client keeps ``max(4, 2 x slots)`` requests in flight.
@@ -208,7 +208,7 @@ def feed(planned: list[UnitFrames], sampling: SamplingConfig, workers: int, base
 def standin(args, log: Path):
     with open(log, "w") as err:  # the child keeps its own copy of the file
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "standin_server.py"), "--port", "0", "--model", MODEL,
+            [sys.executable, str(ROOT / "support" / "standin_server.py"), "--port", "0", "--model", MODEL,
              "--service-s", str(args.service_s), "--slots", str(args.slots)],
             stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
         )

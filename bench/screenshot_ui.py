@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.sync.client import connect  # noqa: E402  (a dependency of dagster-webserver's uvicorn)
 
-from tests.e2e import ui_helpers as ui  # noqa: E402
+from support import dagster_ui as ui  # noqa: E402
 
 OPEN_ROC = """(() => {
   const key = [...document.querySelectorAll('td span')].find(s => s.textContent.trim() === 'roc');

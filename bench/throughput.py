@@ -5,7 +5,7 @@
 One process, one run, every figure printed beside its baseline measured in the same run:
 
 * per backend available here (``transformers`` with the smoke-test model; ``openai`` against the
-  stand-in server of ``tests/standin_server.py`` on 127.0.0.1, i.e. client overhead only, no model;
+  stand-in server of ``support/standin_server.py`` on 127.0.0.1, i.e. client overhead only, no model;
   ``vllm`` only if it imports): videos/s and seconds per video for decode + the ASK-Hint joint
   template (stage 1 + stage 2 for abnormal units) over the demo data set, cold caches;
 * the share of that wall time spent decoding frames (PyAV, ``units.extract_units``), in the model
@@ -270,11 +270,11 @@ def compute_qstar(prompt_dir: Path) -> list[str]:
 
 @contextlib.contextmanager
 def standin_server(log_path: Path):
-    """``tests/standin_server.py`` as a child process on 127.0.0.1; yields ``(base_url, model)``."""
+    """``support/standin_server.py`` as a child process on 127.0.0.1; yields ``(base_url, model)``."""
     model = "Qwen/Qwen2.5-VL-7B-Instruct"
     with open(log_path, "w") as err:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "standin_server.py"), "--port", "0", "--model", model],
+            [sys.executable, str(ROOT / "support" / "standin_server.py"), "--port", "0", "--model", model],
             stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
         )
         try:

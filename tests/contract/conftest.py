@@ -26,10 +26,10 @@ from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
 from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
 from askhint_assets.vlm.backends.vllm_backend import VLLMBackend
 from askhint_assets.vlm.types import VLMBackend
+from support.local_net import free_port
+from support.standin_server import StandinServer
 from tests import vllm_fake
 from tests.hf_cache import add_snapshot
-from tests.local_net import free_port
-from tests.standin_server import StandinServer
 
 BACKENDS = ("transformers", "openai", "vllm")
 OPENAI_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"

@@ -29,7 +29,7 @@ from askhint_assets.orchestration.automation import (
 )
 from askhint_assets.orchestration.resources import VLMResource
 from askhint_assets.store import Store
-from tests.conftest import seed_demo_data
+from support.demo_data import seed_demo_data
 from tests.fakes import FakeBackend, registered_backend
 
 ROOT = Path(__file__).resolve().parents[2]

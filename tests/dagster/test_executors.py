@@ -14,7 +14,7 @@ import pytest
 
 from askhint_assets.orchestration.executors import QUEUE, celery_executor_config, executor_for, worker_app
 from askhint_assets.settings import CelerySettings, ExecutionSettings, PipelineSettings
-from tests.local_net import free_port
+from support.local_net import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

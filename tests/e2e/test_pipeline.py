@@ -20,7 +20,7 @@ import yaml
 
 from askhint_assets import paths
 from askhint_assets.store import Store
-from tests.conftest import seed_demo_data
+from support.demo_data import seed_demo_data
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from tests.e2e import ui_helpers as ui
+from support import dagster_ui as ui
+from tests.e2e.ui_helpers import materialize_demo, prepare_home
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +32,8 @@ DEV_QUERY = f"""
 def ui_base(tmp_path_factory):
     """The base URL of `dagster dev` serving a freshly materialized home (stopped after the module)."""
     home = tmp_path_factory.mktemp("ui_home")
-    env = ui.prepare_home(home)
-    with ui.dagster_ui(env, home / "dagster-dev.log", meanwhile=lambda: ui.materialize_demo(env)) as base:
+    env = prepare_home(home)
+    with ui.dagster_ui(env, home / "dagster-dev.log", meanwhile=lambda: materialize_demo(env)) as base:
         yield base
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability import harness
+from support import fault_harness as harness
 
 pytestmark = pytest.mark.slow
 

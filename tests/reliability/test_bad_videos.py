@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from tests.reliability import harness
-from tests.reliability.harness import BROKEN
+from support import fault_harness as harness
+from support.fault_harness import BROKEN
 
 pytestmark = pytest.mark.slow
 

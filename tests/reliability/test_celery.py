@@ -24,8 +24,8 @@ from dagster import DagsterEventType
 
 from askhint_assets.sharding import shard_of
 from askhint_assets.store import Store
-from tests.local_net import free_port
-from tests.reliability import harness
+from support import fault_harness as harness
+from support.local_net import free_port
 
 pytestmark = pytest.mark.slow  # a broker, two workers and a multi-step Dagster run
 BATCH = 4  # the model's batch_size in the harness settings

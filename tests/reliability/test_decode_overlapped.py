@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability import harness
+from support import fault_harness as harness
 
 pytestmark = pytest.mark.slow
 UNDECODABLE = "Stealing001_x264"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability import harness
+from support import fault_harness as harness
 
 pytestmark = pytest.mark.slow
 

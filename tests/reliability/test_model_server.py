@@ -12,8 +12,8 @@ from collections import Counter
 import dagster as dg
 import pytest
 
-from tests.local_net import free_port
-from tests.reliability import harness
+from support import fault_harness as harness
+from support.local_net import free_port
 
 pytestmark = pytest.mark.slow
 

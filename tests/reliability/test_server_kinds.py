@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability import harness
+from support import fault_harness as harness
 
 
 @pytest.fixture

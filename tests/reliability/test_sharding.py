@@ -15,7 +15,7 @@ import pytest
 from dagster import DagsterEventType
 
 from askhint_assets.sharding import shard_of, urls_for_shard
-from tests.reliability import harness
+from support import fault_harness as harness
 
 pytestmark = pytest.mark.slow  # a multi-process Dagster run
 SHARD_STEPS = ("askhint_predictions_shard_0", "askhint_predictions_shard_1")

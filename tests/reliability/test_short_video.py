@@ -7,7 +7,7 @@ from __future__ import annotations
 import av
 import pytest
 
-from tests.reliability import harness
+from support import fault_harness as harness
 from tests.unit.test_short_and_duplicate_videos import decodable
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ import pytest
 
 from askhint_assets.store import Store
 from askhint_assets.video.frame_cache import FrameCache
-from tests.reliability import harness
+from support import fault_harness as harness
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.reliability import harness
+from support import fault_harness as harness
 
 pytestmark = pytest.mark.slow
 

@@ -206,12 +206,6 @@ def test_a_lower_or_same_layer_import_passes():
     assert violations([planted], {planted: source}) == []
 
 
-BENCH_IMPORTS_OF_TESTS = {  # still to move into support/; a moved one must leave this list
-    ("bench/fault_injection.py", "tests.reliability"),
-    ("bench/screenshot_ui.py", "tests.e2e"),
-}
-
-
 def _top_imports(path: Path, roots: tuple[str, ...]) -> set[str]:
     """Modules under ``roots`` that ``path`` imports, anywhere in the file (as written, absolute only)."""
     out = set()
@@ -224,10 +218,11 @@ def _top_imports(path: Path, roots: tuple[str, ...]) -> set[str]:
 
 
 def test_bench_and_tests_do_not_import_each_other():
-    """What both need lives in support/ (and engine/ for the real-engine tier)."""
+    """What both need lives in support/ (which imports neither), and engine/ for the real-engine tier."""
     found = {(str(p.relative_to(ROOT)), m) for p in sorted((ROOT / "bench").rglob("*.py"))
              for m in _top_imports(p, ("tests",))}
     found |= {(str(p.relative_to(ROOT)), m) for p in sorted((ROOT / "tests").rglob("*.py"))
               for m in _top_imports(p, ("bench",))}
-    assert sorted(found - BENCH_IMPORTS_OF_TESTS) == []
-    assert sorted(BENCH_IMPORTS_OF_TESTS - found) == []  # moved: drop it from the list
+    found |= {(str(p.relative_to(ROOT)), m) for p in sorted((ROOT / "support").rglob("*.py"))
+              for m in _top_imports(p, ("tests", "bench"))}
+    assert sorted(found) == []

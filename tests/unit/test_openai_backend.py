@@ -13,7 +13,7 @@ import pytest
 
 from askhint_assets.vlm.backends.openai_backend import OpenAIBackend, match_choice_logprobs
 from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest
-from tests.standin_server import ANSWER_MASS, StandinServer
+from support.standin_server import ANSWER_MASS, StandinServer
 
 MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 SECRET = "sk-test-SECRET-0123456789"

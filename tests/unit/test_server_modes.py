@@ -19,7 +19,7 @@ from askhint_assets.prompts.templates import default_templates
 from askhint_assets.store import SCHEMA_VERSION, Store
 from askhint_assets.video.units import Unit
 from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
-from tests.standin_server import StandinServer
+from support.standin_server import StandinServer
 
 MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 T = default_templates()

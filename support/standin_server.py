@@ -1,7 +1,7 @@
 """A stand-in OpenAI-compatible chat server on 127.0.0.1, answering in vLLM's exact response format.
 
 Not a test file: tests import :class:`StandinServer`; the fault-injection script runs it as
-``python tests/standin_server.py --port N`` and steers it over HTTP (``/_standin/*`` endpoints).
+``python support/standin_server.py --port N`` and steers it over HTTP (``/_standin/*`` endpoints).
 
 Answers are deterministic. A request is "abnormal" with probability ``p`` from :meth:`StandinServer.score`
 (the marker ``ABNORMAL`` in the text gives 0.95; else the mean brightness of the first frame, through a

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import yaml
 
-from tests.standin_server import StandinServer
+from support.standin_server import StandinServer
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MODEL = "standin-vlm"
 KEY_ENV = "ASKHINT_TEST_API_KEY"
@@ -39,8 +39,8 @@ NONSENSE = "Purple elephants compute forty-two bananas."
 
 
 def demo_source() -> Path:
-    """The generated demo data set, from the tests' shared cache (:func:`tests.conftest.cached_demo_data`)."""
-    from tests.conftest import cached_demo_data
+    """The generated demo data set, from the tests' shared cache (:func:`support.demo_data.cached_demo_data`)."""
+    from support.demo_data import cached_demo_data
 
     return cached_demo_data("ucf_crime")
 
