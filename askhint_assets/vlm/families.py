@@ -44,7 +44,8 @@ INTERNVL_DEFAULT_SYSTEM = (
     "你是书生·万象，英文名是InternVL，是由上海人工智能实验室、清华大学及多家合作单位联合开发的多模态大语言模型。"
 )
 
-# Qwen2.5-VL-Instruct's chat template (as published), used by the smoke tokenizer.
+# Qwen2.5-VL-Instruct's chat template as released, used by the smoke tokenizer; tests/released_template.py checks
+# it against the released text (tests/fixtures/qwen2_5_vl_instruct_chat_template.jinja, source and sha256 beside it).
 QWEN_CHAT_TEMPLATE = (
     "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
     "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"

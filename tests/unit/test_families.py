@@ -9,6 +9,7 @@ from askhint_assets.errors import InputError
 from askhint_assets.prompts.templates import default_templates, stage1_messages, stage2_messages
 from askhint_assets.vlm import families as fam
 from askhint_assets.vlm.types import Message
+from tests.released_template import released_template
 
 VIDEO = "<|vision_start|><|video_pad|><|vision_end|>"
 
@@ -30,7 +31,7 @@ def test_qwen_default_system_and_no_generation_prompt() -> None:
 
 def _official(messages: list[dict], add_generation_prompt: bool = True) -> str:
     env = jinja2.Environment()
-    return env.from_string(fam.QWEN_CHAT_TEMPLATE).render(
+    return env.from_string(released_template()).render(
         messages=messages, add_generation_prompt=add_generation_prompt
     )
 
@@ -50,6 +51,11 @@ def test_qwen_matches_official_chat_template(with_system: bool) -> None:
         else:
             official.append({"role": m.role, "content": m.text})
     assert fam.render_prompt("qwen2_5_vl", msgs, VIDEO) == _official(official)
+
+
+def test_the_smoke_tokenizers_template_is_the_released_one() -> None:
+    """The smoke model and the real-vocabulary tokenizer carry ``QWEN_CHAT_TEMPLATE``: it must be the released text."""
+    assert released_template() == fam.QWEN_CHAT_TEMPLATE
 
 
 def test_video_only_in_first_user_message() -> None:

@@ -22,6 +22,7 @@ from askhint_assets.prompts.templates import (
 from askhint_assets.vlm import families
 from askhint_assets.vlm.backends.transformers_backend import TransformersBackend
 from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest
+from tests.released_template import released_template
 
 QS = ["Do you see punching, kicking, or wrestling between people?", "Do you see a sudden explosion?"]
 
@@ -84,6 +85,7 @@ def test_chat_template_equals_render_prompt(model_dir) -> None:
             {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": msgs[1].text}]}]
     official = tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True)
     assert official == families.render_prompt("qwen2_5_vl", msgs, families.video_placeholder("qwen2_5_vl"))
+    assert tok.chat_template == released_template()  # the committed checkpoint carries the released template
 
 
 def test_backend_protocol_and_fingerprint(backend, model_dir) -> None:
