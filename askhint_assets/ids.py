@@ -21,6 +21,16 @@ def templates_version(content: dict) -> str:
     return "tp-" + hash_obj(content)
 
 
+def embedder_name(fingerprint: dict) -> str:
+    """A sentence embedder, as question embeddings name it: a 10-character hash of its fingerprint."""
+    return hash_obj(fingerprint, length=10)
+
+
+def embeddings_version(prompt_version: str, embedder_fingerprint: dict) -> str:
+    """The question embeddings of a class-prompt version by one embedder (their data version)."""
+    return hash_obj({"prompt": prompt_version, "embedder": embedder_fingerprint})
+
+
 def clustering_id(embeddings_ref: dict, cluster_settings: dict, labels: list[int]) -> str:
     """A clustering of one embedding set: ``cl-<hash>`` of the input, the settings and the labels."""
     return "cl-" + hash_obj({"emb": embeddings_ref, "cfg": cluster_settings, "labels": labels})
@@ -39,3 +49,4 @@ def plan_id(plan_settings: dict) -> str:
 def report_id(ref: dict, plan: str, metric_rows: list[dict[str, Any]], *, ablation: bool = False) -> str:
     """An evaluation report (``ev-``), or one size of the prompt-count ablation (``ab-``)."""
     return ("ab-" if ablation else "ev-") + hash_obj({"ref": ref, "plan": plan, "metrics": metric_rows})
+
