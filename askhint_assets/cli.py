@@ -256,7 +256,6 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     import uuid
 
     from askhint_assets import ids, paths
-    from askhint_assets.hashing import hash_obj
     from askhint_assets.orchestration.resources import VLMResource
     from askhint_assets.pipeline.runner import CachedRunner
     from askhint_assets.prompts.loader import load_prompt_set
@@ -301,7 +300,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
 
     questions = {c: results[c].questions if c in results else ps.class_questions[c] for c in ps.classes}
     gen_settings = generate.generation_settings(ps, list(requests))
-    name = out or f"{prompt_set}_generated_{hash_obj([questions, gen_settings], length=8)}"
+    name = out or ids.generated_prompt_set_name(prompt_set, questions, gen_settings)
     dest = _new_prompt_dir(store_dir, name)
     header = {
         "model": f"{backend.model_name} ({backend.backend_name})",

@@ -41,6 +41,16 @@ def question_set_id(questions: list[str]) -> str:
     return "qs-" + hash_obj(questions)
 
 
+def dataset_index_version(fingerprint: str | None, rows: list[dict[str, Any]]) -> str:
+    """A data set's index: the data set's own fingerprint where it has one, else a hash of the index rows."""
+    return fingerprint or hash_obj(rows)
+
+
+def sampled_frames_version(plans: dict[str, str], unit_keys: list[tuple]) -> str:
+    """The sampled frames of a data set: a hash of its plans and every unit's ``(plan, video, unit, frames)``."""
+    return hash_obj({"plans": plans, "units": unit_keys})
+
+
 def plan_id(plan_settings: dict) -> str:
     """A scoring plan (sampling, granularity, window): ``pl-<hash>``."""
     return "pl-" + hash_obj(plan_settings, length=10)
@@ -50,3 +60,7 @@ def report_id(ref: dict, plan: str, metric_rows: list[dict[str, Any]], *, ablati
     """An evaluation report (``ev-``), or one size of the prompt-count ablation (``ab-``)."""
     return ("ab-" if ablation else "ev-") + hash_obj({"ref": ref, "plan": plan, "metrics": metric_rows})
 
+
+def generated_prompt_set_name(prompt_set: str, questions: dict[str, Any], generation_settings: dict) -> str:
+    """The folder name of a prompt set generated from ``prompt_set``: ``<prompt_set>_generated_<hash>``."""
+    return f"{prompt_set}_generated_{hash_obj([questions, generation_settings], length=8)}"
