@@ -61,6 +61,11 @@ def report_id(ref: dict, plan: str, metric_rows: list[dict[str, Any]], *, ablati
     return ("ab-" if ablation else "ev-") + hash_obj({"ref": ref, "plan": plan, "metrics": metric_rows})
 
 
+def scores_report_id(settings: dict[str, Any]) -> str:
+    """A report of ``askhint evaluate`` over score files: a hash of its inputs' hashes and settings."""
+    return hash_obj(settings)
+
+
 def generated_prompt_set_name(prompt_set: str, questions: dict[str, Any], generation_settings: dict) -> str:
     """The folder name of a prompt set generated from ``prompt_set``: ``<prompt_set>_generated_<hash>``."""
     return f"{prompt_set}_generated_{hash_obj([questions, generation_settings], length=8)}"

@@ -22,3 +22,7 @@ def test_data_set_versions():
 
 def test_generated_prompt_set_name():
     assert ids.generated_prompt_set_name("ucf", {"Fight": ["Q?"]}, {"max_new_tokens": 256}) == "ucf_generated_ee090ca3"
+
+
+def test_scores_report_id():
+    assert ids.scores_report_id({"a": 1, "skipped": []}) == "c60d492d57e8d6b8"
