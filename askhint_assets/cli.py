@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from askhint_assets import ids
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.datasets.registry import KIND_NAMES
 from askhint_assets.errors import AskHintError, InputError
@@ -107,7 +108,7 @@ def _evaluate(
     """Load, join by video id, score; returns the JSON report and the metric rows."""
     from askhint_assets.evaluation import score_files
     from askhint_assets.evaluation.metrics import evaluate
-    from askhint_assets.hashing import hash_file, hash_obj
+    from askhint_assets.hashing import hash_file
 
     if frame_counts is not None and frame_counts_from_scores:
         raise InputError("give either --frame-counts or --frame-counts-from-scores, not both")
@@ -173,7 +174,7 @@ def _evaluate(
         "skipped": missing,
     }
     report = {
-        "report_id": hash_obj(settings),
+        "report_id": ids.scores_report_id(settings),
         "dataset": dataset,
         "annotations": str(annotations),
         "scores": str(scores),
@@ -255,8 +256,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     import shutil
     import uuid
 
-    from askhint_assets import ids, paths
-    from askhint_assets.hashing import hash_obj
+    from askhint_assets import paths
     from askhint_assets.orchestration.resources import VLMResource
     from askhint_assets.pipeline.runner import CachedRunner
     from askhint_assets.prompts.loader import load_prompt_set
@@ -301,7 +301,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
 
     questions = {c: results[c].questions if c in results else ps.class_questions[c] for c in ps.classes}
     gen_settings = generate.generation_settings(ps, list(requests))
-    name = out or f"{prompt_set}_generated_{hash_obj([questions, gen_settings], length=8)}"
+    name = out or ids.generated_prompt_set_name(prompt_set, questions, gen_settings)
     dest = _new_prompt_dir(store_dir, name)
     header = {
         "model": f"{backend.model_name} ({backend.backend_name})",

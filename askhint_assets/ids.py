@@ -21,6 +21,16 @@ def templates_version(content: dict) -> str:
     return "tp-" + hash_obj(content)
 
 
+def embedder_name(fingerprint: dict) -> str:
+    """A sentence embedder, as question embeddings name it: a 10-character hash of its fingerprint."""
+    return hash_obj(fingerprint, length=10)
+
+
+def embeddings_version(prompt_version: str, embedder_fingerprint: dict) -> str:
+    """The question embeddings of a class-prompt version by one embedder (their data version)."""
+    return hash_obj({"prompt": prompt_version, "embedder": embedder_fingerprint})
+
+
 def clustering_id(embeddings_ref: dict, cluster_settings: dict, labels: list[int]) -> str:
     """A clustering of one embedding set: ``cl-<hash>`` of the input, the settings and the labels."""
     return "cl-" + hash_obj({"emb": embeddings_ref, "cfg": cluster_settings, "labels": labels})
@@ -31,6 +41,16 @@ def question_set_id(questions: list[str]) -> str:
     return "qs-" + hash_obj(questions)
 
 
+def dataset_index_version(fingerprint: str | None, rows: list[dict[str, Any]]) -> str:
+    """A data set's index: the data set's own fingerprint where it has one, else a hash of the index rows."""
+    return fingerprint or hash_obj(rows)
+
+
+def sampled_frames_version(plans: dict[str, str], unit_keys: list[tuple]) -> str:
+    """The sampled frames of a data set: a hash of its plans and every unit's ``(plan, video, unit, frames)``."""
+    return hash_obj({"plans": plans, "units": unit_keys})
+
+
 def plan_id(plan_settings: dict) -> str:
     """A scoring plan (sampling, granularity, window): ``pl-<hash>``."""
     return "pl-" + hash_obj(plan_settings, length=10)
@@ -39,3 +59,13 @@ def plan_id(plan_settings: dict) -> str:
 def report_id(ref: dict, plan: str, metric_rows: list[dict[str, Any]], *, ablation: bool = False) -> str:
     """An evaluation report (``ev-``), or one size of the prompt-count ablation (``ab-``)."""
     return ("ab-" if ablation else "ev-") + hash_obj({"ref": ref, "plan": plan, "metrics": metric_rows})
+
+
+def scores_report_id(settings: dict[str, Any]) -> str:
+    """A report of ``askhint evaluate`` over score files: a hash of its inputs' hashes and settings."""
+    return hash_obj(settings)
+
+
+def generated_prompt_set_name(prompt_set: str, questions: dict[str, Any], generation_settings: dict) -> str:
+    """The folder name of a prompt set generated from ``prompt_set``: ``<prompt_set>_generated_<hash>``."""
+    return f"{prompt_set}_generated_{hash_obj([questions, generation_settings], length=8)}"

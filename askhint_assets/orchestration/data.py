@@ -96,7 +96,7 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
             context.log.warning(note)
         return versioned_output(
             {"dataset": ds.name, "kind": ds.kind, "root": str(root)},
-            data_version=dg.DataVersion(dataset.fingerprint or hash_obj(rows)),
+            data_version=dg.DataVersion(ids.dataset_index_version(dataset.fingerprint, rows)),
             metadata={
                 "videos": len(dataset.videos),
                 "anomalous": n_anom,
@@ -174,7 +174,7 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
         keys = sorted((r["plan"], r["video_id"], r["unit"], r["frames_key"]) for r in unit_rows)
         return versioned_output(
             {"dataset": ds.name, "plans": plans},
-            data_version=dg.DataVersion(hash_obj({"plans": plans, "units": keys})),
+            data_version=dg.DataVersion(ids.sampled_frames_version(plans, keys)),
             metadata={
                 "plans": dg.MetadataValue.json(plans),
                 "videos": len(videos) - len(failed),

@@ -19,22 +19,17 @@ from typing import Any
 
 from askhint_assets.errors import InputError
 from askhint_assets.hashing import hash_file, hash_obj
+from askhint_assets.prompts import defaults
 from askhint_assets.prompts.schema import Reader, line_of
 from askhint_assets.prompts.templates import PLACEHOLDERS, Templates
 
 FILES = ("taxonomy.yaml", "class_questions.yaml", "templates.yaml", "settings.yaml")
 MIN_QUESTIONS, MAX_QUESTIONS = 1, 8
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "per_cluster": [2, 3],
-    "dedup_threshold": 0.95,
-    "merge_linkage": "ward",
-    "clustering": {
-        "min_cluster_size": 2,
-        "min_samples": 1,
-        "metric": "euclidean",
-        "cluster_selection_method": "eom",
-        "selection_epsilon": 0.0,
-    },
+    "per_cluster": list(defaults.PER_CLUSTER),
+    "dedup_threshold": defaults.DEDUP_THRESHOLD,
+    "merge_linkage": defaults.MERGE_LINKAGE,
+    "clustering": dict(defaults.CLUSTERING),
 }
 
 

@@ -15,14 +15,18 @@ from typing import Any
 
 import numpy as np
 
+from askhint_assets.prompts.defaults import CLUSTERING as _DEFAULT
+
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    min_cluster_size: int = 2
-    min_samples: int = 1
-    metric: str = "euclidean"  # on L2-normalised vectors; "cosine" also accepted
-    cluster_selection_method: str = "eom"  # or "leaf"
-    selection_epsilon: float = 0.0
+    """HDBSCAN settings; the defaults are a prompt set's (:data:`askhint_assets.prompts.defaults.CLUSTERING`)."""
+
+    min_cluster_size: int = _DEFAULT["min_cluster_size"]
+    min_samples: int = _DEFAULT["min_samples"]
+    metric: str = _DEFAULT["metric"]  # on L2-normalised vectors; "cosine" also accepted
+    cluster_selection_method: str = _DEFAULT["cluster_selection_method"]  # or "leaf"
+    selection_epsilon: float = _DEFAULT["selection_epsilon"]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> ClusterConfig:

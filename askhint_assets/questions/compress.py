@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from askhint_assets.errors import BackendError, InputError
+from askhint_assets.prompts import defaults
 from askhint_assets.questions.cluster import centroids, normalise
 from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest, VLMResponse
 
@@ -101,11 +102,11 @@ def compress(
     questions: list[str],
     emb: np.ndarray,
     labels: np.ndarray,
-    target_size: int = 6,
-    per_cluster: tuple[int, int] = (2, 3),
-    dedup_threshold: float = 0.95,
+    target_size: int = defaults.TARGET_SIZE,
+    per_cluster: tuple[int, int] = defaults.PER_CLUSTER,
+    dedup_threshold: float = defaults.DEDUP_THRESHOLD,
     ids: list[str] | None = None,
-    linkage: str = "ward",
+    linkage: str = defaults.MERGE_LINKAGE,
     selection: str = "facility_location",
 ) -> list[Selected]:
     """Pick Q* from clustered questions by the rule in the module docstring.
@@ -187,6 +188,7 @@ def clusters_from_labels(questions: list[str], labels: np.ndarray) -> dict[int, 
     return dict(sorted(out.items()))
 
 
+SUMMARY_MAX_NEW_TOKENS = 256  # per summary request; the backend's own ``model.max_new_tokens`` caps it
 SUMMARY_SYSTEM = "You write short, general yes/no questions that guide a video anomaly detector."
 SUMMARY_PROMPT = (
     "These yes/no questions each check a surveillance video for one kind of anomaly:\n{questions}\n"
@@ -235,7 +237,7 @@ def summary_requests(
     clusters: dict[int, list[str]],
     per_cluster: int | dict[int, int],
     *,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = SUMMARY_MAX_NEW_TOKENS,
     system: str = SUMMARY_SYSTEM,
     prompt: str = SUMMARY_PROMPT,
 ) -> dict[int, VLMRequest]:
@@ -255,7 +257,7 @@ def summarise_clusters(
     clusters: dict[int, list[str]],
     per_cluster: int | dict[int, int],
     *,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = SUMMARY_MAX_NEW_TOKENS,
     system: str = SUMMARY_SYSTEM,
     prompt: str = SUMMARY_PROMPT,
 ) -> dict[int, ClusterSummary]:
@@ -282,7 +284,7 @@ def summarise_with_llm(
     clusters: dict[int, list[str]],
     per_cluster: int | dict[int, int],
     *,
-    max_new_tokens: int = 256,
+    max_new_tokens: int = SUMMARY_MAX_NEW_TOKENS,
     system: str = SUMMARY_SYSTEM,
     prompt: str = SUMMARY_PROMPT,
 ) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from askhint_assets.prompts import defaults
 from askhint_assets.questions.compress import Selected, compress
 
 
@@ -25,8 +26,8 @@ def select_by_settings(
         emb,
         labels,
         target_size=target,
-        per_cluster=tuple(prompt_settings.get("per_cluster", (2, 3))),
-        dedup_threshold=float(prompt_settings.get("dedup_threshold", 0.95)),
+        per_cluster=tuple(prompt_settings.get("per_cluster", defaults.PER_CLUSTER)),
+        dedup_threshold=float(prompt_settings.get("dedup_threshold", defaults.DEDUP_THRESHOLD)),
         ids=ids,
-        linkage=prompt_settings.get("merge_linkage", "ward"),
+        linkage=prompt_settings.get("merge_linkage", defaults.MERGE_LINKAGE),
     )

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from askhint_assets import cli_plan
 from askhint_assets.cli import main
+from askhint_assets.pipeline.plan import PlanVideo, estimate, input_mode
 from askhint_assets.settings import load_settings
 from askhint_assets.video import decode
 from askhint_assets.video.sampling import SamplingConfig, plan_windows, sample_indices
@@ -31,8 +32,8 @@ def settings_file(tmp_path: Path, **model) -> Path:
 def test_estimate_from_a_frame_count_list(tmp_path: Path) -> None:
     s = load_settings(settings_file(tmp_path))
     lengths = [9000, 3834, 45]  # 5 min, the UCF mean, 1.5 s
-    videos = [cli_plan.PlanVideo(f"v{i}", n, 30.0, 320, 240) for i, n in enumerate(lengths)]
-    rep = cli_plan.estimate(s, videos)
+    videos = [PlanVideo(f"v{i}", n, 30.0, 320, 240) for i, n in enumerate(lengths)]
+    rep = estimate(s, videos)
     cfg = SamplingConfig(max_frames=128, fallback_fps=1.0, max_side=448)
     windows = [plan_windows(n, 30.0, "window", window_s=4.0, stride_s=2.0) for n in lengths]
     assert rep.units == {"video": 3, "window": sum(map(len, windows))}
@@ -55,24 +56,40 @@ def test_tree_best_and_worst_case(tmp_path: Path) -> None:
     f.write_text(yaml.safe_dump(data))
     s = load_settings(f)
     lengths = [9000, 3834, 45]
-    rep = cli_plan.estimate(s, [cli_plan.PlanVideo(f"v{i}", n, 30.0, 320, 240) for i, n in enumerate(lengths)])
+    rep = estimate(s, [PlanVideo(f"v{i}", n, 30.0, 320, 240) for i, n in enumerate(lengths)])
     windows = [len(plan_windows(n, 30.0, "window", window_s=4.0, stride_s=2.0)) for n in lengths]
     assert rep.tree_best == 3  # every root judged normal: one request per video
     assert rep.units["tree"] == sum(2 * w - 1 for w in windows)  # every node split: the full binary trees
     assert rep.units["tree"] > rep.units["window"]
-    nq = s.questions.target_size or 6  # follow-ups: at most one request per question for every unit
+    nq = 6  # the UCF prompt set's Q* size; follow-ups: at most one request per question for every unit
     assert rep.requests["follow_up"] == rep.requests["askhint/stage1"] * nq
     text = "\n".join(cli_plan.lines(s, rep, "test", None))
     assert "granularity tree: 3 units at best" in text and f"{rep.units['tree']:,} at worst" in text
+
+
+def test_questions_per_request_come_from_the_settings_else_the_prompt_set(tmp_path: Path) -> None:
+    f = settings_file(tmp_path)
+    data = yaml.safe_load(f.read_text())
+    data["dataset"]["prompt_set"] = "xd_violence"  # target_size 5 in its settings.yaml
+    data["scoring"]["per_question"] = True
+    f.write_text(yaml.safe_dump(data))
+    vids = [PlanVideo("v", 9000, 30.0, 320, 240)]
+    rep = estimate(load_settings(f), vids)
+    assert rep.requests["per_question"] == rep.requests["askhint/stage1"] * 5
+    data["questions"] = {"target_size": 3}
+    f.write_text(yaml.safe_dump(data))
+    rep = estimate(load_settings(f), vids)
+    assert rep.requests["per_question"] == rep.requests["askhint/stage1"] * 3
+    assert estimate(load_settings(f), vids, n_questions=7).requests["per_question"] == rep.requests["abstract"] * 7
 
 
 def test_images_input_costs_about_twice_the_visual_tokens(tmp_path: Path) -> None:
     video = load_settings(settings_file(tmp_path, backend="openai", base_urls=["http://127.0.0.1:1/v1"]))
     images = load_settings(settings_file(tmp_path, backend="openai", base_urls=["http://127.0.0.1:1/v1"],
                                          video_input="images"))
-    vids = [cli_plan.PlanVideo("v", 9000, 30.0, 320, 240)]
-    assert cli_plan.input_mode(video) == "video" and cli_plan.input_mode(images) == "images"
-    a, b = cli_plan.estimate(video, vids), cli_plan.estimate(images, vids)
+    vids = [PlanVideo("v", 9000, 30.0, 320, 240)]
+    assert input_mode(video) == "video" and input_mode(images) == "images"
+    a, b = estimate(video, vids), estimate(images, vids)
     assert b.video_tokens["video"][0] == image_tokens(128, 240, 320)["tokens"] + 2 * 128
     assert b.video_tokens["video"][0] > 1.9 * a.video_tokens["video"][0]
 
