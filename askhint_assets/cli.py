@@ -257,7 +257,6 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     import uuid
 
     from askhint_assets import paths
-    from askhint_assets.orchestration.resources import VLMResource
     from askhint_assets.pipeline.runner import CachedRunner
     from askhint_assets.prompts.loader import load_prompt_set
     from askhint_assets.prompts.versions import class_prompt_content
@@ -265,6 +264,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     from askhint_assets.settings import load_settings
     from askhint_assets.store import Store, now
     from askhint_assets.store.prompts import record_prompt_version
+    from askhint_assets.vlm.backends.registry import backend_for
 
     s = load_settings()
     store_dir = paths.prompts_store()
@@ -276,7 +276,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     if out is not None:
         _new_prompt_dir(store_dir, out)  # fail before any request
 
-    backend = VLMResource.from_settings(s.model).get_backend()
+    backend = backend_for(s.model)
     requests = generate.class_requests(ps, chosen)
     runner = CachedRunner(backend, Store(paths.db_path()), run_id=f"generate-questions-{uuid.uuid4().hex[:8]}",
                           batch_size=s.model.batch_size)

@@ -75,35 +75,26 @@ class VLMResource(dg.ConfigurableResource):
         values = asdict(m)
         return cls(model_path=values.pop("path"), **{**values, "base_urls": list(m.base_urls)})
 
+    def settings(self) -> ModelSettings:
+        """The resource's fields as the (validated) model settings; the core builds backends from these."""
+        return ModelSettings(path=self.model_path, **self.model_dump(exclude={"model_path"}))
+
     @property
     def is_smoke(self) -> bool:
         return self.model_path == SMOKE_MODEL
 
-    def model_settings(self) -> dict[str, Any]:
-        """The model settings as the registry passes them on (each backend takes its own options)."""
-        return self.model_dump(exclude={"backend", "model_path"})
-
     def resolved_model_path(self) -> str:
         """The folder a local backend loads (``smoke`` resolved through its hook), or the served name."""
-        if not registry.get_backend_entry(self.backend).local_model:
-            return self.model_path
-        return registry.resolve_model_path(self.model_path, self.model_settings())
+        return registry.model_folder(self.settings())
 
     def get_backend(self, shard: tuple[int, int] | None = None) -> VLMBackend:
-        """The backend, built once per run (the model is loaded lazily on the first request). For a
-        shard ``(index, count)`` of a server backend with several servers: a client pinned to the
-        shard's servers (:func:`askhint_assets.sharding.urls_for_shard`); the cache key is unchanged."""
-        urls = list(self.base_urls)
-        if shard is not None and registry.get_backend_entry(self.backend).needs_base_urls and len(urls) > 1:
-            from askhint_assets.sharding import urls_for_shard
-
-            urls = urls_for_shard(urls, *shard)
-        key = tuple(urls)
+        """The backend (:func:`askhint_assets.vlm.backends.registry.backend_for`), built once per run and set of
+        servers (the model is loaded lazily on the first request)."""
+        m = self.settings()
+        key = tuple(registry.servers_for(m, shard))
         if key not in self._backends:
-            self._backends[key] = registry.build_backend(
-                self.backend, self.model_path, **{**self.model_settings(), "base_urls": urls})
+            self._backends[key] = registry.backend_for(m, shard)
         return self._backends[key]
-
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         """Close the backends that hold an engine (the in-process vLLM's engine-core process), so a step

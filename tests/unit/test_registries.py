@@ -114,6 +114,26 @@ def test_vlm_resource_builds_through_the_registry_and_pins_shards_to_servers():
         forget_backend("res_test")
 
 
+def test_model_settings_are_defined_once():
+    """The Dagster resource is the model settings' config surface, field for field (``path`` is its
+    ``model_path``), with the same defaults; each backend's options are model settings; and the resource
+    builds through ``backend_for``, so a setting added in one place and not the others fails here."""
+    import dataclasses
+
+    from askhint_assets.orchestration.resources import VLMResource
+    from askhint_assets.settings import ModelSettings
+
+    settings = dataclasses.asdict(ModelSettings())  # the defaults, as validated
+    settings["model_path"] = settings.pop("path")
+    resource = {name: f.get_default(call_default_factory=True) for name, f in VLMResource.model_fields.items()}
+    assert set(resource) == set(settings)
+    assert {k: tuple(v) if isinstance(v, list) else v for k, v in resource.items()} == settings
+    for name in registry.backend_names():
+        assert set(registry.get_backend_entry(name).options) <= set(settings), name
+    m = ModelSettings(backend="openai", path="served", base_urls=("http://a/v1",), max_retries=1)
+    assert VLMResource.from_settings(m).settings() == m
+
+
 def test_data_set_kinds_load_and_read_ground_truth_through_the_registry(tmp_path):
     assert kinds.KIND_NAMES == ("ucf_crime", "xd_violence", "folder")
     assert [k for k in kinds.KIND_NAMES if kinds.get_kind(k).has_demo] == ["ucf_crime", "xd_violence"]

@@ -24,6 +24,7 @@ from askhint_assets.errors import InputError
 from askhint_assets.plugins import load_plugins
 
 if TYPE_CHECKING:
+    from askhint_assets.settings import ModelSettings
     from askhint_assets.vlm.types import VLMBackend
 
 BackendFactory = Callable[..., "VLMBackend"]
@@ -118,6 +119,38 @@ def build_backend(name: str, model: str, **settings: Any) -> VLMBackend:
     if entry.local_model:
         model = resolve_model_path(model, settings)
     return entry.factory()(model, **{k: settings[k] for k in entry.options if k in settings})
+
+
+def _options(m: ModelSettings) -> dict[str, Any]:
+    """The model settings as backends take them (everything but ``backend`` and ``path``)."""
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(m).items() if k not in ("backend", "path")}
+
+
+def model_folder(m: ModelSettings) -> str:
+    """The folder a local backend of ``m`` loads (a symbolic path resolved through its hook), or the served name."""
+    if not get_backend_entry(m.backend).local_model:
+        return m.path
+    return resolve_model_path(m.path, _options(m))
+
+
+def backend_for(m: ModelSettings, shard: tuple[int, int] | None = None) -> VLMBackend:
+    """The backend of the model settings ``m``: the one place a backend is built from settings (the Dagster
+    resource, the CLI and the benchmarks all come here). For a shard ``(index, count)`` of a server backend
+    with several servers, a client pinned to the shard's servers
+    (:func:`askhint_assets.sharding.urls_for_shard`); the cache key does not depend on it."""
+    return build_backend(m.backend, m.path, **{**_options(m), "base_urls": servers_for(m, shard)})
+
+
+def servers_for(m: ModelSettings, shard: tuple[int, int] | None = None) -> list[str]:
+    """The servers a backend of ``m`` talks to: all of ``model.base_urls``, or a shard's share of them."""
+    from askhint_assets.sharding import urls_for_shard
+
+    urls = list(m.base_urls)
+    if shard is not None and get_backend_entry(m.backend).needs_base_urls and len(urls) > 1:
+        return urls_for_shard(urls, *shard)
+    return urls
 
 
 _PKG = "askhint_assets.vlm.backends"
