@@ -91,11 +91,11 @@ def _report(con: duckdb.DuckDBPyConnection, report_id: str) -> dict[str, Any]:
 
 def _latest_report_id(con: duckdb.DuckDBPyConnection, dataset: str | None) -> str:
     """The newest report of the pipeline's ASK-Hint template (not an ablation size or a score file)."""
-    where, params = "template = 'askhint'", []
+    where, params = "template = ?", [Template.ASKHINT]
     if _has(con, "eval_reports", "source"):
         where += " AND (source = 'pipeline' OR source IS NULL)"
     if dataset:
-        where, params = where + " AND dataset = ?", [dataset]
+        where, params = where + " AND dataset = ?", [*params, dataset]
     row = _one(con, f"SELECT report_id FROM eval_reports WHERE {where} ORDER BY created_at DESC, report_id LIMIT 1",
                params)
     if row is None:
@@ -111,9 +111,10 @@ def _baseline(con: duckdb.DuckDBPyConnection, rep: dict[str, Any]) -> dict[str, 
     same_plan = " AND plan = ?" if rep["plan"] else ""
     row = _one(
         con,
-        "SELECT report_id FROM eval_reports WHERE template = 'abstract' AND dataset = ? AND model = ? "
+        "SELECT report_id FROM eval_reports WHERE template = ? AND dataset = ? AND model = ? "
         f"AND granularity = ?{same_plan} ORDER BY abs(epoch(created_at) - epoch(?::TIMESTAMP)), report_id LIMIT 1",
-        [rep["dataset"], rep["model"], rep["granularity"], *([rep["plan"]] if rep["plan"] else []), rep["created_at"]],
+        [Template.ABSTRACT, rep["dataset"], rep["model"], rep["granularity"], *([rep["plan"]] if rep["plan"] else []),
+         rep["created_at"]],
     )
     if row is None:
         return None
@@ -347,7 +348,7 @@ def _auc_pairs(con: duckdb.DuckDBPyConnection, a: str, b: str, dataset: str | No
     return _rows(
         con,
         f"WITH e AS (SELECT question_set, dataset, model, granularity, {plan} AS plan, value, n_videos, report_id, "
-        "smoke_model, created_at FROM eval_reports WHERE template = 'askhint' AND metric = 'frame_auc' "
+        "smoke_model, created_at FROM eval_reports WHERE template = ? AND metric = 'frame_auc' "
         f"AND question_set IN (?, ?){where}), "
         "r AS (SELECT *, row_number() OVER (PARTITION BY question_set, dataset, model, granularity, plan "
         "ORDER BY created_at DESC) AS k FROM e) "
@@ -357,17 +358,17 @@ def _auc_pairs(con: duckdb.DuckDBPyConnection, a: str, b: str, dataset: str | No
         "AND x.granularity = y.granularity AND x.plan IS NOT DISTINCT FROM y.plan "
         "WHERE x.k = 1 AND y.k = 1 AND x.question_set = ? AND y.question_set = ? "
         "ORDER BY x.dataset, x.model, x.granularity",
-        [a, b, *([dataset] if dataset else []), a, b],
+        [Template.ASKHINT, a, b, *([dataset] if dataset else []), a, b],
     )
 
 
 def _same_videos(con: duckdb.DuckDBPyConnection, a: str, b: str, pair: dict[str, Any]) -> bool:
     plan = " AND plan = ?" if pair["plan"] else ""
-    sql = ("SELECT list(DISTINCT video_id ORDER BY video_id) FROM predictions WHERE template = 'askhint' AND "
+    sql = ("SELECT list(DISTINCT video_id ORDER BY video_id) FROM predictions WHERE template = ? AND "
            f"question_set = ? AND dataset = ? AND model = ?{plan}")
     extra = [pair["plan"]] if pair["plan"] else []
-    va = con.execute(sql, [a, pair["dataset"], pair["model"], *extra]).fetchone()[0]
-    vb = con.execute(sql, [b, pair["dataset"], pair["model"], *extra]).fetchone()[0]
+    va = con.execute(sql, [Template.ASKHINT, a, pair["dataset"], pair["model"], *extra]).fetchone()[0]
+    vb = con.execute(sql, [Template.ASKHINT, b, pair["dataset"], pair["model"], *extra]).fetchone()[0]
     return bool(va) and va == vb
 
 
@@ -419,9 +420,10 @@ def history(store: Store, dataset: str | None = None) -> list[dict[str, Any]]:
         aucs = _rows(
             con,
             "SELECT question_set, dataset, model, value, n_videos, smoke_model FROM eval_reports "
-            "WHERE template = 'askhint' AND metric = 'frame_auc' AND coalesce(source, '') NOT LIKE 'ablation:%' "
+            "WHERE template = ? AND metric = 'frame_auc' AND coalesce(source, '') NOT LIKE 'ablation:%' "
             "QUALIFY row_number() OVER (PARTITION BY question_set, dataset "
             "ORDER BY created_at DESC, granularity = 'video', granularity) = 1",
+            [Template.ASKHINT],
         )
     by_qs: dict[str, dict[str, dict[str, Any]]] = {}
     for r in aucs:

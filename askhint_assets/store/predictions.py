@@ -10,6 +10,7 @@ from typing import Any
 
 import polars as pl
 
+from askhint_assets.prompts.templates import Template
 from askhint_assets.store.db import Store
 
 _PRED_KEY = "dataset = ? AND list_contains(?, plan) AND question_set = ? AND model = ? AND template = ?"
@@ -69,7 +70,7 @@ def request_spans(st: Store, ref: dict, plan: str) -> list[tuple[str, int, int, 
     return [(v, int(s), int(e), int(n)) for v, s, e, n in df.iter_rows()]
 
 
-def whole_video_scores(st: Store, dataset: str, plan: str, template: str = "askhint") -> pl.DataFrame:
+def whole_video_scores(st: Store, dataset: str, plan: str, template: str = Template.ASKHINT) -> pl.DataFrame:
     """``question_set, model, video_id, score, label`` of the unit 0 of every ok video of ``dataset`` under ``plan``
     (a ``video`` plan: the whole video), for choosing the uncertain band on a validation set."""
     return st.query(
