@@ -432,7 +432,7 @@ def first_image(body: dict) -> str | None:
 def first_images(home: Home) -> dict[str, set[str]]:
     """Video id -> the base64 JPEGs its requests start with (one per unit, as the openai backend encodes)."""
     from askhint_assets.video.frame_cache import FrameCache
-    from askhint_assets.vlm.backends.openai_backend import encode_jpeg_b64
+    from askhint_assets.vlm.backends.openai_payload import encode_jpeg_b64
 
     cache = FrameCache(home.root / "cache" / "frames")
     out: dict[str, set[str]] = {}
