@@ -270,7 +270,7 @@ def materialize(home: Home, select: tuple[str, ...] | None = None) -> RunOutcome
 
     from askhint_assets.definitions import build_defs
     from askhint_assets.orchestration.update import failure_message, observe_sources, update
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
 
     t0 = time.perf_counter()
     with home.active():
