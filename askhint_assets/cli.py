@@ -261,7 +261,7 @@ def _generate_questions(prompt_set: str, classes: str | None, out: str | None) -
     from askhint_assets.prompts.loader import load_prompt_set
     from askhint_assets.prompts.versions import class_prompt_content
     from askhint_assets.questions import generate
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
     from askhint_assets.store import Store, now
     from askhint_assets.store.prompts import record_prompt_version
     from askhint_assets.vlm.backends.registry import backend_for

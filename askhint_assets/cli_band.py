@@ -33,7 +33,7 @@ def choose_band_cmd(name: str, config: Path | None, recall: float, false_alarm: 
     from askhint_assets import paths
     from askhint_assets.evaluation.band import choose_band
     from askhint_assets.orchestration.data import plan_id
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
     from askhint_assets.store import Store
     from askhint_assets.store.predictions import whole_video_scores
 

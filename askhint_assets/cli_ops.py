@@ -33,7 +33,7 @@ def update_cmd() -> None:
 
     from askhint_assets.definitions import defs
     from askhint_assets.orchestration.update import update, with_executor
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
 
     # the executor of the settings: shards in parallel processes (multiprocess) or on Celery workers (celery)
     s = load_settings()
@@ -75,7 +75,7 @@ def worker_cmd(name: str | None, loglevel: str) -> None:
     import os
 
     from askhint_assets.orchestration.executors import QUEUE, check_broker
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
 
     s = load_settings()
     if s.execution.executor != "celery":
@@ -103,7 +103,7 @@ def observe_cmd() -> None:
 @click.command("report")
 def report_cmd() -> None:
     """Print the latest evaluation report of each configured data set, and where things are."""
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
     from askhint_assets.store import Store
     from askhint_assets.store.predictions import activity
 

@@ -110,7 +110,7 @@ def lines(settings, rep: PlanReport, source: str, cached: int | None) -> list[st
               help="Model folder whose tokenizer counts the text tokens (default: the configured model's).")
 def plan(config: Path | None, frame_counts: Path | None, fps: float, size: str, tokenizer: Path | None) -> None:
     """Print what a run of these settings will cost, without calling a model."""
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
 
     try:
         settings = load_settings(config)

@@ -20,7 +20,8 @@ from askhint_assets.orchestration.executors import executor_for
 from askhint_assets.orchestration.predictions import build_prediction_assets
 from askhint_assets.orchestration.prompts import build_prompt_assets
 from askhint_assets.orchestration.resources import resources_for
-from askhint_assets.settings import PipelineSettings, load_settings
+from askhint_assets.settings import PipelineSettings
+from askhint_assets.settings_file import load_settings
 
 
 def prompt_chain(s: PipelineSettings, names: ChainNames) -> dg.Definitions:

@@ -8,8 +8,8 @@ call time.
 The sections are frozen *pydantic dataclasses*: validated like pydantic models (unknown keys refused,
 choices, bounds, strict numbers and booleans, cross-field rules) and still plain dataclasses for the code
 that reads them (``dataclasses.asdict`` feeds the plan and section hashes, ``replace`` derives per-data-set
-settings), so those hashes are the same as before the settings were typed. :func:`load_settings` reads the
-file with a YAML loader that refuses duplicate keys and reports every problem as an :class:`InputError`
+settings), so those hashes are the same as before the settings were typed. The file is read by
+:func:`askhint_assets.settings_file.load_settings`, which reports every problem as an :class:`InputError`
 naming the file, the line and the field; it runs when the code location loads, before any asset.
 
 Numbers are strict: ``"16"`` (quoted) is text, not the number 16, and so is ``1e3`` (YAML 1.1 needs a
@@ -19,12 +19,10 @@ dot: ``1.0e3``); a whole number stays a whole number in a float setting (``windo
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import asdict, field, fields, is_dataclass, replace
+from dataclasses import asdict, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -33,8 +31,6 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -45,7 +41,6 @@ from askhint_assets import paths
 from askhint_assets.datasets.registry import KIND_NAMES, get_kind
 from askhint_assets.errors import InputError
 from askhint_assets.hashing import hash_obj
-from askhint_assets.user_files import read_text
 from askhint_assets.video.sampling import SamplingConfig
 from askhint_assets.vlm.backends.registry import get_backend_entry
 from askhint_assets.vlm.families import FAMILIES
@@ -66,7 +61,7 @@ _CONFIG = ConfigDict(extra="forbid")  # frozen comes from the dataclass decorato
 def _number(v: Any) -> int | float:
     """An int or a finite float; never a bool or text (``"16"`` and ``1e3`` are text in YAML)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"must be a number, {_got(v)}")
+        raise ValueError(f"must be a number, {got_message(v)}")
     if not math.isfinite(v):
         raise ValueError(f"must be a finite number, got {v!r}")
     return v
@@ -90,7 +85,7 @@ PositiveInt = Annotated[StrictInt, Field(ge=1)]
 Probability = Annotated[int | float, BeforeValidator(_number), Field(ge=0, le=1)]
 
 
-def _got(v: Any) -> str:
+def got_message(v: Any) -> str:
     """``got ...`` for a message; text that spells a number says why it is text and what to write."""
     if not isinstance(v, str):
         return f"got {v!r} ({type(v).__name__})"
@@ -328,11 +323,19 @@ class ExecutionSettings:
     celery: CelerySettings = field(default_factory=CelerySettings)
 
 
-class _RuleError(InputError):
+def dotted_field(loc: tuple) -> str:
+    """``datasets[1].name`` for the location ``("datasets", 1, "name")``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class RuleError(InputError):
     """A rule across entries of the settings, raised with the location (``loc``) of the entry at fault."""
 
     def __init__(self, message: str, loc: tuple) -> None:
-        super().__init__(message, field=_dotted(loc))
+        super().__init__(message, field=dotted_field(loc))
         self.loc = loc
 
 
@@ -356,12 +359,12 @@ class PipelineSettings:
         for loc, d in listed:  # the single form too: its name becomes reports/<name>.md
             for attr in ("name", "prompt_set"):
                 if not KEY_PART.match(getattr(d, attr)):
-                    raise _RuleError(f"{getattr(d, attr)!r}: names and prompt sets must be letters, digits and _ "
-                                     "(they become asset-key prefixes and file names), starting with a letter",
-                                     (*loc, attr))
+                    raise RuleError(f"{getattr(d, attr)!r}: names and prompt sets must be letters, digits and _ "
+                                    "(they become asset-key prefixes and file names), starting with a letter",
+                                    (*loc, attr))
         for i, d in enumerate(self.datasets):
             if d.name in seen:
-                raise _RuleError(f"data set name {d.name!r} is used twice", ("datasets", i, "name"))
+                raise RuleError(f"data set name {d.name!r} is used twice", ("datasets", i, "name"))
             seen.add(d.name)
         return self
 
@@ -402,176 +405,3 @@ SECTIONS: dict[str, type] = {
 }
 NESTED: dict[tuple[str, str], type] = {("execution", "celery"): CelerySettings}
 """Sections inside sections, by (section, key)."""
-REMOVED: dict[tuple[str, str], str] = {
-    ("questions", k): "clustering is set per prompt set: `clustering:` in prompts_store/<prompt_set>/settings.yaml"
-    for k in ("min_cluster_size", "min_samples", "cluster_selection_method")
-}
-"""Settings that were accepted once but that nothing read, with where that choice is made instead."""
-_ADAPTER = TypeAdapter(PipelineSettings)
-
-
-# ---- loading ---------------------------------------------------------------------------------------
-
-
-class _DuplicateKey(yaml.constructor.ConstructorError):
-    def __init__(self, key: Any, node: yaml.Node, first_line: int) -> None:
-        super().__init__(None, None, f"duplicate key {key!r} (first at line {first_line})", node.start_mark)
-        self.key, self.line, self.first_line = key, node.start_mark.line + 1, first_line
-
-
-class UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that raises on a key given twice in one mapping (PyYAML keeps the last one
-    silently: two ``model:`` sections would mean the first is ignored). Merge keys (``<<``) are allowed."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                if key in seen:
-                    raise _DuplicateKey(key, key_node, seen[key])
-            except TypeError:  # an unhashable key: SafeLoader reports it itself
-                continue
-            seen[key] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)
-
-
-def _line_index(node: yaml.Node | None, loc: tuple = (), out: dict | None = None) -> dict[tuple, int]:
-    """``{location: 1-based line}`` of every mapping key and list item (``("datasets", 1, "kind")``)."""
-    out = {} if out is None else out
-    if node is None:
-        return out
-    out.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            if isinstance(k, yaml.ScalarNode):
-                out[(*loc, k.value)] = k.start_mark.line + 1
-                _line_index(v, (*loc, k.value), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, (*loc, i), out)
-    return out
-
-
-def _dotted(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _line_of(lines: dict[tuple, int], loc: tuple) -> int | None:
-    """The line of ``loc``, else of its nearest enclosing entry that the file has."""
-    for n in range(len(loc), -1, -1):
-        if loc[:n] in lines:
-            return lines[loc[:n]]
-    return None
-
-
-def _section_type(loc: tuple) -> type | None:
-    """The settings dataclass that holds the last key of ``loc`` (``("datasets", 0, "x")`` -> DatasetSettings)."""
-    if len(loc) == 1:
-        return PipelineSettings
-    if loc[0] == "datasets" and len(loc) == 3:
-        return DatasetSettings
-    if len(loc) == 3 and (loc[0], loc[1]) in NESTED:
-        return NESTED[(loc[0], loc[1])]
-    return SECTIONS.get(loc[0]) if len(loc) == 2 else None
-
-
-def _describe(err: dict) -> str:
-    """One pydantic error in the words of the settings file."""
-    kind, v, loc = err["type"], err.get("input"), err["loc"]
-    if kind == "unexpected_keyword_argument":
-        section = _section_type(loc)
-        removed = REMOVED.get(("questions", loc[-1])) if section is QuestionSettings else None
-        if removed:
-            return f"no longer a setting: {removed}"
-        known = [f.name for f in fields(section)] if section and is_dataclass(section) else []
-        return "unknown setting" + (f" (known: {', '.join(known)})" if known else "")
-    if kind in ("value_error", "assertion_error"):
-        return str(err["ctx"]["error"])
-    if kind in ("int_type", "int_parsing", "int_from_float"):
-        return f"must be a whole number, {_got(v)}"
-    if kind == "bool_type":
-        quoted = isinstance(v, str) and v.lower() in ("true", "false", "yes", "no", "on", "off")
-        return f"must be true or false, {_got(v)}" + (" (a quoted value is text: remove the quotes)" if quoted else "")
-    if kind == "string_type":
-        return f"must be text, {_got(v)}"
-    if kind == "literal_error":
-        return f"must be one of {err['ctx']['expected']}, got {v!r}"
-    if kind in ("dataclass_type", "dataclass_args_type", "dict_type"):
-        return f"must be a mapping of settings, {_got(v)}"
-    if kind in ("tuple_type", "list_type"):
-        return f"must be a list, {_got(v)}"
-    bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
-    if kind in bounds:
-        (limit,) = err["ctx"].values()
-        return f"must be {bounds[kind]} {limit}, got {v!r}"
-    return f"{err['msg']}, got {v!r}"
-
-
-def load_settings(path: str | Path | None = None) -> PipelineSettings:
-    """Settings from ``path`` (default ``$ASKHINT_CONFIG``), falling back to the demo defaults.
-
-    Raises :class:`InputError` naming the file, line and field of the first problem.
-    """
-    path = path or os.environ.get("ASKHINT_CONFIG")
-    if not path:
-        return PipelineSettings()
-    p = Path(path)
-    text = read_text(p, "settings file")
-    data, lines = _read_yaml(text, p)
-    if data is None:
-        return PipelineSettings(source=str(p))
-    if not isinstance(data, dict):
-        raise InputError("must be a mapping of sections", path=p, line=1)
-
-    known = [*SECTIONS, "datasets"]
-    for key in data:
-        if key not in known:
-            raise InputError(f"unknown section; known: {', '.join(known)}", path=p, line=lines.get((key,)),
-                             field=str(key))
-    if "datasets" in data and "dataset" in data:
-        raise InputError("use either `dataset:` (one data set) or `datasets:` (a list), not both", path=p,
-                         line=lines.get(("datasets",)), field="datasets")
-    raw = data.get("datasets")
-    if "datasets" in data and (not isinstance(raw, list) or not raw):
-        raise InputError("must be a non-empty list of data set mappings", path=p, line=lines.get(("datasets",)),
-                         field="datasets")
-    for i, d in enumerate(raw or []):
-        if isinstance(d, dict) and "name" not in d:
-            raise InputError("every listed data set needs a `name`", path=p, line=lines.get(("datasets", i)),
-                             field=f"datasets[{i}].name")
-
-    values = {k: v for k, v in data.items() if v is not None}  # an empty section means its defaults
-    try:
-        return _ADAPTER.validate_python({**values, "source": str(p)})
-    except ValidationError as e:
-        errors = sorted(e.errors(), key=lambda err: _line_of(lines, err["loc"]) or 0)
-        first = errors[0]
-        more = f" ({len(errors) - 1} more problem(s) after this one)" if len(errors) > 1 else ""
-        raise InputError(_describe(first) + more, path=p, line=_line_of(lines, first["loc"]),
-                         field=_dotted(first["loc"])) from None
-    except _RuleError as e:
-        raise InputError(e.reason, path=p, line=_line_of(lines, e.loc), field=e.field) from None
-
-
-def _read_yaml(text: str, p: Path) -> tuple[Any, dict[tuple, int]]:
-    """The document and the line of every key, read with :class:`UniqueKeyLoader`."""
-    loader = UniqueKeyLoader(text)
-    try:
-        node = loader.get_single_node()
-        lines = _line_index(node)
-        data = loader.construct_document(node) if node is not None else None
-    except _DuplicateKey as e:
-        loc = next((k for k, ln in lines.items() if ln == e.line and k and k[-1] == e.key), (e.key,))
-        raise InputError(e.problem, path=p, line=e.line, field=_dotted(loc)) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise InputError(f"not valid YAML: {e}", path=p, line=mark.line + 1 if mark else None) from None
-    finally:
-        loader.dispose()
-    return data, lines

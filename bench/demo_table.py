@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["ASKHINT_HOME"] = str(a.home.resolve())
     from askhint_assets import paths
     from askhint_assets.demo import smoke_model
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
     from askhint_assets.store import Store
 
     if not paths.db_path().is_file():

@@ -133,7 +133,7 @@ def main() -> None:
         with ui.dagster_ui(env, Path(tmp) / "dagster-dev.log") as base:
             if args.config:
                 from askhint_assets.definitions import build_defs
-                from askhint_assets.settings import load_settings
+                from askhint_assets.settings_file import load_settings
 
                 graph_def = build_defs(load_settings(args.config)).resolve_asset_graph()
                 groups = sorted({graph_def.get(k).group_name for k in graph_def.get_all_asset_keys()})

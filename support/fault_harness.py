@@ -270,7 +270,7 @@ def materialize(home: Home, select: tuple[str, ...] | None = None) -> RunOutcome
 
     from askhint_assets.definitions import build_defs
     from askhint_assets.orchestration.update import failure_message, observe_sources, update
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
 
     t0 = time.perf_counter()
     with home.active():
@@ -432,7 +432,7 @@ def first_image(body: dict) -> str | None:
 def first_images(home: Home) -> dict[str, set[str]]:
     """Video id -> the base64 JPEGs its requests start with (one per unit, as the openai backend encodes)."""
     from askhint_assets.video.frame_cache import FrameCache
-    from askhint_assets.vlm.backends.openai_backend import encode_jpeg_b64
+    from askhint_assets.vlm.backends.openai_payload import encode_jpeg_b64
 
     cache = FrameCache(home.root / "cache" / "frames")
     out: dict[str, set[str]] = {}

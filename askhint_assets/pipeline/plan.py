@@ -67,7 +67,7 @@ def input_mode(settings) -> str:
     """``video`` (one video per request) or ``images`` (one image per frame), as the backend will send."""
     if settings.model.backend != "openai":
         return "video"
-    from askhint_assets.vlm.backends.openai_backend import resolve_video_mode
+    from askhint_assets.vlm.backends.openai_payload import resolve_video_mode
 
     return resolve_video_mode(settings.model.video_input, settings.model.family)
 

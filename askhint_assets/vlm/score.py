@@ -1,9 +1,11 @@
-"""Anomaly scores in [0, 1] from answer log-probabilities, falling back to the parsed answer."""
+"""Anomaly scores in [0, 1] from answer log-probabilities, falling back to the parsed answer; and the choices'
+log-probabilities read from a first generated token's top-k (:func:`match_choice_logprobs`, for the backends
+that see only that top-k)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -20,6 +22,46 @@ def _sigmoid(d: float) -> float:
         return 1.0 / (1.0 + math.exp(-d))
     e = math.exp(d)
     return e / (1.0 + e)
+
+
+def _logsumexp(values: list[float]) -> float:
+    m = max(values)
+    return m + math.log(sum(math.exp(v - m) for v in values))
+
+
+def match_choice_logprobs(top: Iterable[tuple[str, float]], choices: Iterable[str]) -> dict[str, float]:
+    """Map each choice to the log-probability of the first answer token being that choice.
+
+    ``top`` is the first generated token's top-k ``(token_text, logprob)``. Token texts are stripped;
+    a choice matches tokens equal to it case-sensitively, else case-insensitively, else (for tokenisers
+    that split the word, e.g. ``"Ab"+"normal"``) tokens of 2+ characters that are a prefix of this
+    choice and of no other. Distinct matching tokens (``"Normal"``, ``" Normal"``) are combined by
+    log-sum-exp. A choice with no matching token in the top-k gets no entry.
+    """
+    unique: dict[str, float] = {}  # raw token -> logprob (the sampled token may repeat in its top-k)
+    for t, lp in top:
+        if t is not None and lp is not None and math.isfinite(float(lp)):
+            unique[str(t)] = max(float(lp), unique.get(str(t), -math.inf))
+    pairs = [(t.strip(), lp) for t, lp in unique.items() if t.strip()]
+    choices = list(choices)
+    lowered = [c.lower() for c in choices]
+    out: dict[str, float] = {}
+    for choice in choices:
+        low = choice.lower()
+        hits = [lp for t, lp in pairs if t == choice]
+        if not hits:
+            hits = [lp for t, lp in pairs if t.lower() == low]
+        if not hits:
+            hits = [
+                lp
+                for t, lp in pairs
+                if len(t) >= 2
+                and low.startswith(t.lower())
+                and not any(o != low and o.startswith(t.lower()) for o in lowered)
+            ]
+        if hits:
+            out[choice] = _logsumexp(hits)
+    return out
 
 
 def _lookup(logprobs: Mapping[str, float], choice: str) -> float | None:

@@ -99,7 +99,7 @@ def _environment(home: Path) -> Iterator[None]:
 def case_snapshot(case: str, home: Path) -> dict:
     """The snapshot of one of :data:`CASES`, built with ``home`` as ASKHINT_HOME."""
     from askhint_assets.definitions import build_defs
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
 
     with _environment(home):
         return graph_snapshot(build_defs(load_settings(CASES[case])))

@@ -18,7 +18,8 @@ from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration import resources
 from askhint_assets.orchestration.prompts import build_prompt_assets, guiding_code_version
 from askhint_assets.pipeline.qstar import select_qstar
-from askhint_assets.settings import PipelineSettings, load_settings
+from askhint_assets.settings import PipelineSettings
+from askhint_assets.settings_file import load_settings
 from askhint_assets.store import Store
 from askhint_assets.vlm.backends import registry
 from askhint_assets.vlm.types import VLMRequest, VLMResponse

@@ -20,7 +20,7 @@ from askhint_assets.demo.datasets import generate_demo, generate_demo_xd
 from askhint_assets.errors import InputError
 from askhint_assets.orchestration.resources import VLMResource
 from askhint_assets.orchestration.update import observe_sources, stale_assets, update
-from askhint_assets.settings import load_settings
+from askhint_assets.settings_file import load_settings
 from askhint_assets.store import Store
 from tests.fakes import FakeBackend, registered_backend
 

@@ -127,7 +127,7 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str) -> None:
         for n, log in logs.items():
             workers[n] = harness.spawn(home, log, "worker", "--name", n)
         from askhint_assets.orchestration.executors import worker_app
-        from askhint_assets.settings import load_settings
+        from askhint_assets.settings_file import load_settings
 
         app = worker_app(load_settings(home.config))
         harness.wait_for("both workers to answer a ping", lambda: _pong(app, set(workers)), 120, tuple(logs.values()))

@@ -79,7 +79,7 @@ def test_prompt_steps_fail_with_the_files_line_and_no_stack_trace(tmp_path, stan
     q.write_bytes(q.read_bytes() + b"# caf\xe9\n")
     n = q.read_bytes().count(b"\n")
     from askhint_assets.definitions import build_defs
-    from askhint_assets.settings import load_settings
+    from askhint_assets.settings_file import load_settings
 
     with home.active(), dg.DagsterInstance.ephemeral() as instance:
         defs = build_defs(load_settings(home.config))

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from askhint_assets import cli_plan
 from askhint_assets.cli import main
 from askhint_assets.pipeline.plan import PlanVideo, estimate, input_mode
-from askhint_assets.settings import load_settings
+from askhint_assets.settings_file import load_settings
 from askhint_assets.video import decode
 from askhint_assets.video.sampling import SamplingConfig, plan_windows, sample_indices
 from askhint_assets.vlm.preprocess import image_tokens, video_tokens

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from askhint_assets.settings import load_settings
+from askhint_assets.settings_file import load_settings
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 

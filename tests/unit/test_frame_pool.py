@@ -17,7 +17,8 @@ from askhint_assets.demo.synth import render_clip
 from askhint_assets.errors import InputError
 from askhint_assets.orchestration.data import plan_id
 from askhint_assets.orchestration.scoring import decode_options
-from askhint_assets.settings import PipelineSettings, SamplingSettings, load_settings
+from askhint_assets.settings import PipelineSettings, SamplingSettings
+from askhint_assets.settings_file import load_settings
 from askhint_assets.video import frame_source
 from askhint_assets.video.decode import write_video
 from askhint_assets.video.frame_cache import FrameCache

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from askhint_assets.vlm.backends.openai_backend import OpenAIBackend, match_choice_logprobs
+from askhint_assets.vlm.backends.openai_backend import OpenAIBackend
+from askhint_assets.vlm.score import match_choice_logprobs
 from askhint_assets.vlm.types import Message, VLMBackend, VLMRequest
 from support.standin_server import ANSWER_MASS, StandinServer
 

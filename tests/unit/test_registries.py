@@ -33,7 +33,8 @@ def _modules_after(imports: str) -> list[str]:
 
 
 def test_core_packages_and_registries_import_neither_dagster_nor_the_demo():
-    loaded = _modules_after("\n".join(f"import {m}" for m in (*CORE, "askhint_assets.settings")))
+    loaded = _modules_after("\n".join(f"import {m}" for m in (*CORE, "askhint_assets.settings",
+                                                              "askhint_assets.settings_file")))
     assert set(CORE) <= set(loaded)
     assert [m for m in loaded if m == "dagster" or m.startswith(("dagster.", "dagster_"))] == []
     assert [m for m in loaded if m.startswith("askhint_assets.demo")] == []

@@ -19,7 +19,8 @@ import pytest
 from askhint_assets.datasets.registry import KIND_NAMES, DatasetKind
 from askhint_assets.errors import InputError
 from askhint_assets.evaluation.frames import smooth
-from askhint_assets.settings import PipelineSettings, ScoringSettings, load_settings
+from askhint_assets.settings import PipelineSettings, ScoringSettings
+from askhint_assets.settings_file import load_settings
 from askhint_assets.vlm.backends import registry
 from tests.fakes import forget_backend
 

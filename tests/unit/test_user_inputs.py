@@ -11,7 +11,7 @@ from askhint_assets import paths
 from askhint_assets.datasets import folder
 from askhint_assets.errors import InputError, NotWritableError
 from askhint_assets.prompts.loader import load_prompt_set
-from askhint_assets.settings import load_settings
+from askhint_assets.settings_file import load_settings
 from askhint_assets.user_files import read_text
 
 BAD_NAMES = ["..", "../../escaped", "/tmp/escaped", "a/b", "a\\b", "../x", "x/..", "name\n", " lead", "",

@@ -1,6 +1,7 @@
 """Backend for any OpenAI-compatible chat-completions server (``vllm serve``, SGLang, LMDeploy, hosted).
 
-Frames travel inside the first user message, before its text, in one of two ways:
+Frames travel inside the first user message, before its text (the body is built in :mod:`.openai_payload`),
+in one of two ways:
 
 * ``video_mode="video"`` (``"auto"`` picks it for ``qwen2_5_vl``; the paper's setting): one ``video_url``
   part whose URL is ``data:video/jpeg;base64,<f1>,<f2>,...`` (the comma-separated per-frame JPEG list vLLM's
@@ -18,8 +19,9 @@ its own default rate, stops the run with a clear error. A probe is remembered (t
 rerun whose answers are all cached contacts no server; :meth:`~OpenAIBackend.confirm_server_state` probes
 again before anything is sent. Decoding is greedy
 (temperature 0) with ``logprobs`` where accepted; the choices' log-probabilities are read from the first
-generated token's ``top_logprobs`` (see :func:`match_choice_logprobs`). A response without them is not an
-error: its ``choice_logprobs`` is None and ``extra["no_logprobs"]`` says why, so the answer text is scored.
+generated token's ``top_logprobs`` (see :func:`askhint_assets.vlm.score.match_choice_logprobs`). A response
+without them is not an error: its ``choice_logprobs`` is None and ``extra["no_logprobs"]`` says why, so the
+answer text is scored.
 The API key is read from the environment at call time and is never logged, stored, fingerprinted or echoed.
 
 The ``openai`` SDK is not used: its client has its own retries and timeouts (which the failover loop here
@@ -29,43 +31,29 @@ would have to switch off), needs ``extra_body`` for every vLLM field, and adds n
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import itertools
 import logging
-import math
 import os
 import random
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import httpx
-import numpy as np
-from PIL import Image
 
 from askhint_assets.errors import BackendError
-from askhint_assets.vlm.backends import server_probe
+from askhint_assets.vlm.backends import openai_payload, server_probe
+from askhint_assets.vlm.backends.openai_payload import VLLM_FIELDS, resolve_video_mode
 from askhint_assets.vlm.backends.server_probe import ProbeError, ProbeUnanswered, ServerCaps
+from askhint_assets.vlm.score import match_choice_logprobs
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 429})  # plus every 5xx
-VIDEO_FAMILIES = frozenset({"qwen2_5_vl"})  # "auto" sends these families' frames as one video part
 KEPT_SLACK = 1.5  # frames: a kept-frame estimate this far below the frames sent means truncation
-
-
-def resolve_video_mode(video_mode: str, family: str) -> str:
-    """``video``/``images``; ``auto`` is ``video`` for the Qwen2.5-VL family, else ``images``."""
-    if video_mode not in ("auto", "images", "video"):
-        raise ValueError(f"video_mode must be 'auto', 'images' or 'video', got {video_mode!r}")
-    if video_mode == "auto":
-        return "video" if family in VIDEO_FAMILIES else "images"
-    return video_mode
 
 
 class _Permanent(Exception):
@@ -80,62 +68,6 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-def _logsumexp(values: list[float]) -> float:
-    m = max(values)
-    return m + math.log(sum(math.exp(v - m) for v in values))
-
-
-def match_choice_logprobs(top: Iterable[tuple[str, float]], choices: Iterable[str]) -> dict[str, float]:
-    """Map each choice to the log-probability of the first answer token being that choice.
-
-    ``top`` is the first generated token's top-k ``(token_text, logprob)``. Token texts are stripped;
-    a choice matches tokens equal to it case-sensitively, else case-insensitively, else (for tokenisers
-    that split the word, e.g. ``"Ab"+"normal"``) tokens of 2+ characters that are a prefix of this
-    choice and of no other. Distinct matching tokens (``"Normal"``, ``" Normal"``) are combined by
-    log-sum-exp. A choice with no matching token in the top-k gets no entry.
-    """
-    unique: dict[str, float] = {}  # raw token -> logprob (the sampled token may repeat in its top-k)
-    for t, lp in top:
-        if t is not None and lp is not None and math.isfinite(float(lp)):
-            unique[str(t)] = max(float(lp), unique.get(str(t), -math.inf))
-    pairs = [(t.strip(), lp) for t, lp in unique.items() if t.strip()]
-    choices = list(choices)
-    lowered = [c.lower() for c in choices]
-    out: dict[str, float] = {}
-    for choice in choices:
-        low = choice.lower()
-        hits = [lp for t, lp in pairs if t == choice]
-        if not hits:
-            hits = [lp for t, lp in pairs if t.lower() == low]
-        if not hits:
-            hits = [
-                lp
-                for t, lp in pairs
-                if len(t) >= 2
-                and low.startswith(t.lower())
-                and not any(o != low and o.startswith(t.lower()) for o in lowered)
-            ]
-        if hits:
-            out[choice] = _logsumexp(hits)
-    return out
-
-
-def encode_jpeg_b64(frame: np.ndarray, quality: int = 90) -> str:
-    """Base64 of one ``(H, W, 3)`` uint8 RGB frame as JPEG."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="JPEG", quality=quality)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _check_frames(frames: np.ndarray) -> None:
-    if not isinstance(frames, np.ndarray) or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be (T, H, W, 3), got {getattr(frames, 'shape', type(frames))}")
-    if frames.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8, got {frames.dtype}")
-    if frames.shape[0] == 0:
-        raise ValueError("frames is empty (T == 0)")
-
-
 def _strip_refused(body: dict, error: str) -> tuple[dict, str] | None:
     """The body without what a 4xx says the server refuses (vLLM-only fields, log-probabilities), else None.
 
@@ -145,7 +77,7 @@ def _strip_refused(body: dict, error: str) -> tuple[dict, str] | None:
     if not error.startswith(("HTTP 400", "HTTP 422")):
         return None
     low = error.lower()
-    drop = [k for k in server_probe.VLLM_FIELDS if k in body and ("unexpected field" in low or k in low)]
+    drop = [k for k in VLLM_FIELDS if k in body and ("unexpected field" in low or k in low)]
     if not drop and "logprobs" in body and "logprob" in low:
         drop = ["logprobs", "top_logprobs"]
     if not drop:
@@ -410,34 +342,10 @@ class OpenAIBackend:
 
         ``caps``: what the servers accept (None: everything, as for vLLM): fields they refuse are left out.
         """
-        mode = self.effective_video_mode(caps) if caps is not None else self.video_mode
-        media: list[dict[str, Any]] = []
-        if request.frames is not None:
-            _check_frames(request.frames)
-            jpegs = [encode_jpeg_b64(f, self.jpeg_quality) for f in request.frames]
-            media = server_probe.image_parts(jpegs) if mode == "images" else [server_probe.video_part(jpegs)]
-        messages: list[dict[str, Any]] = []
-        for m in request.messages:
-            if media and m.role == "user":
-                messages.append({"role": m.role, "content": [*media, {"type": "text", "text": m.text}]})
-                media = []
-            else:
-                messages.append({"role": m.role, "content": m.text})
-        if media:
-            raise ValueError("request has frames but no user message to attach them to")
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "temperature": 0,
-            "max_tokens": int(request.max_new_tokens or self.max_new_tokens),
-        }
-        if request.choices and (caps is None or caps.logprobs):
-            body["logprobs"] = True
-            body["top_logprobs"] = self.top_logprobs
-        if request.frames is not None and mode == "video":
-            fields = server_probe.VLLM_FIELDS if caps is None else caps.fields
-            body.update(server_probe.video_fields(len(request.frames), request.frames_fps, fields))
-        return body
+        return openai_payload.chat_body(
+            request, model=self.model, mode=self.effective_video_mode(caps) if caps is not None else self.video_mode,
+            jpeg_quality=self.jpeg_quality, max_new_tokens=self.max_new_tokens, top_logprobs=self.top_logprobs,
+            logprobs=caps is None or caps.logprobs, fields=VLLM_FIELDS if caps is None else caps.fields)
 
     # -- response parsing -------------------------------------------------------------------------
 
@@ -573,7 +481,7 @@ class OpenAIBackend:
         with self._probe_lock:
             if url in self._caps:
                 for name in names:
-                    if name in server_probe.VLLM_FIELDS:
+                    if name in VLLM_FIELDS:
                         self._caps[url] = self._caps[url].without_field(name)
 
     async def agenerate(self, requests: list[VLMRequest]) -> list[VLMResponse]:

@@ -24,8 +24,6 @@ and T-frame videos. Probe requests carry the header ``X-Askhint-Probe: 1``.
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -33,10 +31,16 @@ from typing import Any, Literal
 
 import httpx
 import numpy as np
-from PIL import Image
+
+from askhint_assets.vlm.backends.openai_payload import (
+    VLLM_FIELDS,
+    encode_jpeg_b64,
+    image_parts,
+    video_fields,
+    video_part,
+)
 
 PROBE_HEADER = {"X-Askhint-Probe": "1"}
-VLLM_FIELDS = ("media_io_kwargs", "mm_processor_kwargs")
 TRUST_FLAG = "--trust-request-mm-kwargs"
 PROBE_TEXT = "Answer with one word: Yes or No. Is the sky blue?"
 _PROBE_FPS = 2.0
@@ -107,33 +111,7 @@ class ServerCaps:
 
 def _probe_frames(n: int, side: int = 28) -> list[str]:
     """``n`` tiny distinct gray JPEG frames, base64."""
-    out = []
-    for i in range(n):
-        buf = io.BytesIO()
-        Image.fromarray(np.full((side, side, 3), 60 + (i * 7) % 120, np.uint8)).save(buf, format="JPEG", quality=80)
-        out.append(base64.b64encode(buf.getvalue()).decode("ascii"))
-    return out
-
-
-def video_part(jpegs: list[str]) -> dict:
-    return {"type": "video_url", "video_url": {"url": "data:video/jpeg;base64," + ",".join(jpegs)}}
-
-
-def image_parts(jpegs: list[str]) -> list[dict]:
-    return [{"type": "image_url", "image_url": {"url": f"data:image/jpeg;base64,{j}"}} for j in jpegs]
-
-
-def video_fields(num_frames: int, fps: float, fields: tuple[str, ...] = VLLM_FIELDS) -> dict:
-    """The per-request fields (those in ``fields``) for one video of ``num_frames`` frames at ``fps``.
-
-    ``media_io_kwargs.video`` is read by vLLM's ``VideoMediaIO`` for a ``video/jpeg`` URL: ``num_frames``
-    (how many of the sent frames to keep; the count keeps all) and ``fps`` (the video metadata's rate, which
-    sets Qwen2.5-VL's time positions in vLLM 0.32 with transformers 5). ``mm_processor_kwargs.fps`` is what
-    older vLLM releases read.
-    """
-    out = {"media_io_kwargs": {"video": {"num_frames": int(num_frames), "fps": float(fps)}},
-           "mm_processor_kwargs": {"fps": float(fps)}}
-    return {k: v for k, v in out.items() if k in fields}
+    return [encode_jpeg_b64(np.full((side, side, 3), 60 + (i * 7) % 120, np.uint8), quality=80) for i in range(n)]
 
 
 def top_logprobs_of(data: Any) -> dict[str, float]:

@@ -20,9 +20,9 @@ from typing import Any
 
 from askhint_assets.errors import BackendError
 from askhint_assets.vlm import families
-from askhint_assets.vlm.backends.openai_backend import match_choice_logprobs
 from askhint_assets.vlm.context import context_positions
 from askhint_assets.vlm.model_source import resolve_model
+from askhint_assets.vlm.score import match_choice_logprobs
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
 
 # Families whose vLLM processor takes the sampled frame rate (Qwen's temporal position ids use it).
@@ -80,7 +80,7 @@ def choice_logprobs_from_vllm(
     ``logprobs_list`` is vLLM's ``CompletionOutput.logprobs``: per generated token a mapping
     ``token_id -> Logprob`` with ``.logprob`` and ``.decoded_token`` (read by duck typing). Tokens
     without ``decoded_token`` are decoded with ``tokenizer_decode([token_id])``. Matching follows
-    :func:`~askhint_assets.vlm.backends.openai_backend.match_choice_logprobs`.
+    :func:`~askhint_assets.vlm.score.match_choice_logprobs`.
     """
     if not logprobs_list:
         return {}
