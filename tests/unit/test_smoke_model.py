@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from askhint_assets.demo import smoke_eval
 from askhint_assets.demo import smoke_model as sm
+from askhint_assets.demo import smoke_train as st
 from askhint_assets.demo.synth import render_clip
 from askhint_assets.prompts.templates import (
     STAGE1_CHOICES,
@@ -31,9 +33,9 @@ QS = ["Do you see punching, kicking, or wrestling between people?", "Do you see 
 def model_dir(tmp_path_factory) -> Path:
     """A 2-step build of the recipe's code path (the backend tests need a model, not a trained one)."""
     d = tmp_path_factory.mktemp("smoke") / "smoke-qwen2_5_vl"
-    tok = sm.build_tokenizer(d)
-    sm.build_model(d, tok)
-    stats = sm.train(d, steps=2, batch_size=2, log=None)
+    tok = st.build_tokenizer(d)
+    st.build_model(d, tok)
+    stats = st.train(d, steps=2, batch_size=2, log=None)
     assert stats["steps"] == 2 and math.isfinite(stats["loss"])
     return d
 
@@ -171,11 +173,11 @@ def test_bad_request_does_not_sink_the_batch(backend) -> None:
 
 
 def test_sampling_and_labels() -> None:
-    assert sm.sample_indices(32, 16).tolist() == list(range(1, 32, 2))
-    assert sm.sample_indices(5, 16).tolist() == [0, 1, 2, 3, 4]
+    assert st.sample_indices(32, 16).tolist() == list(range(1, 32, 2))
+    assert st.sample_indices(5, 16).tolist() == [0, 1, 2, 3, 4]
     rng = np.random.default_rng(0)
     for i in range(6):
-        frames, fps, event, shown = sm.sample_clip(rng, i)
+        frames, fps, event, shown = st.sample_clip(rng, i)
         assert frames.shape == (16, 96, 128, 3) and fps > 0
         assert shown == (event is not None)
     assert sm.stage2_answer("Explosion").startswith("Group: Public Safety Incidents\nReason: ")
@@ -216,7 +218,7 @@ def test_two_builds_from_the_recipe_are_bit_identical(tmp_path) -> None:
     for name in ("tokenizer.json", "config.json"):
         assert (a / name).read_bytes() == (b / name).read_bytes()
     untrained = tmp_path / "untrained"
-    sm.build_model(untrained, sm.build_tokenizer(untrained))
+    st.build_model(untrained, st.build_tokenizer(untrained))
     assert sm.weights_sha256(untrained) != sm.weights_sha256(a)  # the check can fail: training moved the weights
 
 
@@ -237,18 +239,9 @@ def test_committed_fixture_is_the_current_recipe() -> None:
 def test_trained_fixture_separates_the_demo_classes(smoke_model_dir) -> None:
     """The committed model answers stage 1 and the abstract prompt on held-out synthetic clips (seeds the
     training never drew) well above chance: computed here through the backend, not read from the marker."""
-    held_out = sm.evaluate(smoke_model_dir, n_clips=24, kinds=("stage1", "abstract"))
+    held_out = smoke_eval.evaluate(smoke_model_dir, n_clips=24, kinds=("stage1", "abstract"))
     for kind in ("stage1", "abstract"):
         assert held_out[kind]["positives"] > 0 and held_out[kind]["auc"] >= 0.95, held_out
-
-
-def test_rank_auc_agrees_with_scikit_learn() -> None:
-    """The AUC ``evaluate`` reports (by ranks, ties averaged) is scikit-learn's."""
-    from sklearn.metrics import roc_auc_score
-
-    rng = np.random.default_rng(0)
-    scores, labels = rng.integers(0, 5, 40).astype(float), rng.random(40) < 0.4
-    assert sm._auc(list(scores), list(labels)) == pytest.approx(roc_auc_score(labels, scores))
 
 
 def test_editing_the_prompt_store_leaves_the_model_untouched(tmp_path, monkeypatch) -> None:
@@ -260,7 +253,7 @@ def test_editing_the_prompt_store_leaves_the_model_untouched(tmp_path, monkeypat
     from askhint_assets import paths
 
     h0, tok0 = sm.recipe_hash(), tmp_path / "tok0"
-    sm.build_tokenizer(tok0)
+    st.build_tokenizer(tok0)
     fp0 = TransformersBackend(str(sm.ensure_smoke_model(log=None))).fingerprint()
     store = tmp_path / "prompts_store"
     shutil.copytree(paths.PROMPTS_STORE, store)
@@ -270,7 +263,7 @@ def test_editing_the_prompt_store_leaves_the_model_untouched(tmp_path, monkeypat
     monkeypatch.setattr(paths, "PROMPTS_STORE", store)
     monkeypatch.setenv("ASKHINT_PROMPTS_STORE", str(store))
     tok1 = tmp_path / "tok1"
-    sm.build_tokenizer(tok1)
+    st.build_tokenizer(tok1)
     assert sm.recipe_hash() == h0
     assert (tok1 / "tokenizer.json").read_bytes() == (tok0 / "tokenizer.json").read_bytes()
     assert TransformersBackend(str(sm.ensure_smoke_model(log=None))).fingerprint() == fp0
@@ -280,3 +273,24 @@ def test_editing_the_prompt_store_leaves_the_model_untouched(tmp_path, monkeypat
     cq.write_text(cq.read_text().replace("Do you see", "Can you see", 1))
     monkeypatch.setattr(sm, "CORPUS_DIR", corpus)
     assert sm.recipe_hash() != h0
+
+
+def test_the_recipe_hashes_the_training_code_and_what_it_trains_on(tmp_path, monkeypatch) -> None:
+    """A change to smoke_train.py, or to the prompts it renders for training (here: the chat rendering),
+    names a new model; the committed fixture then no longer matches and must be rebuilt."""
+    h0 = sm.recipe_hash()
+    code = tmp_path / "smoke_train.py"
+    code.write_text(sm.TRAINING_CODE.read_text().replace("weight_decay=0.01", "weight_decay=0.02"))
+    monkeypatch.setattr(sm, "TRAINING_CODE", code)
+    assert sm.recipe_hash() != h0
+    monkeypatch.undo()
+    assert sm.recipe_hash() == h0
+    render = families.render_prompt
+    monkeypatch.setattr(families, "render_prompt", lambda *a, **k: render(*a, **k).replace("\n", "\n\n", 1))
+    st.training_inputs_digest.cache_clear()
+    try:
+        assert sm.recipe_hash() != h0
+    finally:
+        monkeypatch.undo()
+        st.training_inputs_digest.cache_clear()
+    assert sm.recipe_hash() == h0
