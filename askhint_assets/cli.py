@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from askhint_assets import ids
-from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.datasets.registry import KIND_NAMES
 from askhint_assets.errors import AskHintError, InputError
 
@@ -22,31 +19,12 @@ def main() -> None:
     """askhint: training-free video anomaly detection with a video VLM (ASK-Hint)."""
 
 
-def _listed(items: list[str], limit: int = 10) -> str:
-    return ", ".join(items[:limit]) + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
-
-
 class _KindChoice(click.Choice):
     """The data set kinds of the registry, spelled as in the settings (``ucf_crime``); the older CLI spelling
     with a hyphen (``ucf-crime``) is still accepted."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         return super().convert(value.replace("-", "_") if isinstance(value, str) else value, param, ctx)
-
-
-def _load_records(dataset: str, annotations: Path, scored_ids: list[str], inclusive_end: bool) -> list[VideoRecord]:
-    """Ground truth of the kind's annotation file (XD-Violence: from the scored names + annotations.txt)."""
-    from askhint_assets.datasets.registry import ground_truth
-
-    return ground_truth(dataset, annotations, scored_ids, inclusive_end=inclusive_end)
-
-
-def _write_eval_rows(db_path: Path, rows: list[dict[str, Any]]) -> None:
-    """Insert (or replace, same report_id and metric) rows in DuckDB table ``eval_reports``."""
-    from askhint_assets.store import Store
-    from askhint_assets.store.predictions import store_report_rows
-
-    store_report_rows(Store(db_path), rows)
 
 
 def _fmt(v: Any) -> str:
@@ -82,121 +60,15 @@ def _fmt(v: Any) -> str:
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, **opts: Any) -> None:
     """Pooled frame-level AUC/AP of external scores against a data set's ground truth."""
+    from askhint_assets.pipeline.external_scores import evaluate_score_file
+
     as_json = opts.pop("as_json")
     try:
-        report, rows = _evaluate(**opts)
+        report, rows = evaluate_score_file(**opts, warn=lambda message: click.echo(message, err=True))
     except AskHintError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(2)
     click.echo(json.dumps(report, allow_nan=False) if as_json else _table(report, rows))
-
-
-def _evaluate(
-    dataset: str,
-    annotations: Path,
-    scores: Path,
-    frame_counts: Path | None,
-    frame_counts_from_scores: bool,
-    inclusive_end: bool,
-    window_rule: str,
-    threshold: float,
-    bootstrap: int,
-    seed: int,
-    skip_missing: bool,
-    db: Path | None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Load, join by video id, score; returns the JSON report and the metric rows."""
-    from askhint_assets.evaluation import score_files
-    from askhint_assets.evaluation.metrics import evaluate
-    from askhint_assets.hashing import hash_file
-
-    if frame_counts is not None and frame_counts_from_scores:
-        raise InputError("give either --frame-counts or --frame-counts-from-scores, not both")
-    table = score_files.read_scores(scores)
-    scored = table["video"].unique(maintain_order=True).to_list()
-    records = _load_records(dataset, annotations, scored, inclusive_end)
-    if not records:
-        raise InputError("no videos in the annotations", path=annotations)
-
-    scored_set = set(scored)
-    missing = [r.video_id for r in records if r.video_id not in scored_set]
-    if missing and not skip_missing:
-        raise InputError(
-            f"{len(missing)} annotated video(s) have no scores: {_listed(missing)} (--skip-missing to go on)",
-            path=scores,
-        )
-    if missing:
-        click.echo(f"warning: skipping {len(missing)} video(s) without scores: {_listed(missing)}", err=True)
-    records = [r for r in records if r.video_id in scored_set]
-    if not records:
-        raise InputError("no annotated video has scores", path=scores)
-    extra = sorted(scored_set - {r.video_id for r in records})
-    if extra:
-        click.echo(f"warning: ignoring {len(extra)} scored video(s) not in the annotations: {_listed(extra)}", err=True)
-
-    if frame_counts is not None:
-        counts = score_files.read_frame_counts(frame_counts)
-    elif frame_counts_from_scores:
-        counts = score_files.frame_counts_from_scores(table, path=scores)
-    else:
-        counts = {}
-    counts = {r.video_id: counts.get(r.video_id, r.num_frames) for r in records}
-    unknown = [v for v, n in counts.items() if n is None]
-    if unknown:
-        raise InputError(
-            f"frame count unknown for {len(unknown)} video(s): {_listed(unknown)}; pass --frame-counts FILE "
-            "(video,num_frames) or, for a per-frame score file, --frame-counts-from-scores",
-            path=frame_counts,
-        )
-    frame_scores = score_files.to_frame_scores(table, counts, videos=list(counts), rule=window_rule, path=scores)
-    records = [dataclasses.replace(r, num_frames=counts[r.video_id]) for r in records]
-    for r in records:  # ends past the last frame are clipped; a start past it means wrong frame counts
-        for s, e in r.intervals:
-            if s >= r.num_frames:
-                raise InputError(
-                    f"{r.video_id}: interval [{s}, {e}) starts at or after the video's end ({r.num_frames} "
-                    "frames); check the frame counts",
-                    path=annotations,
-                    line=r.source_line,
-                )
-    result = evaluate(frame_scores, records, threshold=threshold, n_boot=bootstrap, seed=seed)
-
-    settings = {
-        "dataset": dataset,
-        "annotations": hash_file(annotations),
-        "scores": hash_file(scores),
-        "frame_counts": hash_file(frame_counts) if frame_counts else frame_counts_from_scores,
-        "inclusive_end": inclusive_end,
-        "window_rule": window_rule,
-        "threshold": threshold,
-        "bootstrap": bootstrap,
-        "seed": seed,
-        "skipped": missing,
-    }
-    report = {
-        "report_id": ids.scores_report_id(settings),
-        "dataset": dataset,
-        "annotations": str(annotations),
-        "scores": str(scores),
-        "score_layout": score_files.score_kind(table),
-        "interval_convention": "inclusive-end" if inclusive_end else "half-open [start, end)",
-        "n_skipped": len(missing),
-        "skipped_videos": missing,
-        **result.to_json(),
-    }
-    if db is not None:
-        created = datetime.now(UTC).replace(tzinfo=None)
-        base = {
-            "report_id": report["report_id"],
-            "created_at": created,
-            "dataset": dataset,
-            "n_videos": result.n_videos,
-            "n_frames": result.n_frames,
-            "source": f"scores:{scores}",
-        }
-        _write_eval_rows(db, [{**base, **r} for r in result.to_rows()])
-        click.echo(f"wrote {len(result.to_rows())} rows to {db} (eval_reports)", err=True)
-    return report, result.to_rows()
 
 
 def _table(report: dict[str, Any], rows: list[dict[str, Any]]) -> str:

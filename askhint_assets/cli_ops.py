@@ -103,21 +103,16 @@ def observe_cmd() -> None:
 @click.command("report")
 def report_cmd() -> None:
     """Print the latest evaluation report of each configured data set, and where things are."""
+    from askhint_assets.pipeline.report import latest_reports
     from askhint_assets.settings_file import load_settings
-    from askhint_assets.store import Store
-    from askhint_assets.store.predictions import activity
 
-    names = [one.dataset.name for one in load_settings().per_dataset()]
-    report_files = [paths.report_path(name) for name in names]
-    missing = [str(p) for p in report_files if not p.exists()]
-    if missing:
-        raise AskHintError(f"{', '.join(missing)}: no report yet; run `make demo` or materialize evaluation_report")
-    for path in report_files:
-        click.echo(path.read_text())
-    preds, sent, runs = activity(Store(paths.db_path()), names)
-    click.echo(f"DuckDB: {paths.db_path()}")
-    click.echo(f"  predictions rows: {preds}; model requests ever sent: {sent} in {runs} run(s)")
-    click.echo(f"Report file(s): {', '.join(str(p) for p in report_files)}")
+    found = latest_reports([one.dataset.name for one in load_settings().per_dataset()])
+    for text in found.texts:
+        click.echo(text)
+    click.echo(f"DuckDB: {found.db}")
+    click.echo(f"  predictions rows: {found.prediction_rows}; model requests ever sent: {found.requests_sent} in "
+               f"{found.runs} run(s)")
+    click.echo(f"Report file(s): {', '.join(str(p) for p in found.files)}")
     click.echo("UI: `make ui`, then open http://127.0.0.1:3000 (asset groups prompts, data, inference, evaluation)")
 
 

@@ -69,3 +69,18 @@ def scores_report_id(settings: dict[str, Any]) -> str:
 def generated_prompt_set_name(prompt_set: str, questions: dict[str, Any], generation_settings: dict) -> str:
     """The folder name of a prompt set generated from ``prompt_set``: ``<prompt_set>_generated_<hash>``."""
     return f"{prompt_set}_generated_{hash_obj([questions, generation_settings], length=8)}"
+
+
+def predictions_version(rows: list[dict[str, Any]], template: str, question_set: str, model_fingerprint: Any,
+                        templates_version: str) -> str:
+    """A prediction set's data version (no prefix): a hash of the question set, the model's fingerprint, the
+    templates' version and the scores, those of ``template`` first, then those of each other template the rows
+    hold (follow-ups) with their score path. Scores are rounded to 9 places, so float noise changes nothing."""
+    scores = sorted(
+        (r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["answer"], r["group_name"]) for r in rows
+        if r["template"] == template
+    )
+    for other in sorted({r["template"] for r in rows} - {template}):
+        scores += sorted((other, r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["score_path"])
+                         for r in rows if r["template"] == other)
+    return hash_obj({"qs": question_set, "model": model_fingerprint, "tpl": templates_version, "s": scores})

@@ -38,7 +38,8 @@ def video_id_from_name(name: str) -> str:
     return base
 
 
-def _listed(items: list, limit: int = _MAX_LISTED) -> str:
+def listed(items: list, limit: int = _MAX_LISTED) -> str:
+    """The first ``limit`` items, comma-separated, and how many more there are."""
     shown = ", ".join(str(x) for x in items[:limit])
     return shown + (f" (and {len(items) - limit} more)" if len(items) > limit else "")
 
@@ -189,7 +190,7 @@ def to_frame_scores(
     ids = df["video"].unique(maintain_order=True).to_list()
     no_count = [v for v in ids if v not in frame_counts]
     if no_count:
-        raise InputError(f"no frame count for video(s): {_listed(no_count)}", path=path)
+        raise InputError(f"no frame count for video(s): {listed(no_count)}", path=path)
     per_frame = score_kind(df) == "frame"
     out: dict[str, np.ndarray] = {}
     for (vid,), part in df.partition_by("video", as_dict=True, maintain_order=True).items():
@@ -231,5 +232,5 @@ def _frames_to_array(
     seen[frames] = True
     if not seen.all():
         gaps = np.flatnonzero(~seen)
-        raise InputError(f"{vid}: {len(gaps)} of {n} frames have no score, first: {_listed(gaps.tolist())}", path=path)
+        raise InputError(f"{vid}: {len(gaps)} of {n} frames have no score, first: {listed(gaps.tolist())}", path=path)
     return arr

@@ -20,6 +20,7 @@ from askhint_assets.orchestration.scoring import (
     score_units,
     tree_spec,
 )
+from askhint_assets.pipeline.prediction_summary import summarise_predictions
 from askhint_assets.prompts.templates import Template
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.store.videos import load_units
@@ -44,69 +45,27 @@ def run_predictions(
     elif not units:
         raise dg.Failure(f"no scoring units for data set {frames['dataset']}: every video failed or was skipped "
                          "(their reasons are in the videos table and dataset_index/sampled_frames)")
-    model = model_label(vlm)
     t0 = time.perf_counter()
     rows, runner, failed_videos = score_units(context, units, task, store, vlm, shard)
-    elapsed = time.perf_counter() - t0
-    scores = sorted(  # the asset's own template first, then each other set it stores (follow_up), on its own
-        (r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["answer"], r["group_name"]) for r in rows
-        if r["template"] == template
+    summary = summarise_predictions(
+        rows, template=template, question_set=question_set, templates_version=templates_ref["version"],
+        dataset=frames["dataset"], plans=frames["plans"], model=model_label(vlm), smoke=vlm.is_smoke,
+        run=runner.stats, fingerprint=runner.fingerprint, seconds=time.perf_counter() - t0, shard=shard,
     )
-    for other in sorted({r["template"] for r in rows} - {template}):
-        scores += sorted((other, r["plan"], r["video_id"], r["unit"], round(r["score"], 9), r["score_path"])
-                         for r in rows if r["template"] == other)
-    version = hash_obj({"qs": question_set, "model": runner.fingerprint, "tpl": templates_ref["version"], "s": scores})
-    n_fail = sum(r["score_source"] == "failed" for r in rows)
-    if runner.stats.failed:
-        raise dg.Failure(
-            description=f"{template}: {runner.stats.failed} model request(s) failed after retries "
-            f"({n_fail} unit(s) unscored); the {len(rows) - n_fail} other units are stored. "
-            "Materialize again to retry only the failed requests.",
-            metadata={"failed_requests": runner.stats.failed, "sent": runner.stats.sent},
-        )
-    sources: dict[str, int] = {}
-    for r in rows:
-        sources[r["score_source"]] = sources.get(r["score_source"], 0) + 1
-    sample = [
-        {"video": r["video_id"], "unit": r["unit"], "score": r["score"], "group": r["group_name"],
-         "why": r["rationale"]}
-        for r in rows
-        if r["group_name"]
-    ][:8]
-    ref = {
-        "dataset": frames["dataset"],
-        "plans": frames["plans"],
-        "question_set": question_set,
-        "templates_version": templates_ref["version"],
-        "model": model,
-        "template": template,
-        "smoke_model": vlm.is_smoke,
-    }
-    stats = {
-        "units": len(rows),
-        "videos": len({r["video_id"] for r in rows}),
-        "requests": runner.stats.requests,
-        "cache_hits": runner.stats.cache_hits,
-        "requests_sent": runner.stats.sent,
-        "unparsed": sum(not r["parse_ok"] for r in rows),
-        "seconds": round(elapsed, 2),
-    }
-    if shard is not None:  # the gather asset combines the shards' versions and counts
-        ref |= {"shard": list(shard), "scores_version": version, "stats": stats}
     return versioned_output(
-        ref,
-        data_version=dg.DataVersion(version),
+        summary.ref,
+        data_version=dg.DataVersion(summary.version),
         metadata={
-            "model": model,
+            "model": summary.ref["model"],
             "smoke_test_model": vlm.is_smoke,
             "question_set": question_set,
             **({"shard": f"{shard[0]} of {shard[1]}"} if shard is not None else {}),
-            **{k: v for k, v in stats.items() if k != "videos"},
+            **{k: v for k, v in summary.stats.items() if k != "videos"},
             "failed_requests": runner.stats.failed,
-            "failed_units": n_fail,
+            "failed_units": summary.failed_units,
             "videos_failed_decoding": len(failed_videos),
-            "score_sources": dg.MetadataValue.json(sources),
-            "sample_rationales": dg.MetadataValue.md(md_table(sample)),
+            "score_sources": dg.MetadataValue.json(summary.sources),
+            "sample_rationales": dg.MetadataValue.md(md_table(summary.sample)),
         },
     )
 

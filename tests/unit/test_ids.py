@@ -26,3 +26,16 @@ def test_generated_prompt_set_name():
 
 def test_scores_report_id():
     assert ids.scores_report_id({"a": 1, "skipped": []}) == "c60d492d57e8d6b8"
+
+
+def test_predictions_version():
+    """Pinned from the expression run_predictions computed inline before it became ids.predictions_version."""
+    rows = [
+        {"plan": "pl-w", "video_id": "v", "unit": 0, "score": 0.25, "answer": "Normal", "group_name": None,
+         "template": "askhint", "score_path": None},
+        {"plan": "pl-w", "video_id": "v", "unit": 1, "score": 0.9, "answer": "Abnormal", "group_name": "Fighting",
+         "template": "askhint", "score_path": None},
+        {"plan": "pl-w", "video_id": "v", "unit": 1, "score": 0.7, "answer": "Abnormal", "group_name": None,
+         "template": "follow_up", "score_path": "per_question"},
+    ]
+    assert ids.predictions_version(rows, "askhint", "qs-1", {"model": "m"}, "tp-1") == "3624c8253b0ad59e"

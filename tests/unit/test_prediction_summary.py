@@ -1,0 +1,81 @@
+"""What a prediction asset says about its rows, and its data version, from hand-built rows (no Dagster)."""
+
+from __future__ import annotations
+
+import pytest
+
+from askhint_assets import ids
+from askhint_assets.errors import PipelineError
+from askhint_assets.pipeline.prediction_summary import summarise_predictions
+from askhint_assets.pipeline.runner import RunStats
+
+
+def _row(video: str, unit: int, score: float, *, template: str = "askhint", source: str = "logprobs",
+         group: str | None = None, parse_ok: bool = True, path: str | None = None) -> dict:
+    return {"plan": "pl-w", "video_id": video, "unit": unit, "score": score,
+            "answer": "Abnormal" if group else "Normal", "group_name": group,
+            "rationale": f"why {video}/{unit}" if group else None, "template": template,
+            "score_source": source, "parse_ok": parse_ok, "score_path": path}
+
+
+ROWS = [_row("a", 0, 0.1), _row("a", 1, 0.9, group="Fighting"), _row("b", 0, 0.5, source="answer", parse_ok=False),
+        _row("b", 1, 0.7, group="Theft", source="answer")]
+COMMON = dict(template="askhint", question_set="qs-1", templates_version="tp-1", dataset="toy",
+              plans={"window": "pl-w"}, model="m", smoke=True, fingerprint={"backend": "x"})
+
+
+def _version(rows: list[dict], **kw) -> str:
+    return ids.predictions_version(rows, kw.get("template", "askhint"), kw.get("question_set", "qs-1"),
+                                   kw.get("fingerprint", {"backend": "x"}), kw.get("templates_version", "tp-1"))
+
+
+def test_summary_counts_units_sources_and_samples_the_rationales():
+    run = RunStats(requests=6, cache_hits=2, sent=4, failed=0)
+    s = summarise_predictions(ROWS, run=run, seconds=1.23456, **COMMON)
+    assert s.stats == {"units": 4, "videos": 2, "requests": 6, "cache_hits": 2, "requests_sent": 4, "unparsed": 1,
+                       "seconds": 1.23}
+    assert s.sources == {"logprobs": 2, "answer": 2}
+    assert s.sample == [{"video": "a", "unit": 1, "score": 0.9, "group": "Fighting", "why": "why a/1"},
+                        {"video": "b", "unit": 1, "score": 0.7, "group": "Theft", "why": "why b/1"}]
+    assert s.ref == {"dataset": "toy", "plans": {"window": "pl-w"}, "question_set": "qs-1", "templates_version": "tp-1",
+                     "model": "m", "template": "askhint", "smoke_model": True}
+    assert s.version == _version(ROWS) and s.failed_units == 0
+
+
+def test_at_most_eight_rationales_are_sampled():
+    rows = [_row("v", i, 0.9, group="Fighting") for i in range(12)]
+    s = summarise_predictions(rows, run=RunStats(), seconds=0, **COMMON)
+    assert [r["unit"] for r in s.sample] == list(range(8))
+
+
+def test_a_shard_carries_its_version_and_counts_for_the_gathering_asset():
+    s = summarise_predictions(ROWS, run=RunStats(), seconds=0.5, shard=(1, 3), **COMMON)
+    assert s.ref["shard"] == [1, 3] and s.ref["scores_version"] == s.version and s.ref["stats"] == s.stats
+
+
+def test_failed_requests_raise_and_say_what_is_kept():
+    rows = [*ROWS, _row("c", 0, 0.5, source="failed")]
+    with pytest.raises(PipelineError) as e:
+        summarise_predictions(rows, run=RunStats(requests=5, sent=3, failed=2), seconds=0, **COMMON)
+    assert str(e.value) == ("askhint: 2 model request(s) failed after retries (1 unit(s) unscored); the 4 other "
+                            "units are stored. Materialize again to retry only the failed requests.")
+    assert e.value.metadata == {"failed_requests": 2, "sent": 3}
+
+
+def test_the_version_depends_on_the_scores_not_on_row_order_or_float_noise():
+    base = _version(ROWS)
+    assert _version(list(reversed(ROWS))) == base
+    assert _version([{**ROWS[0], "score": 0.1 + 1e-12}, *ROWS[1:]]) == base  # rounded to 9 places
+    assert _version([{**ROWS[0], "score": 0.1 + 1e-6}, *ROWS[1:]]) != base
+    assert _version([{**ROWS[1], "group_name": "Theft"}, ROWS[0], *ROWS[2:]]) != base
+    for changed in ({"question_set": "qs-2"}, {"fingerprint": {"backend": "y"}}, {"templates_version": "tp-2"}):
+        assert _version(ROWS, **changed) != base, changed
+    assert _version([{**r, "rationale": "other"} for r in ROWS]) == base  # rationales are not scores
+
+
+def test_the_version_includes_the_follow_up_rows_with_their_path():
+    follow = [_row("a", 0, 0.4, template="follow_up", path="joint")]
+    with_follow = _version([*ROWS, *follow])
+    assert with_follow != _version(ROWS)
+    assert _version([*ROWS, {**follow[0], "score_path": "per_question"}]) != with_follow
+    assert _version([*follow, *ROWS]) == with_follow
