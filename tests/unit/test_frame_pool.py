@@ -16,7 +16,7 @@ from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.demo.synth import render_clip
 from askhint_assets.errors import InputError
 from askhint_assets.orchestration.data import plan_id
-from askhint_assets.orchestration.scoring import decode_options
+from askhint_assets.pipeline.scoring import decode_options
 from askhint_assets.settings import PipelineSettings, SamplingSettings, load_settings
 from askhint_assets.video import frame_source
 from askhint_assets.video.decode import write_video
