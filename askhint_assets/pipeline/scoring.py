@@ -13,7 +13,14 @@ from askhint_assets.pipeline import prompt_length
 from askhint_assets.pipeline.follow_up import follow_up_rows
 from askhint_assets.pipeline.prompt_length import stored_templates
 from askhint_assets.pipeline.runner import CachedRunner
-from askhint_assets.pipeline.tree import NodeToAsk, TreeSpec, TreeVideo, predict_tree, stage2_at_leaves
+from askhint_assets.pipeline.tree import (
+    NodeToAsk,
+    TreeSpec,
+    TreeVideo,
+    planned_below,
+    predict_tree,
+    stage2_at_leaves,
+)
 from askhint_assets.prompts.templates import Template
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store
@@ -29,7 +36,8 @@ def decode_options(s: PipelineSettings) -> DecodeOptions:
     """How the scoring step decodes frames missing from the cache: as the plan sampled them, ahead of the
     model in ``execution.decode_workers`` processes (0: cores minus one)."""
     ex = s.execution
-    return DecodeOptions.for_plan(s.sampling.config(), ex.decode_workers or default_workers(), ex.decode_ahead)
+    return DecodeOptions.for_plan(s.sampling.config(), ex.decode_workers or default_workers(), ex.decode_ahead,
+                                  ahead_bytes=ex.tree_decode_mib << 20)
 
 
 def tree_spec(s: PipelineSettings, plans: dict[str, str]) -> TreeSpec | None:
@@ -135,8 +143,9 @@ def score_units(units: list[Unit], task: ScoringTask, by: Scorer) -> tuple[list[
 def score_tree(st: Store, roots: list[Unit], task: ScoringTask, ask, failed: dict[str, str],
                log: Callable[[str], None], where: dict[str, UnitFrames]) -> list[dict]:
     """The trees of ``roots`` (:func:`askhint_assets.pipeline.tree.predict_tree`): each level's nodes asked in one
-    batch, their frames decoded in one pass per video and level; videos that fail to decode are added to
-    ``failed``."""
+    batch. A video's pass decodes its level's nodes and the whole levels below them that fit in
+    ``task.decode.ahead_bytes`` (nodes a later level may ask), so a later level finds them cached; what no level
+    asked is dropped from the cache at the end. Videos that fail to decode are added to ``failed``."""
     assert task.tree is not None
     cache = FrameCache(paths.frames_cache_dir())
     videos, wanted = {}, {r.video_id for r in roots}
@@ -155,14 +164,20 @@ def score_tree(st: Store, roots: list[Unit], task: ScoringTask, ask, failed: dic
     def ask_level(level: list[NodeToAsk]) -> list[dict]:
         frames = [UnitFrames(n.video.video_id, n.video.path, n.planned) for n in level]
         where.update({f.unit.frames_key: f for f in frames})
-        src.add(frames)  # a video's level is decoded in one pass, when its first node is read
+        src.add(frames)  # decoded in one pass per video when its first node is read, with what fits below
+        if task.decode.ahead_bytes:
+            src.expect(planned_below(level, task.tree))
         return ask([n.unit for n in level], src.load, stage2_at_leaves(level))
 
     def on_level(depth: int, n: int) -> None:
         log(f"{task.template}: tree level {depth}: {n} node(s) to ask")
 
-    with src:
-        rows = predict_tree([r for r in roots if r.video_id in videos], videos, task.tree, ask_level, on_level=on_level)
+    try:
+        with src:
+            rows = predict_tree([r for r in roots if r.video_id in videos], videos, task.tree, ask_level,
+                                on_level=on_level)
+    finally:
+        src.drop_unasked()
     failed.update(src.failed)
     return rows
 
