@@ -174,7 +174,8 @@ class ScoringSettings:
     # tree granularity and follow-ups: scores in [low, high) are uncertain; a tree node is split when its score is
     # >= low (abnormal or uncertain); fixed before looking at test labels (see band_source)
     uncertain_band: tuple[Probability, Probability] = (0.2, 0.8)
-    # where the band came from, recorded in the report (e.g. "validation: demo_val" or "default, not tuned")
+    # where the band (and tree_frame_rule, when askhint choose-band chose them together) came from, recorded in the
+    # report (e.g. "validation: demo_val ..." or "default, not tuned")
     band_source: StrictStr = "default, not tuned"
     tree_frame_rule: Literal["deepest", "max"] = "deepest"  # a frame's score: its deepest asked node's, or the max
     # uncertain: ask each Q* question on its own only where the joint answer is in the uncertain band (template
