@@ -28,8 +28,9 @@ from askhint_assets.errors import AskHintError, InputError
 @click.option("--false-alarm", type=float, default=0.05, show_default=True,
               help="Share of normal validation videos allowed to score above the band.")
 @click.option("--question-set", default=None, help="Which Q* (when the data set was scored with several).")
-@click.option("--auc-slack", type=float, default=0.0, show_default=True,
-              help="With tree scores: take the fewest nodes per video within this much frame AUC (0-1) of the best.")
+@click.option("--auc-slack", type=float, default=1.0, show_default=True,
+              help="With tree scores: take the fewest nodes per video within this many frame AUC points of the best "
+              "(0: the best AUC, whatever it asks).")
 @click.option("--allow-test", is_flag=True, help="The data set is a validation split even though the settings "
               "use the band on it.")
 def choose_band_cmd(name: str, config: Path | None, recall: float, false_alarm: float, question_set: str | None,
@@ -78,7 +79,7 @@ def choose_band_cmd(name: str, config: Path | None, recall: float, false_alarm: 
             lows = candidate_lows(nodes, sc.uncertain_band[0], [low])
             grid = tree_grid_search(nodes, load_videos(st, name), lows, kernel=sc.smoothing) if nodes else []
             if grid:
-                point = choose_tree_point(grid, auc_slack, prefer_low=low)
+                point = choose_tree_point(grid, auc_slack / 100, prefer_low=low)
                 low, high = point.low, max(point.low, high)
     except (AskHintError, ValueError) as e:
         raise click.ClickException(str(e)) from e
@@ -97,7 +98,7 @@ def choose_band_cmd(name: str, config: Path | None, recall: float, false_alarm: 
             mark = "  <- chosen" if g == point else ""
             click.echo(f"# | {g.low:.2f} | {g.rule} | {100 * g.frame_auc:.2f} | {g.nodes_per_video:.2f} |{mark}")
         source += (f"low and tree_frame_rule by frame AUC over {len(grid)} grid points of its full tree (fewest nodes "
-                   f"within {auc_slack} of the best), false alarms {false_alarm}")
+                   f"within {auc_slack:g} AUC points of the best), false alarms {false_alarm}")
     click.echo("# scoring settings chosen on a validation split (askhint choose-band)")
     click.echo(f"uncertain_band: [{low}, {high}]")
     if point is not None:

@@ -94,7 +94,7 @@ def test_choose_band_picks_the_split_and_the_frame_rule_by_validation_frame_auc(
                 preds.append({**row, "plan": plan_id(s, "video"), "unit": 0})
     st.upsert("videos", videos)
     st.upsert("predictions", preds)
-    out = CliRunner().invoke(main, ["choose-band", "--config", str(cfg), "--dataset", "val"])
+    out = CliRunner().invoke(main, ["choose-band", "--config", str(cfg), "--dataset", "val", "--auc-slack", "0"])
     assert out.exit_code == 0, out.output
     grid = [line.split("|")[1:6] for line in out.output.splitlines() if line.startswith("# | 0") or
             line.startswith("# | 1")]
@@ -130,3 +130,9 @@ def test_choose_band_picks_the_split_and_the_frame_rule_by_validation_frame_auc(
     assert chosen[0] == best[1] and chosen[1] == best[2]  # the best AUC (ties: fewer nodes)
     assert f"uncertain_band: [{chosen[0]}," in out.output and f"tree_frame_rule: {chosen[1]}" in out.output
     assert "low and tree_frame_rule by frame AUC" in out.output
+    slack = CliRunner().invoke(main, ["choose-band", "--config", str(cfg), "--dataset", "val", "--auc-slack", "3"])
+    points = [(float(g[2]), float(g[3]), float(g[0]), g[1].strip()) for g in grid]
+    top = max(a for a, *_ in points)
+    cheapest = min(n for a, n, *_ in points if a >= top - 3)
+    picked = next(line for line in slack.output.splitlines() if "chosen" in line).split("|")[1:5]
+    assert float(picked[3]) == cheapest and float(picked[2]) >= top - 3  # the fewest nodes within 3 points
