@@ -308,7 +308,7 @@ class CelerySettings:
         return v
 
 
-TREE_DECODE_MIB = 256  # measured with bench/tree_decode.py (README, "Frame preparation")
+TREE_DECODE_MIB = 0  # chosen with bench/tree_decode.py (README, "Frame preparation")
 
 
 @dataclass(frozen=True, config=_CONFIG)
@@ -330,7 +330,9 @@ class ExecutionSettings:
     # at most this many videos decoding or decoded and not yet read by the model (0: twice decode_workers)
     decode_ahead: StrictInt = Field(default=0, ge=0)
     # tree granularity: MiB of frames (at sampling.max_side) one decoding pass of a video may hold, so that it also
-    # decodes the whole levels below the nodes asked that fit; a later level finds them cached (0: level by level)
+    # decodes the whole levels below the nodes asked that fit and a later level finds them cached (0: none; a node
+    # whose frames lie in its ancestors' cached frames is cut from them either way). Pays for long anomalous videos,
+    # costs normal ones (README, "Frame preparation")
     tree_decode_mib: StrictInt = Field(default=TREE_DECODE_MIB, ge=0, le=65536)
     celery: CelerySettings = field(default_factory=CelerySettings)
 

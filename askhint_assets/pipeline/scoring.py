@@ -143,9 +143,10 @@ def score_units(units: list[Unit], task: ScoringTask, by: Scorer) -> tuple[list[
 def score_tree(st: Store, roots: list[Unit], task: ScoringTask, ask, failed: dict[str, str],
                log: Callable[[str], None], where: dict[str, UnitFrames]) -> list[dict]:
     """The trees of ``roots`` (:func:`askhint_assets.pipeline.tree.predict_tree`): each level's nodes asked in one
-    batch. A video's pass decodes its level's nodes and the whole levels below them that fit in
-    ``task.decode.ahead_bytes`` (nodes a later level may ask), so a later level finds them cached; what no level
-    asked is dropped from the cache at the end. Videos that fail to decode are added to ``failed``."""
+    batch. A node whose frames lie in its ancestors' cached frames is cut from them; with ``task.decode.ahead_bytes``,
+    a video's pass also decodes the whole levels below its nodes that fit (nodes a later level may ask), so a later
+    level finds them cached; what no level asked is dropped from the cache at the end. Videos that fail to decode
+    are added to ``failed``."""
     assert task.tree is not None
     cache = FrameCache(paths.frames_cache_dir())
     videos, wanted = {}, {r.video_id for r in roots}
