@@ -169,7 +169,8 @@ class ScoringSettings:
     # tree granularity and follow-ups: scores in [low, high) are uncertain; a tree node is split when its score is
     # >= low (abnormal or uncertain); fixed before looking at test labels (see band_source)
     uncertain_band: tuple[Probability, Probability] = (0.2, 0.8)
-    # where the band came from, recorded in the report (e.g. "validation: demo_val" or "default, not tuned")
+    # where the band (and tree_frame_rule, when askhint choose-band chose them together) came from, recorded in the
+    # report (e.g. "validation: demo_val ..." or "default, not tuned")
     band_source: StrictStr = "default, not tuned"
     tree_frame_rule: Literal["deepest", "max"] = "deepest"  # a frame's score: its deepest asked node's, or the max
     # uncertain: ask each Q* question on its own only where the joint answer is in the uncertain band (template
@@ -302,6 +303,9 @@ class CelerySettings:
         return v
 
 
+TREE_DECODE_MIB = 0  # chosen with bench/tree_decode.py (README, "Frame preparation")
+
+
 @dataclass(frozen=True, config=_CONFIG)
 class ExecutionSettings:
     """How runs execute; changes no artefact (scores are the same however they are split)."""
@@ -320,6 +324,11 @@ class ExecutionSettings:
     decode_workers: StrictInt = Field(default=0, ge=0)
     # at most this many videos decoding or decoded and not yet read by the model (0: twice decode_workers)
     decode_ahead: StrictInt = Field(default=0, ge=0)
+    # tree granularity: MiB of frames (at sampling.max_side) one decoding pass of a video may hold, so that it also
+    # decodes the whole levels below the nodes asked that fit and a later level finds them cached (0: none; a node
+    # whose frames lie in its ancestors' cached frames is cut from them either way). Pays for long anomalous videos,
+    # costs normal ones (README, "Frame preparation")
+    tree_decode_mib: StrictInt = Field(default=TREE_DECODE_MIB, ge=0, le=65536)
     celery: CelerySettings = field(default_factory=CelerySettings)
 
 

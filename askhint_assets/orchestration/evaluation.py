@@ -14,9 +14,10 @@ from askhint_assets.orchestration.chain import DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.orchestration.scoring import ScoringTask, decode_options, score_units
+from askhint_assets.orchestration.scoring import score_units
 from askhint_assets.pipeline.ablation import prompt_count_ablation as run_ablation
 from askhint_assets.pipeline.report import build_report
+from askhint_assets.pipeline.scoring import ScoringTask, decode_options
 from askhint_assets.prompts.templates import Template
 
 GROUP = "evaluation"

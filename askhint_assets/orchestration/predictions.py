@@ -13,14 +13,9 @@ from askhint_assets.orchestration.chain import ChainNames, DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
-from askhint_assets.orchestration.scoring import (
-    ScoringTask,
-    check_prompt_length,
-    decode_options,
-    score_units,
-    tree_spec,
-)
+from askhint_assets.orchestration.scoring import check_prompt_length, score_units
 from askhint_assets.pipeline.prediction_summary import summarise_predictions
+from askhint_assets.pipeline.scoring import ScoringTask, decode_options, tree_spec
 from askhint_assets.prompts.templates import Template
 from askhint_assets.sharding import shard_name, shard_of
 from askhint_assets.store.videos import load_units

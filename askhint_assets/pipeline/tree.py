@@ -57,8 +57,7 @@ AskLevel = Callable[[list[NodeToAsk]], list[dict]]
 
 def node_to_ask(root: Unit, video: TreeVideo, node: TreeNode, sampling: SamplingConfig) -> NodeToAsk | None:
     """The unit of ``node`` (None when its span has no frames to sample)."""
-    span = Window(node.index, node.start, node.end)
-    planned = plan_span(video.num_frames, video.fps, video.file_key, sampling, span)
+    planned = plan_span(video.num_frames, video.fps, video.file_key, sampling, _span(node))
     if planned is None:
         return None
     unit = replace(root, unit=node.index, start_frame=node.start, end_frame=node.end, frames_key=planned.frames_key,
@@ -71,6 +70,31 @@ def stage2_at_leaves(level: Sequence[NodeToAsk]) -> Callable[[Unit], bool]:
     span, so the window scan's cached stage-2 answer is shared); an inner node's answer only decides the split."""
     leaves = {(n.unit.video_id, n.unit.unit) for n in level if n.node.is_leaf}
     return lambda u: (u.video_id, u.unit) in leaves
+
+
+def planned_below(level: Sequence[NodeToAsk], spec: TreeSpec) -> dict[str, list[list[PlannedUnit]]]:
+    """For each video of ``level``, the frames planned for every node of the full subtrees under its nodes, level by
+    level: what the next levels may ask, whatever the answers (decoded ahead where they fit,
+    :meth:`askhint_assets.video.frame_source.FrameSource.expect`)."""
+    nodes: dict[str, list[TreeNode]] = {}
+    videos: dict[str, TreeVideo] = {}
+    for n in level:
+        nodes.setdefault(n.video.video_id, []).append(n.node)
+        videos[n.video.video_id] = n.video
+    out: dict[str, list[list[PlannedUnit]]] = {}
+    for vid, v in videos.items():
+        grid = tree_grid(v.num_frames, v.fps, spec.window_s, spec.stride_s)
+        groups, kids = [], [c for n in nodes[vid] for c in grid.children(n)]
+        while kids:
+            planned = (plan_span(v.num_frames, v.fps, v.file_key, spec.sampling, _span(c)) for c in kids)
+            groups.append([p for p in planned if p is not None])
+            kids = [g for c in kids for g in grid.children(c)]
+        out[vid] = groups
+    return out
+
+
+def _span(node: TreeNode) -> Window:
+    return Window(node.index, node.start, node.end)
 
 
 def predict_tree(roots: Sequence[Unit], videos: Mapping[str, TreeVideo], spec: TreeSpec, ask: AskLevel,

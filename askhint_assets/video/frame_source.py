@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import multiprocessing
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -68,10 +68,13 @@ class DecodeOptions:
     workers: int = 0
     ahead: int = 0
     threads: int = 0  # FFmpeg threads when decoding in the calling process (a worker process uses 1)
+    # bytes of frames one pass may hold for the units a video is expected to ask next (FrameSource.expect)
+    ahead_bytes: int = 0
 
     @classmethod
-    def for_plan(cls, sampling: SamplingConfig, workers: int = 0, ahead: int = 0) -> DecodeOptions:
-        return cls(sampling.max_side, sampling.mode, sampling.max_offset_s, workers, ahead)
+    def for_plan(cls, sampling: SamplingConfig, workers: int = 0, ahead: int = 0, ahead_bytes: int = 0
+                 ) -> DecodeOptions:
+        return cls(sampling.max_side, sampling.mode, sampling.max_offset_s, workers, ahead, ahead_bytes=ahead_bytes)
 
 
 def default_workers() -> int:
@@ -108,6 +111,8 @@ class FrameSource:
         self._pool: ProcessPoolExecutor | None = None
         self._jobs: dict[str, Future] = {}  # video id -> its decoding, submitted and not yet waited for
         self._started: set[str] = set()  # videos whose frames were asked for
+        self.ahead: dict[str, list[list[PlannedUnit]]] = {}  # video id -> units it may ask next, in groups
+        self._ahead_keys: set[str] = set()  # keys expected that were not cached then: ours to drop if never asked
 
     def add(self, units: Iterable[UnitFrames]) -> None:
         """More units to serve (a tree's next level: its nodes are known only once their parents are answered).
@@ -121,6 +126,27 @@ class FrameSource:
                 self.order.append(u.video_id)
             self.by_video.setdefault(u.video_id, []).append(u.unit)
             self.paths[u.video_id] = u.path
+
+    def expect(self, ahead: Mapping[str, Sequence[Sequence[PlannedUnit]]]) -> None:
+        """Units each video may ask for later (a tree's levels below the nodes just added), in groups: its next
+        pass also decodes and caches the first groups that fit in ``DecodeOptions.ahead_bytes`` (whole groups,
+        :func:`askhint_assets.video.units.units_ahead`), so a later level finds them cached. Replaces what was
+        expected of these videos before; :meth:`drop_unasked` removes what no unit asked for."""
+        for video_id, groups in ahead.items():
+            self.ahead[video_id] = [list(g) for g in groups]
+            self._ahead_keys.update(u.frames_key for g in groups for u in g
+                                    if u.frames_key not in self._ahead_keys and u.frames_key not in self.by_key
+                                    and not self.cache.path_for(u.frames_key).is_file())
+
+    def drop_unasked(self) -> int:
+        """Remove the cached frames decoded ahead for units that were never added (nodes no level asked); the
+        number removed. Frames cached before they were expected are kept."""
+        gone = [p for k in self._ahead_keys if k not in self.by_key and (p := self.cache.path_for(k)).is_file()]
+        for p in gone:
+            p.unlink(missing_ok=True)
+        self._ahead_keys.clear()
+        self.ahead.clear()
+        return len(gone)
 
     def load(self, key: str) -> np.ndarray | None:
         src = self.by_key.get(key)
@@ -180,7 +206,7 @@ class FrameSource:
 
     def _decode_here(self, video_id: str) -> bool:
         return self._settle(video_id, *_decode_video(self.paths[video_id], self.by_video[video_id],
-                                                     str(self.cache.root), self.options))
+                                                     str(self.cache.root), self.options, self.ahead.get(video_id, [])))
 
     def _settle(self, video_id: str, n: int, failure: tuple[str, str] | None) -> bool:
         """Account one video's decoding (here or in a worker): False if it failed; a full or read-only
@@ -213,7 +239,8 @@ class FrameSource:
                 self._pool = ProcessPoolExecutor(self.options.workers, mp_context=multiprocessing.get_context("spawn"))
             try:
                 return self._pool.submit(_decode_video, self.paths[video_id], self.by_video[video_id],
-                                         str(self.cache.root), replace(self.options, workers=0, threads=1))
+                                         str(self.cache.root), replace(self.options, workers=0, threads=1),
+                                         self.ahead.get(video_id, []))
             except BrokenProcessPool:
                 if attempt:
                     raise
@@ -227,9 +254,10 @@ class FrameSource:
         self._jobs.clear()  # the others in flight died with it: they are submitted again when needed
 
 
-def _decode_video(path: str, units: list[PlannedUnit], cache_root: str,
-                  options: DecodeOptions) -> tuple[int, tuple[str, str] | None]:
-    """Decode one video's uncached units into the cache, under its lock (in a worker or here):
+def _decode_video(path: str, units: list[PlannedUnit], cache_root: str, options: DecodeOptions,
+                  ahead: Sequence[Sequence[PlannedUnit]] = ()) -> tuple[int, tuple[str, str] | None]:
+    """Decode one video's uncached units (and what fits of ``ahead``) into the cache, under its lock (in a worker
+    or here):
     ``(units decoded, None)``, or ``(0, ("failed" | "disk", reason))``; plain values, so a worker's
     answer always crosses back to the parent."""
     cache = FrameCache(cache_root)
@@ -238,7 +266,8 @@ def _decode_video(path: str, units: list[PlannedUnit], cache_root: str,
         lock_dir.mkdir(parents=True, exist_ok=True)
         with exclusive(lock_dir / (Path(path).name + ".lock")):
             n = extract_units(path, units, cache, options.max_side, mode=options.mode,
-                              max_offset_s=options.max_offset_s, threads=options.threads)
+                              max_offset_s=options.max_offset_s, threads=options.threads, ahead=ahead,
+                              ahead_bytes=options.ahead_bytes)
     except (VideoError, OSError, ValueError) as e:
         if isinstance(e, OSError) and e.errno in _DISK_ERRNOS:
             return 0, ("disk", e.strerror or str(e))

@@ -8,6 +8,7 @@ follow, and a rerun finds them in the cache.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.errors import VideoError
 from askhint_assets.hashing import hash_obj
-from askhint_assets.video.decode import decode_sampled
+from askhint_assets.video.decode import decode_sampled, probe, target_size
 from askhint_assets.video.frame_cache import FrameCache
 from askhint_assets.video.sampling import SamplingConfig, Window, plan_windows, sample_indices
 from askhint_assets.video.stream_index import SamplingMode
@@ -104,14 +105,40 @@ def extract_units(
     mode: SamplingMode = "exact",
     max_offset_s: float | None = None,
     threads: int = 0,
+    ahead: Sequence[Sequence[PlannedUnit]] = (),
+    ahead_bytes: int = 0,
+    reuse: bool = True,
 ) -> int:
-    """Decode every uncached unit's frames in ONE pass over the video; returns units decoded.
+    """Cache every uncached unit's frames, decoding at most ONE pass over the video; returns units written.
 
-    Each cache entry's meta holds the planned ``indices`` and the ``used`` ones, the frames decoded
-    (the same in ``exact`` mode unless the stream ends early; see :func:`decode.decode_sampled`)."""
+    Where a unit's frames do not depend on the other frames of the pass (:func:`ahead_is_exact`), a unit whose
+    frames all lie in the cached units among ``units`` (a tree node's, in its parent's) is cut from those
+    (``reuse``), and ``ahead`` (groups of units a later call may ask for: a tree's next levels, in order) are added
+    to the pass as far as :func:`units_ahead` lets them fit in ``ahead_bytes`` at ``max_side``; of those, only the
+    units needing a frame the pass would not otherwise decode are cached (the others are cut later). Each cache
+    entry's meta holds the planned ``indices`` and the ``used`` ones, the frames decoded (the same in ``exact`` mode
+    unless the stream ends early; see :func:`decode.decode_sampled`)."""
     todo = [u for u in units if not cache.has(u.frames_key)]
     if not todo:
         return 0
+    exact = ahead_is_exact(mode, max_offset_s)
+    written = 0
+    if reuse and exact:
+        keys = {u.frames_key for u in todo}
+        cut = _cut_from_cached(path, todo, [u for u in units if u.frames_key not in keys], cache, mode, max_offset_s)
+        todo = [u for u in todo if u.frames_key not in cut]
+        written = len(cut)
+        if not todo:
+            return written
+    if ahead and ahead_bytes > 0 and exact:
+        info = probe(path)
+        w, h = target_size(info.width, info.height, max_side)
+        extra = units_ahead(todo, [[u for u in g if not cache.has(u.frames_key)] for g in ahead], 3 * w * h,
+                            ahead_bytes)
+        if reuse:  # a unit whose frames the pass decodes anyway is cut from the cache when it is asked
+            have = {int(i) for u in todo for i in u.indices}
+            extra = [u for u in extra if not have.issuperset(u.indices.tolist())]
+        todo += extra
     wanted = np.unique(np.concatenate([u.indices for u in todo]))
     out = decode_sampled(path, wanted, max_side=max_side, mode=mode, max_offset_s=max_offset_s, threads=threads)
     if int(wanted[-1]) >= out.info.num_frames:  # never a unit scored on a repeated last frame
@@ -121,8 +148,61 @@ def extract_units(
     pos = {int(f): i for i, f in enumerate(wanted.tolist())}
     for u in todo:
         rows = [pos[int(f)] for f in u.indices]
-        meta = {"indices": u.indices.tolist(), "used": out.used[rows].tolist(), "fps": u.frames_fps, "video": str(path)}
-        if mode != "exact":
-            meta |= {"mode": mode, "max_offset_s": max_offset_s}
-        cache.save(u.frames_key, out.frames[rows], meta)
-    return len(todo)
+        _save(cache, u, out.frames[rows], out.used[rows].tolist(), path, mode, max_offset_s)
+    return written + len(todo)
+
+
+def _save(cache: FrameCache, u: PlannedUnit, frames: np.ndarray, used: list[int], path: str | Path,
+          mode: SamplingMode, max_offset_s: float | None) -> None:
+    meta = {"indices": u.indices.tolist(), "used": used, "fps": u.frames_fps, "video": str(path)}
+    if mode != "exact":
+        meta |= {"mode": mode, "max_offset_s": max_offset_s}
+    cache.save(u.frames_key, frames, meta)
+
+
+def _cut_from_cached(path: str | Path, todo: list[PlannedUnit], cached: list[PlannedUnit], cache: FrameCache,
+                     mode: SamplingMode, max_offset_s: float | None) -> set[str]:
+    """Cache the units of ``todo`` whose planned frames all lie in the entries of ``cached`` (same video, same
+    sampling), cut from those entries; their keys. Only where a frame does not depend on the pass
+    (:func:`ahead_is_exact`), so the bytes are those a decode of the unit alone gives."""
+    need = {int(i) for u in todo for i in u.indices}
+    frames: dict[int, np.ndarray] = {}
+    used: dict[int, int] = {}
+    for c in cached:
+        if need.isdisjoint(c.indices.tolist()):
+            continue
+        entry = cache.get(c.frames_key)
+        if entry is None or len(entry[0]) != len(entry[1].get("indices", ())):
+            continue
+        for k, (i, d) in enumerate(zip(entry[1]["indices"], entry[1]["used"], strict=True)):
+            if int(i) in need and int(i) not in frames:
+                frames[int(i)], used[int(i)] = entry[0][k], int(d)
+    out = set()
+    for u in todo:
+        if frames.keys() >= set(u.indices.tolist()):
+            idx = u.indices.tolist()
+            _save(cache, u, np.stack([frames[i] for i in idx]), [used[i] for i in idx], path, mode, max_offset_s)
+            out.add(u.frames_key)
+    return out
+
+
+def ahead_is_exact(mode: SamplingMode, max_offset_s: float | None) -> bool:
+    """Whether a unit decoded in a larger pass gets the same frames as decoded alone: in ``exact`` mode, and in
+    ``nearest_keyframe`` without a bound (the nearest keyframe of each frame); with ``max_offset_s`` the frames used
+    depend on the other frames of the pass, so units ahead are not decoded with it."""
+    return mode == "exact" or max_offset_s is None
+
+
+def units_ahead(units: Sequence[PlannedUnit], ahead: Sequence[Sequence[PlannedUnit]], frame_bytes: int,
+                budget: int) -> list[PlannedUnit]:
+    """The units of the first groups of ``ahead`` whose distinct frames, with ``units``', take at most ``budget``
+    bytes (``frame_bytes`` a frame); whole groups only, in order, stopping at the first that does not fit."""
+    frames = {int(i) for u in units for i in u.indices}
+    out: list[PlannedUnit] = []
+    for group in ahead:
+        more = frames | {int(i) for u in group for i in u.indices}
+        if len(more) * frame_bytes > budget:
+            break
+        frames = more
+        out += group
+    return out

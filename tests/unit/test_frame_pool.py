@@ -16,7 +16,7 @@ from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.demo.synth import render_clip
 from askhint_assets.errors import InputError
 from askhint_assets.orchestration.data import plan_id
-from askhint_assets.orchestration.scoring import decode_options
+from askhint_assets.pipeline.scoring import decode_options
 from askhint_assets.settings import PipelineSettings, SamplingSettings
 from askhint_assets.settings_file import load_settings
 from askhint_assets.video import frame_source
@@ -81,7 +81,7 @@ def test_a_video_that_kills_its_worker_fails_alone(tmp_path, monkeypatch):
         assert all(cache.has(u.frames_key) for u in videos[vid][1])
 
 
-def _decode_after_next_started(path: str, units, cache_root: str, options):
+def _decode_after_next_started(path: str, units, cache_root: str, options, *rest):
     """Run in a worker process: mark this video's decoding as started (a file beside the cache); for the
     first video, wait for the second one's mark before decoding, and record whether it came."""
     marks = Path(cache_root).parent / "started"
@@ -90,7 +90,7 @@ def _decode_after_next_started(path: str, units, cache_root: str, options):
     if Path(path).stem == "v0":
         seen = _wait_for_file(marks / "v1", 60.0)
         (marks / "v0-saw-v1").write_text(str(seen))
-    return _DECODE(path, units, cache_root, options)
+    return _DECODE(path, units, cache_root, options, *rest)
 
 
 def _wait_for_file(path: Path, limit_s: float) -> bool:
