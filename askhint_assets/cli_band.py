@@ -38,7 +38,7 @@ def choose_band_cmd(name: str, config: Path | None, recall: float, false_alarm: 
     """Print scoring.uncertain_band (and tree_frame_rule) with band_source, chosen on a validation data set."""
     from askhint_assets import paths
     from askhint_assets.evaluation.band import candidate_lows, choose_band, choose_tree_point, tree_grid_search
-    from askhint_assets.orchestration.data import plan_id
+    from askhint_assets.pipeline.data import plan_id
     from askhint_assets.settings_file import load_settings
     from askhint_assets.store import Store
     from askhint_assets.store.predictions import node_scores, whole_video_scores

@@ -130,7 +130,7 @@ class SamplingSettings:
     max_side: Annotated[StrictInt, Field(ge=2)] | None = 112
     # exact: the sampled frames themselves; nearest_keyframe: the nearest keyframe to each (much less
     # decoding), or with max_offset_s a frame at most that many seconds away; the frames used are recorded.
-    # Exact plans hash as before these two fields existed (orchestration/data.plan_settings drops them).
+    # Exact plans hash as before these two fields existed (pipeline/data.plan_settings drops them).
     mode: Literal["exact", "nearest_keyframe"] = "exact"
     max_offset_s: Annotated[int | float, BeforeValidator(_number), Field(ge=0)] | None = None
 

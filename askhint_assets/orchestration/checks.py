@@ -1,34 +1,47 @@
 """Asset checks on the prompt chain, the predictions and the evaluation.
 
 Each check receives its asset's value (the small reference dict the asset returns: versions, data
-set, plan, model) and reads DuckDB through the ``store`` resource, so a check run on its own (from
-the UI) judges exactly the rows the latest materialization wrote. Blocking checks stop the run's
-downstream steps when they fail (a bad Q* never reaches the VLM); with the automation conditions of
-``automation.py`` a failed blocking check also keeps the VLM assets from being requested.
+set, plan, model), applies its rule from :mod:`askhint_assets.pipeline.checks` to the rows in DuckDB
+(the ``store`` resource), and reports the outcome; so a check run on its own (from the UI) judges
+exactly the rows the latest materialization wrote. Blocking checks stop the run's downstream steps
+when they fail (a bad Q* never reaches the VLM); with the automation conditions of ``automation.py``
+a failed blocking check also keeps the VLM assets from being requested.
 """
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import dagster as dg
 
 from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource
-from askhint_assets.prompts.templates import Template
-from askhint_assets.store.predictions import (
-    frame_auc_of_reports,
-    parse_results,
-    plans_of,
-    score_sources,
-    units_per_video,
-)
-from askhint_assets.store.prompts import cluster_coverage, prompt_version_content, question_set_questions
-from askhint_assets.store.videos import ok_video_ids
+from askhint_assets.pipeline import checks as rules
+from askhint_assets.pipeline.checks import PARSE_FAILURE_THRESHOLD, QSTAR_MAX, QSTAR_MIN, CheckOutcome
 
-QSTAR_MIN, QSTAR_MAX = 3, 12
-PARSE_FAILURE_THRESHOLD = 0.2
+WARN = dg.AssetCheckSeverity.WARN
+
+
+def _metadata_value(v: Any) -> Any:
+    """A rule's plain metadata value as Dagster shows it: tables and markdown rendered, dicts and lists as JSON."""
+    if isinstance(v, rules.Table):
+        return dg.MetadataValue.md(md_table(list(v.rows)))
+    if isinstance(v, rules.Markdown):
+        return dg.MetadataValue.md(v.text)
+    if isinstance(v, dict | list):
+        return dg.MetadataValue.json(v)
+    return v
+
+
+def _result(outcome: CheckOutcome, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+            ) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=outcome.passed,
+        severity=severity,
+        description=outcome.description,
+        metadata={k: _metadata_value(v) for k, v in outcome.metadata.items()},
+    )
 
 
 _QSTAR_SPEC = dict(
@@ -40,32 +53,7 @@ _QSTAR_SPEC = dict(
 
 
 def _qstar_size(guiding_questions: dict, store: StoreResource) -> dg.AssetCheckResult:
-    qs = guiding_questions["question_set"]
-    target = int(guiding_questions["target_size"])
-    stored = question_set_questions(store.store(), qs)
-    if stored is None:
-        return dg.AssetCheckResult(
-            passed=False,
-            description=f"question set {qs} is not in question_sets",
-            metadata={"question_set": qs, "target_size": target},
-        )
-    size = len(stored)
-    problems = []
-    if size != target:
-        problems.append(f"size {size} != target {target}")
-    if not QSTAR_MIN <= size <= QSTAR_MAX:
-        problems.append(f"size {size} outside [{QSTAR_MIN}, {QSTAR_MAX}]")
-    return dg.AssetCheckResult(
-        passed=not problems,
-        description="; ".join(problems) or f"{size} questions, as targeted",
-        metadata={
-            "question_set": qs,
-            "size": size,
-            "target_size": target,
-            "bounds": f"[{QSTAR_MIN}, {QSTAR_MAX}]",
-            "questions": dg.MetadataValue.md("\n".join(f"{i}. {q}" for i, q in enumerate(stored, 1))),
-        },
-    )
+    return _result(rules.qstar_size(store.store(), guiding_questions))
 
 
 _CLUSTERS_SPEC = dict(
@@ -77,58 +65,7 @@ _CLUSTERS_SPEC = dict(
 
 
 def _clusters_cover(question_clusters: dict, store: StoreResource) -> dg.AssetCheckResult:
-    st = store.store()
-    classes = sorted(prompt_version_content(st, question_clusters["version"])["classes"])
-    covered = cluster_coverage(st, question_clusters["clustering_id"])
-    missing = [c for c in classes if c not in covered]
-    n_clusters = len({c for r in covered.values() for c in r["clusters"]})
-    table = [
-        {"class": c, "clusters": ", ".join(map(str, covered[c]["clusters"])) if c in covered else "-",
-         "questions": covered[c]["questions"] if c in covered else 0}
-        for c in classes
-    ]
-    return dg.AssetCheckResult(
-        passed=bool(classes) and not missing,
-        description=f"uncovered classes: {', '.join(missing)}" if missing else f"all {len(classes)} classes covered",
-        metadata={
-            "clustering_id": question_clusters["clustering_id"],
-            "prompt_version": question_clusters["version"],
-            "classes": len(classes),
-            "clusters": n_clusters,
-            "uncovered": dg.MetadataValue.json(missing),
-            "coverage": dg.MetadataValue.md(md_table(table)),
-        },
-    )
-
-
-def _predictions_cover_videos(ref: dict, store: StoreResource) -> dg.AssetCheckResult:
-    st = store.store()
-    ok = ok_video_ids(st, ref["dataset"])
-    df = units_per_video(st, ref)
-    missing = {}
-    for g, plan in plans_of(ref).items():
-        got = set(df.filter(df["plan"] == plan)["video_id"])
-        if ok - got:
-            missing[f"{g} ({plan})"] = sorted(ok - got)
-    n_missing = len(set().union(*missing.values())) if missing else 0
-    return dg.AssetCheckResult(
-        passed=bool(ok) and not missing,
-        description=(
-            "no ok videos in the data set" if not ok
-            else f"{n_missing} of {len(ok)} videos without predictions in {', '.join(missing)}" if missing
-            else f"all {len(ok)} videos predicted under {len(plans_of(ref))} plan(s)"
-        ),
-        metadata={
-            "dataset": ref["dataset"],
-            "template": ref["template"],
-            "question_set": ref["question_set"],
-            "plans": dg.MetadataValue.json(plans_of(ref)),
-            "ok_videos": len(ok),
-            "units": int(df["units"].sum()) if df.height else 0,
-            "failed_units": int(df["failed"].sum()) if df.height else 0,
-            "missing_videos": dg.MetadataValue.json({k: v[:50] for k, v in missing.items()}),
-        },
-    )
+    return _result(rules.clusters_cover_classes(store.store(), question_clusters))
 
 
 _COVERAGE_DESCRIPTION = (
@@ -138,11 +75,11 @@ _COVERAGE_DESCRIPTION = (
 
 
 def _askhint_covered(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
-    return _predictions_cover_videos(askhint_predictions, store)
+    return _result(rules.every_video_predicted(store.store(), askhint_predictions))
 
 
 def _abstract_covered(abstract_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
-    return _predictions_cover_videos(abstract_predictions, store)
+    return _result(rules.every_video_predicted(store.store(), abstract_predictions))
 
 
 def _coverage_check(names: ChainNames, asset: str) -> dg.AssetChecksDefinition:
@@ -166,28 +103,7 @@ def parse_failure_check(
         "model disagree.",
     )
     def parse_failure_rate(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
-        st = store.store()
-        df = parse_results(st, askhint_predictions)
-        n = df.height
-        bad = df.filter(~df["parse_ok"].fill_null(False))
-        rate = bad.height / n if n else 1.0
-        examples = [
-            {"video": r["video_id"], "unit": r["unit"], "stage1": (r["raw_stage1"] or "")[:80],
-             "stage2": (r["raw_stage2"] or "")[:80]}
-            for r in bad.head(5).iter_rows(named=True)
-        ]
-        return dg.AssetCheckResult(
-            passed=n > 0 and rate < threshold,
-            description=f"{bad.height}/{n} units unparsed ({rate:.1%}; threshold {threshold:.0%})"
-            if n else "no prediction rows",
-            metadata={
-                "units": n,
-                "unparsed": bad.height,
-                "rate": float(rate),
-                "threshold": float(threshold),
-                "examples": dg.MetadataValue.md(md_table(examples)),
-            },
-        )
+        return _result(rules.parse_failures(store.store(), askhint_predictions, threshold))
 
     return parse_failure_rate
 
@@ -201,17 +117,7 @@ _LOGPROBS_SPEC = dict(
 
 
 def _scored_from_logprobs(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
-    df = score_sources(store.store(), askhint_predictions)
-    total = int(df["n"].sum()) if df.height else 0
-    weak = df.filter(df["score_source"] != "logprobs")
-    n_weak = int(weak["n"].sum()) if weak.height else 0
-    return dg.AssetCheckResult(
-        passed=total > 0 and n_weak == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{n_weak} of {total} units not scored from log-probabilities" if total else "no prediction rows",
-        metadata={"units": total, "not_from_logprobs": n_weak,
-                  "sources": dg.MetadataValue.md(md_table(df.to_dicts()))},
-    )
+    return _result(rules.scored_from_logprobs(store.store(), askhint_predictions), WARN)
 
 
 _NOT_BELOW_SPEC = dict(
@@ -223,35 +129,7 @@ _NOT_BELOW_SPEC = dict(
 
 
 def _not_below_abstract(evaluation_report: dict, store: StoreResource) -> dg.AssetCheckResult:
-    ids = evaluation_report["report_ids"]  # "<granularity>/<template>" (older reports: "<template>") -> id
-    df = frame_auc_of_reports(store.store(), list(ids.values()))
-    value = {r["report_id"]: r["value"] for r in df.iter_rows(named=True)}
-    smoke = bool(df["smoke_model"].any()) if df.height else False
-    per: dict[str, dict[str, float | None]] = {}
-    for key, rid in ids.items():
-        g, _, template = key.rpartition("/")
-        v = value.get(rid)
-        per.setdefault(g or "-", {})[template] = None if v is None or math.isnan(v) else v
-    rows, passed, texts = [], True, []
-    for g, auc in per.items():
-        a, b = auc.get(Template.ASKHINT), auc.get(Template.ABSTRACT)
-        ok = a is not None and b is not None and a >= b
-        passed &= ok
-        texts.append(f"{g}: " + (f"ASK-Hint {a:.4f} {'>=' if ok else '<'} abstract {b:.4f}"
-                                 if a is not None and b is not None else "frame AUC missing"))
-        rows.append({"granularity": g, "askhint": a if a is not None else "n/a",
-                     "abstract": b if b is not None else "n/a", "ok": ok})
-    text = "; ".join(texts) + (" (smoke-test model: informational)" if smoke else "")
-    return dg.AssetCheckResult(
-        passed=passed and bool(per),
-        severity=dg.AssetCheckSeverity.WARN,
-        description=text,
-        metadata={
-            "smoke_test_model": smoke,
-            "comparison": dg.MetadataValue.md(md_table(rows)),
-            "report_ids": dg.MetadataValue.json(ids),
-        },
-    )
+    return _result(rules.askhint_not_below_abstract(store.store(), evaluation_report), WARN)
 
 
 def build_prompt_checks(names: ChainNames) -> list[dg.AssetChecksDefinition]:

@@ -14,7 +14,7 @@ from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.orchestration.scoring import check_prompt_length, score_units
-from askhint_assets.pipeline.prediction_summary import summarise_predictions
+from askhint_assets.pipeline.prediction_summary import gather_shard_refs, no_units, summarise_predictions
 from askhint_assets.pipeline.scoring import ScoringTask, decode_options, tree_spec
 from askhint_assets.prompts.templates import Template
 from askhint_assets.sharding import shard_name, shard_of
@@ -38,8 +38,7 @@ def run_predictions(
     if shard is not None:
         units = [u for u in units if shard_of(u.video_id, shard[1]) == shard[0]]
     elif not units:
-        raise dg.Failure(f"no scoring units for data set {frames['dataset']}: every video failed or was skipped "
-                         "(their reasons are in the videos table and dataset_index/sampled_frames)")
+        raise no_units(frames["dataset"])
     t0 = time.perf_counter()
     rows, runner, failed_videos = score_units(context, units, task, store, vlm, shard)
     summary = summarise_predictions(
@@ -67,27 +66,17 @@ def run_predictions(
 
 def gather_shards(shards: dict[str, dict]) -> dg.Output[dict]:
     """One prediction reference from its shards' (all from the same Q*, templates and model)."""
-    refs = [shards[k] for k in sorted(shards)]
-    common = {k: v for k, v in refs[0].items() if k not in ("shard", "scores_version", "stats")}
-    for name, ref in sorted(shards.items()):
-        mismatch = [k for k, v in common.items() if ref.get(k) != v]
-        if mismatch:
-            raise dg.Failure(f"shard {name} differs from the others in {mismatch}; materialize every shard again")
-    totals = {k: sum(r["stats"][k] for r in refs) for k in refs[0]["stats"] if k != "seconds"}
-    if not totals["units"]:
-        raise dg.Failure(f"no scoring units for data set {common['dataset']} in any shard: every video failed or "
-                         "was skipped (their reasons are in the videos table and dataset_index/sampled_frames)")
-    rows = [{"shard": name, **ref["stats"]} for name, ref in sorted(shards.items())]
+    g = gather_shard_refs(shards)
     return versioned_output(
-        common,
-        data_version=dg.DataVersion(hash_obj([r["scores_version"] for r in refs])),
+        g.ref,
+        data_version=dg.DataVersion(g.version),
         metadata={
-            "model": common["model"],
-            "smoke_test_model": common["smoke_model"],
-            "question_set": common["question_set"],
-            **totals,
-            "shards": dg.MetadataValue.md(md_table(rows)),
-            "slowest_shard_seconds": max(r["stats"]["seconds"] for r in refs),
+            "model": g.ref["model"],
+            "smoke_test_model": g.ref["smoke_model"],
+            "question_set": g.ref["question_set"],
+            **g.totals,
+            "shards": dg.MetadataValue.md(md_table(g.shards)),
+            "slowest_shard_seconds": g.slowest_seconds,
         },
     )
 

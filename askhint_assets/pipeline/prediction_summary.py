@@ -8,9 +8,18 @@ from dataclasses import dataclass
 
 from askhint_assets import ids
 from askhint_assets.errors import PipelineError
+from askhint_assets.hashing import hash_obj
 from askhint_assets.pipeline.runner import RunStats
 
 SAMPLE_SIZE = 8
+SHARD_FIELDS = ("shard", "scores_version", "stats")
+"""What a shard's reference carries beyond the prediction reference (for the gathering asset)."""
+
+
+def no_units(dataset: str, where: str = "") -> PipelineError:
+    """The error of a prediction step that has no unit to score (``where``: e.g. " in any shard")."""
+    return PipelineError(f"no scoring units for data set {dataset}{where}: every video failed or was skipped "
+                         "(their reasons are in the videos table and dataset_index/sampled_frames)")
 
 
 @dataclass(frozen=True)
@@ -79,3 +88,37 @@ def summarise_predictions(
         ref |= {"shard": list(shard), "scores_version": version, "stats": stats}
     return PredictionSummary(ref=ref, version=version, stats=stats, sources=count_score_sources(rows),
                              sample=sample_rationales(rows), failed_units=n_fail)
+
+
+@dataclass(frozen=True)
+class GatheredPredictions:
+    """One prediction set gathered from its shards: the common reference, a data version of the shards'
+    versions, the shards' summed counts and each shard's own."""
+
+    ref: dict
+    version: str
+    totals: dict[str, int]  # every count of the shards' stats summed (not their seconds)
+    shards: list[dict]  # shard asset name and its stats, by name
+    slowest_seconds: float
+
+
+def gather_shard_refs(shards: dict[str, dict]) -> GatheredPredictions:
+    """The prediction set of ``shards`` (asset name → the reference :func:`summarise_predictions` gave a shard).
+    Raises a :class:`PipelineError` when a shard differs from the first in anything but its shard fields
+    (it was scored with another Q*, templates or model) or when no shard has a unit."""
+    refs = [shards[k] for k in sorted(shards)]
+    common = {k: v for k, v in refs[0].items() if k not in SHARD_FIELDS}
+    for name, ref in sorted(shards.items()):
+        mismatch = [k for k, v in common.items() if ref.get(k) != v]
+        if mismatch:
+            raise PipelineError(f"shard {name} differs from the others in {mismatch}; materialize every shard again")
+    totals = {k: sum(r["stats"][k] for r in refs) for k in refs[0]["stats"] if k != "seconds"}
+    if not totals["units"]:
+        raise no_units(common["dataset"], " in any shard")
+    return GatheredPredictions(
+        ref=common,
+        version=hash_obj([r["scores_version"] for r in refs]),
+        totals=totals,
+        shards=[{"shard": name, **ref["stats"]} for name, ref in sorted(shards.items())],
+        slowest_seconds=max(r["stats"]["seconds"] for r in refs),
+    )

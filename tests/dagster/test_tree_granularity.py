@@ -14,9 +14,9 @@ import yaml
 
 from askhint_assets import paths
 from askhint_assets.demo.datasets import generate_demo
-from askhint_assets.orchestration.data import plan_id
 from askhint_assets.orchestration.resources import VLMResource
 from askhint_assets.orchestration.update import update
+from askhint_assets.pipeline.data import plan_id
 from askhint_assets.settings_file import load_settings
 from askhint_assets.store import Store
 from tests.fakes import FakeBackend, registered_backend

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from askhint_assets.cli import main
 from askhint_assets.evaluation.band import choose_band
-from askhint_assets.orchestration.data import plan_id
+from askhint_assets.pipeline.data import plan_id
 from askhint_assets.settings_file import load_settings
 from askhint_assets.store import Store
 

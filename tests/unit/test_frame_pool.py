@@ -15,7 +15,7 @@ import yaml
 from askhint_assets.datasets.base import VideoRecord
 from askhint_assets.demo.synth import render_clip
 from askhint_assets.errors import InputError
-from askhint_assets.orchestration.data import plan_id
+from askhint_assets.pipeline.data import plan_id
 from askhint_assets.pipeline.scoring import decode_options
 from askhint_assets.settings import PipelineSettings, SamplingSettings
 from askhint_assets.settings_file import load_settings

@@ -6,7 +6,8 @@ import pytest
 
 from askhint_assets import ids
 from askhint_assets.errors import PipelineError
-from askhint_assets.pipeline.prediction_summary import summarise_predictions
+from askhint_assets.hashing import hash_obj
+from askhint_assets.pipeline.prediction_summary import gather_shard_refs, summarise_predictions
 from askhint_assets.pipeline.runner import RunStats
 
 
@@ -79,3 +80,31 @@ def test_the_version_includes_the_follow_up_rows_with_their_path():
     assert with_follow != _version(ROWS)
     assert _version([*ROWS, {**follow[0], "score_path": "per_question"}]) != with_follow
     assert _version([*follow, *ROWS]) == with_follow
+
+
+def _shards(**changed) -> dict[str, dict]:
+    """Two shards' references, ``a`` (rows of video a) and ``b`` (video b; with ``changed`` fields)."""
+    a = summarise_predictions(ROWS[:2], run=RunStats(requests=2, sent=2), seconds=2.0, shard=(0, 2), **COMMON)
+    b = summarise_predictions(ROWS[2:], run=RunStats(requests=3, cache_hits=1, sent=2), seconds=5.0, shard=(1, 2),
+                              **{**COMMON, **changed})
+    return {"askhint_predictions__shard_1": b.ref, "askhint_predictions__shard_0": a.ref}
+
+
+def test_gathering_sums_the_shards_and_versions_them_in_name_order():
+    shards = _shards()
+    g = gather_shard_refs(shards)
+    whole = summarise_predictions(ROWS, run=RunStats(), seconds=0, **COMMON)
+    assert g.ref == whole.ref  # the shard fields are dropped
+    assert g.totals == {"units": 4, "videos": 2, "requests": 5, "cache_hits": 1, "requests_sent": 4, "unparsed": 1}
+    assert g.version == hash_obj([shards[k]["scores_version"] for k in sorted(shards)])
+    assert [r["shard"] for r in g.shards] == sorted(shards) and g.shards[1]["seconds"] == 5.0
+    assert g.slowest_seconds == 5.0
+
+
+def test_a_shard_from_other_settings_or_no_units_anywhere_stops_the_gathering():
+    with pytest.raises(PipelineError, match=r"shard askhint_predictions__shard_1 differs from the others in "
+                                            r"\['question_set'\]; materialize every shard again"):
+        gather_shard_refs(_shards(question_set="qs-2"))
+    empty = {k: {**r, "stats": {**r["stats"], "units": 0}} for k, r in _shards().items()}
+    with pytest.raises(PipelineError, match="no scoring units for data set toy in any shard: every video failed"):
+        gather_shard_refs(empty)
