@@ -39,6 +39,8 @@ def choose_band_cmd(name: str, config: Path | None, recall: float, false_alarm: 
     from askhint_assets import paths
     from askhint_assets.evaluation.band import candidate_lows, choose_band, choose_tree_point, tree_grid_search
     from askhint_assets.pipeline.data import plan_id
+    from askhint_assets.prompts.templates import Template
+    from askhint_assets.refs import PredictionKey
     from askhint_assets.settings_file import load_settings
     from askhint_assets.store import Store
     from askhint_assets.store.predictions import node_scores, whole_video_scores
@@ -74,7 +76,7 @@ def choose_band_cmd(name: str, config: Path | None, recall: float, false_alarm: 
         qs, model = sets[0]
         grid, point = [], None
         if "tree" in sc.granularities:
-            ref = {"dataset": name, "question_set": qs, "model": model, "template": "askhint"}
+            ref = PredictionKey(dataset=name, question_set=qs, model=model, template=Template.ASKHINT)
             nodes = node_scores(st, ref, plan_id(per[name], "tree"))
             lows = candidate_lows(nodes, sc.uncertain_band[0], [low])
             grid = tree_grid_search(nodes, load_videos(st, name), lows, kernel=sc.smoothing) if nodes else []

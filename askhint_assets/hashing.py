@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ def _default(obj: Any) -> Any:
         return obj.item()
     if isinstance(obj, Path):
         return str(obj)
+    if isinstance(obj, Mapping):  # e.g. a reference's FrozenDict
+        return dict(obj)
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
     if hasattr(obj, "__dataclass_fields__"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from askhint_assets.hashing import hash_obj
+from askhint_assets.refs import EmbeddingsRef, PredictionsRef, SizePredictionsRef, as_dict
 
 
 def class_prompts_version(content: dict) -> str:
@@ -31,9 +32,10 @@ def embeddings_version(prompt_version: str, embedder_fingerprint: dict) -> str:
     return hash_obj({"prompt": prompt_version, "embedder": embedder_fingerprint})
 
 
-def clustering_id(embeddings_ref: dict, cluster_settings: dict, labels: list[int]) -> str:
-    """A clustering of one embedding set: ``cl-<hash>`` of the input, the settings and the labels."""
-    return "cl-" + hash_obj({"emb": embeddings_ref, "cfg": cluster_settings, "labels": labels})
+def clustering_id(embeddings_ref: EmbeddingsRef, cluster_settings: dict, labels: list[int]) -> str:
+    """A clustering of one embedding set: ``cl-<hash>`` of the input (as its plain dict), the settings and the
+    labels."""
+    return "cl-" + hash_obj({"emb": as_dict(embeddings_ref), "cfg": cluster_settings, "labels": labels})
 
 
 def question_set_id(questions: list[str]) -> str:
@@ -56,9 +58,11 @@ def plan_id(plan_settings: dict) -> str:
     return "pl-" + hash_obj(plan_settings, length=10)
 
 
-def report_id(ref: dict, plan: str, metric_rows: list[dict[str, Any]], *, ablation: bool = False) -> str:
-    """An evaluation report (``ev-``), or one size of the prompt-count ablation (``ab-``)."""
-    return ("ab-" if ablation else "ev-") + hash_obj({"ref": ref, "plan": plan, "metrics": metric_rows})
+def report_id(ref: PredictionsRef | SizePredictionsRef, plan: str, metric_rows: list[dict[str, Any]], *,
+              ablation: bool = False) -> str:
+    """An evaluation report (``ev-``), or one size of the prompt-count ablation (``ab-``): a hash of the prediction
+    reference (as its plain dict), the plan and the metrics."""
+    return ("ab-" if ablation else "ev-") + hash_obj({"ref": as_dict(ref), "plan": plan, "metrics": metric_rows})
 
 
 def scores_report_id(settings: dict[str, Any]) -> str:

@@ -10,12 +10,13 @@ from askhint_assets.evaluation.markdown import md_table
 from askhint_assets.evaluation.metrics import EvalResult
 from askhint_assets.evaluation.published import published_rows
 from askhint_assets.prompts.templates import Template
+from askhint_assets.refs import PredictionsRef
 
 if TYPE_CHECKING:
     from askhint_assets.settings import ScoringSettings
 
 LABELS = {Template.ASKHINT: "ASK-Hint", Template.PER_QUESTION: "ASK-Hint, per question",
-          Template.ABSTRACT: "abstract prompt", "follow_up": "ASK-Hint, follow-ups where uncertain"}
+          Template.ABSTRACT: "abstract prompt", Template.FOLLOW_UP: "ASK-Hint, follow-ups where uncertain"}
 SMOKE_NOTE = (
     "**Smoke-test model**: a tiny Qwen2.5-VL trained for minutes on synthetic clips. "
     "Its AUC shows the wiring works; it is not a result about ASK-Hint."
@@ -28,7 +29,7 @@ def percent(x: float | None) -> str:
 
 
 def report_markdown(
-    dataset: str, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult], n_failed: int,
+    dataset: str, refs: dict[str, PredictionsRef], results: dict[tuple[str, str], EvalResult], n_failed: int,
     score_sources: dict[str, dict[str, int]] | None = None,
     timings: dict[str, dict[str, int]] | None = None,
     trade: list[dict] | None = None,
@@ -38,10 +39,11 @@ def report_markdown(
     granularities = list(dict.fromkeys(g for g, _ in results))
     first = results[(granularities[0], Template.ASKHINT)]
     lines = [f"# askhint report: data set `{dataset}`", ""]
-    if refs[Template.ASKHINT]["smoke_model"]:
+    head = refs[Template.ASKHINT]
+    if head.smoke_model:
         lines += [SMOKE_NOTE, ""]
     lines += [
-        f"Model `{refs[Template.ASKHINT]['model']}`, Q* `{refs[Template.ASKHINT]['question_set']}`, "
+        f"Model `{head.model}`, Q* `{head.question_set}`, "
         f"{first.n_videos} videos ({first.n_anomalous_videos} anomalous), {first.n_frames} frames; "
         f"{n_failed} video(s) failed and are excluded.",
     ]

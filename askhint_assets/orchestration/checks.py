@@ -1,7 +1,7 @@
 """Asset checks on the prompt chain, the predictions and the evaluation.
 
-Each check receives its asset's value (the small reference dict the asset returns: versions, data
-set, plan, model), applies its rule from :mod:`askhint_assets.pipeline.checks` to the rows in DuckDB
+Each check receives its asset's value (the typed reference the asset returns, :mod:`askhint_assets.refs`:
+versions, data set, plans, model), applies its rule from :mod:`askhint_assets.pipeline.checks` to the rows in DuckDB
 (the ``store`` resource), and reports the outcome; so a check run on its own (from the UI) judges
 exactly the rows the latest materialization wrote. Blocking checks stop the run's downstream steps
 when they fail (a bad Q* never reaches the VLM); with the automation conditions of ``automation.py``
@@ -19,6 +19,7 @@ from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.pipeline import checks as rules
 from askhint_assets.pipeline.checks import PARSE_FAILURE_THRESHOLD, QSTAR_MAX, QSTAR_MIN, CheckOutcome
+from askhint_assets.refs import ClustersRef, PredictionsRef, QStarRef, ReportRef
 
 WARN = dg.AssetCheckSeverity.WARN
 
@@ -52,7 +53,7 @@ _QSTAR_SPEC = dict(
 )
 
 
-def _qstar_size(guiding_questions: dict, store: StoreResource) -> dg.AssetCheckResult:
+def _qstar_size(guiding_questions: QStarRef, store: StoreResource) -> dg.AssetCheckResult:
     return _result(rules.qstar_size(store.store(), guiding_questions))
 
 
@@ -64,7 +65,7 @@ _CLUSTERS_SPEC = dict(
 )
 
 
-def _clusters_cover(question_clusters: dict, store: StoreResource) -> dg.AssetCheckResult:
+def _clusters_cover(question_clusters: ClustersRef, store: StoreResource) -> dg.AssetCheckResult:
     return _result(rules.clusters_cover_classes(store.store(), question_clusters))
 
 
@@ -74,11 +75,11 @@ _COVERAGE_DESCRIPTION = (
 )
 
 
-def _askhint_covered(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+def _askhint_covered(askhint_predictions: PredictionsRef, store: StoreResource) -> dg.AssetCheckResult:
     return _result(rules.every_video_predicted(store.store(), askhint_predictions))
 
 
-def _abstract_covered(abstract_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+def _abstract_covered(abstract_predictions: PredictionsRef, store: StoreResource) -> dg.AssetCheckResult:
     return _result(rules.every_video_predicted(store.store(), abstract_predictions))
 
 
@@ -102,7 +103,7 @@ def parse_failure_check(
         "fall back to the answer-token log-probabilities, but a high rate means the template and the "
         "model disagree.",
     )
-    def parse_failure_rate(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+    def parse_failure_rate(askhint_predictions: PredictionsRef, store: StoreResource) -> dg.AssetCheckResult:
         return _result(rules.parse_failures(store.store(), askhint_predictions, threshold))
 
     return parse_failure_rate
@@ -116,7 +117,7 @@ _LOGPROBS_SPEC = dict(
 )
 
 
-def _scored_from_logprobs(askhint_predictions: dict, store: StoreResource) -> dg.AssetCheckResult:
+def _scored_from_logprobs(askhint_predictions: PredictionsRef, store: StoreResource) -> dg.AssetCheckResult:
     return _result(rules.scored_from_logprobs(store.store(), askhint_predictions), WARN)
 
 
@@ -128,7 +129,7 @@ _NOT_BELOW_SPEC = dict(
 )
 
 
-def _not_below_abstract(evaluation_report: dict, store: StoreResource) -> dg.AssetCheckResult:
+def _not_below_abstract(evaluation_report: ReportRef, store: StoreResource) -> dg.AssetCheckResult:
     return _result(rules.askhint_not_below_abstract(store.store(), evaluation_report), WARN)
 
 

@@ -11,6 +11,7 @@ from askhint_assets.orchestration.errors import fails_clearly
 from askhint_assets.orchestration.metadata import md_table, versioned_output
 from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.pipeline.data import index_dataset, plan_ids, sample_frames
+from askhint_assets.refs import DatasetIndexRef, FramesRef, FrozenDict
 from askhint_assets.settings import PipelineSettings
 
 GROUP = "data"
@@ -24,19 +25,19 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
     @dg.asset(
         key=names.key("dataset_index"),
         group_name=names.group(GROUP),
-        code_version="1-" + s.section_hash("dataset"),
+        code_version="2-" + s.section_hash("dataset"),  # 2: a DatasetIndexRef, no longer a dict
         description=f"The `{ds.name}` data set ({ds.kind}): every video with its class, anomalous "
         "intervals (half-open frames) and frame count from the file (table `videos`). The demo "
         "data set is generated on first use.",
     )
     @fails_clearly
-    def dataset_index(context: AssetExecutionContext, store: StoreResource) -> dg.Output[dict]:
+    def dataset_index(context: AssetExecutionContext, store: StoreResource) -> dg.Output[DatasetIndexRef]:
         index = index_dataset(store.store(), s)
         for warning in index.warnings:
             context.log.warning(warning)
         videos = index.dataset.videos
         return versioned_output(
-            {"dataset": ds.name, "kind": ds.kind, "root": str(index.root)},
+            DatasetIndexRef(dataset=ds.name, kind=ds.kind, root=str(index.root)),
             data_version=dg.DataVersion(index.version),
             metadata={
                 "videos": len(videos),
@@ -56,17 +57,18 @@ def build_data_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -> 
         group_name=names.group(GROUP),
         ins=names.ins("dataset_index"),
         automation_condition=ON_SETTLED_NEW_DATA_VERSION,
-        code_version="1-" + hash_obj(plans, length=10),
+        code_version="2-" + hash_obj(plans, length=10),  # 2: a FramesRef, no longer a dict
         description="Frames sampled per scoring unit (ASK-Hint: up to `max_frames` uniform frames, "
         "`fallback_fps` for short spans), decoded in one pass per video with PyAV and cached by "
         "content hash under $ASKHINT_HOME/cache/frames (table `scoring_units`). Independent of "
         "every prompt asset.",
     )
     @fails_clearly
-    def sampled_frames(context: AssetExecutionContext, dataset_index: dict, store: StoreResource) -> dg.Output[dict]:
+    def sampled_frames(context: AssetExecutionContext, dataset_index: DatasetIndexRef, store: StoreResource
+                       ) -> dg.Output[FramesRef]:
         sampled = sample_frames(store.store(), s, warn=context.log.warning, info=context.log.info)
         return versioned_output(
-            {"dataset": ds.name, "plans": sampled.plans},
+            FramesRef(dataset=ds.name, plans=FrozenDict(sampled.plans)),
             data_version=dg.DataVersion(sampled.version),
             metadata={
                 "plans": dg.MetadataValue.json(sampled.plans),

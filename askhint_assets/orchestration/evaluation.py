@@ -19,6 +19,16 @@ from askhint_assets.pipeline.ablation import prompt_count_ablation as run_ablati
 from askhint_assets.pipeline.report import build_report
 from askhint_assets.pipeline.scoring import ScoringTask, decode_options
 from askhint_assets.prompts.templates import Template
+from askhint_assets.refs import (
+    AblationRef,
+    ClustersRef,
+    DatasetIndexRef,
+    FramesRef,
+    FrozenDict,
+    PredictionsRef,
+    ReportRef,
+    TemplatesRef,
+)
 
 GROUP = "evaluation"
 PREDICTIONS = {  # input name → template, in the report's column order
@@ -41,19 +51,22 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         group_name=names.group(GROUP),
         ins=names.ins(*predictions, "abstract_predictions", "dataset_index"),
         automation_condition=on_new_predictions(names.key("dataset_index")),
-        code_version="1-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing, **tree_rule}, length=8),
+        # 2-: the output is a ReportRef (1-: a dict)
+        code_version="2-" + hash_obj({"rule": sc.frame_rule, "smooth": sc.smoothing, **tree_rule}, length=8),
         description="Pooled frame-level ROC-AUC and AP, video-level AUC, per-class AUC and false-alarm "
         "rate for ASK-Hint and the abstract baseline on the same videos, at every granularity (table "
         "`eval_reports`), with ROC and per-class plots and the published numbers beside ours.",
     )
     @fails_clearly
-    def evaluation_report(context: AssetExecutionContext, store: StoreResource, **refs: dict) -> dg.Output[dict]:
-        dataset = refs["dataset_index"]["dataset"]
-        by_template = {template: refs[name] for name, template in PREDICTIONS.items() if name in refs}
+    def evaluation_report(context: AssetExecutionContext, store: StoreResource,
+                          **refs: PredictionsRef | DatasetIndexRef) -> dg.Output[ReportRef]:
+        dataset = refs["dataset_index"].dataset
+        by_template: dict[str, PredictionsRef] = {
+            template: refs[name] for name, template in PREDICTIONS.items() if name in refs}  # type: ignore[misc]
         r = build_report(store.store(), by_template, dataset, sc, s.sampling.config(), eval_json)
         a, b = r.askhint, r.abstract
         return versioned_output(
-            {"dataset": dataset, "report_ids": r.report_ids, "frame_auc": a.frame_auc},
+            ReportRef(dataset=dataset, report_ids=FrozenDict(r.report_ids), frame_auc=a.frame_auc),
             data_version=dg.DataVersion(hash_obj(r.report_ids)),
             metadata={
                 "frame_auc": a.frame_auc,
@@ -67,7 +80,7 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
                 "failed_videos": r.n_failed,
                 "units_scored_from_answer_text": sum(c.get("answer", 0) for c in r.sources.values()),
                 "answers_by_video_input": dg.MetadataValue.json(r.timings),
-                "smoke_test_model": bool(r.refs[Template.ASKHINT]["smoke_model"]),
+                "smoke_test_model": bool(r.refs[Template.ASKHINT].smoke_model),
                 "report": dg.MetadataValue.md(r.markdown),
                 "roc": dg.MetadataValue.md(image_md(r.roc_png, "ROC curve")),
                 "per_class_auc": dg.MetadataValue.md(image_md(r.per_class_png, "per-class AUC")),
@@ -88,7 +101,8 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
         group_name=names.group(GROUP),
         ins={**chain.prompts.ins("question_clusters", "inference_templates"),
              **names.ins("sampled_frames", "dataset_index")},
-        code_version="1-" + hash_obj({"sizes": sizes, "g": ablation_granularity, "rule": sc.frame_rule}, length=8),
+        # 2-: the output is an AblationRef (1-: a dict)
+        code_version="2-" + hash_obj({"sizes": sizes, "g": ablation_granularity, "rule": sc.frame_rule}, length=8),
         description=f"Prompt-count ablation (the paper's Table 5): Q* of each size in {sizes} built from the "
         f"same clusters, scored at `{ablation_granularity}` granularity and evaluated; AUC against size. "
         "Requests are cached, so a size equal to the main Q* costs nothing.",
@@ -96,25 +110,25 @@ def build_evaluation_assets(chain: DatasetChain) -> list:
     @fails_clearly
     def prompt_count_ablation(
         context: AssetExecutionContext,
-        question_clusters: dict,
-        inference_templates: dict,
-        sampled_frames: dict,
-        dataset_index: dict,
+        question_clusters: ClustersRef,
+        inference_templates: TemplatesRef,
+        sampled_frames: FramesRef,
+        dataset_index: DatasetIndexRef,
         store: StoreResource,
         vlm: VLMResource,
-    ) -> dg.Output[dict]:
+    ) -> dg.Output[AblationRef]:
         def score(units: list, questions: list[str], question_set: str) -> int:
             task = ScoringTask(template=Template.ASKHINT, questions=questions, question_set=question_set,
                                templates_ref=inference_templates, on_error=s.dataset.on_error, decode=decode_options(s))
             _, runner, _ = score_units(context, units, task, store, vlm)
             return runner.stats.sent
 
-        dataset = dataset_index["dataset"]
-        ab = run_ablation(store.store(), dataset, question_clusters, inference_templates["version"], sizes,
-                          sampled_frames["plans"][ablation_granularity], ablation_granularity, sc, eval_json,
+        dataset = dataset_index.dataset
+        ab = run_ablation(store.store(), dataset, question_clusters, inference_templates.version, sizes,
+                          sampled_frames.plans[ablation_granularity], ablation_granularity, sc, eval_json,
                           model_label(vlm), vlm.is_smoke, score)
         return versioned_output(
-            {"dataset": dataset, "sizes": ab.sizes, "frame_auc": ab.aucs},
+            AblationRef(dataset=dataset, sizes=tuple(ab.sizes), frame_auc=tuple(ab.aucs)),
             data_version=dg.DataVersion(hash_obj(ab.table)),
             metadata={
                 "ablation": dg.MetadataValue.md(ab.markdown),

@@ -19,11 +19,14 @@ from askhint_assets.pipeline.questions import cluster_stored_questions, embed_cl
 from askhint_assets.prompts.loader import PromptSet, load_prompt_set
 from askhint_assets.prompts.versions import class_prompt_content, template_content
 from askhint_assets.questions.compress import SUMMARY_MAX_NEW_TOKENS, SUMMARY_PROMPT, SUMMARY_SYSTEM
+from askhint_assets.refs import ClustersRef, EmbeddingsRef, PromptVersionRef, QStarRef, TemplatesRef, as_dict
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store
 from askhint_assets.store.prompts import record_prompt_version
 
 GROUP = "prompts"
+REFS_CODE_VERSION = "2"
+"""Code version of the prompt assets whose output became a typed reference (older stored outputs are dicts)."""
 
 
 def _record_version(st: Store, ps: PromptSet, kind: str, version: str, content: dict) -> str | None:
@@ -53,21 +56,21 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         key=names.key("class_prompts"),
         group_name=group,
         deps=[prompt_store],
-        code_version="1",
+        code_version=REFS_CODE_VERSION,
         automation_condition=ON_NEW_DATA_VERSION,
         description="Taxonomy and class-wise yes/no questions, validated; one row per version in "
         "`prompt_versions`. The data version is a hash of the parsed content, so edits to comments "
         "or whitespace stop here.",
     )
     @fails_clearly
-    def class_prompts(context: AssetExecutionContext, store: StoreResource) -> dg.Output[dict]:
+    def class_prompts(context: AssetExecutionContext, store: StoreResource) -> dg.Output[PromptVersionRef]:
         ps = load_prompt_set(prompt_dir)
         content = class_prompt_content(ps)
         version = ids.class_prompts_version(content)
         parent = _record_version(store.store(), ps, "class_prompts", version, content)
         rows = content["questions"]
         return versioned_output(
-            {"prompt_set": ps.name, "version": version},
+            PromptVersionRef(prompt_set=ps.name, version=version),
             data_version=dg.DataVersion(version),
             metadata={
                 "version": version,
@@ -82,13 +85,13 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         key=names.key("inference_templates"),
         group_name=group,
         deps=[prompt_store],
-        code_version="1",
+        code_version=REFS_CODE_VERSION,
         automation_condition=ON_NEW_DATA_VERSION,
         description="The inference templates: system text, the two-stage ASK-Hint template and the "
         "abstract baseline prompt.",
     )
     @fails_clearly
-    def inference_templates(store: StoreResource) -> dg.Output[dict]:
+    def inference_templates(store: StoreResource) -> dg.Output[TemplatesRef]:
         ps = load_prompt_set(prompt_dir)
         content = template_content(ps)
         version = ids.templates_version(content)
@@ -96,7 +99,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         t = ps.templates
         text = "\n\n".join(f"**{k}**\n```\n{getattr(t, k)}\n```" for k in ("system", "stage1", "stage2", "abstract"))
         return versioned_output(
-            {"prompt_set": ps.name, "version": version},
+            TemplatesRef(prompt_set=ps.name, version=version),
             data_version=dg.DataVersion(version),
             metadata={"version": version, "parent_version": parent or "-", "templates": dg.MetadataValue.md(text)},
         )
@@ -105,16 +108,17 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         key=names.key("question_embeddings"),
         group_name=group,
         ins=names.ins("class_prompts"),
-        code_version="1",
+        code_version=REFS_CODE_VERSION,
         automation_condition=ON_NEW_DATA_VERSION,
         description="Sentence embeddings of every class question (table `question_embeddings`).",
     )
     @fails_clearly
-    def question_embeddings(class_prompts: dict, store: StoreResource, embedder: EmbedderResource) -> dg.Output[dict]:
+    def question_embeddings(class_prompts: PromptVersionRef, store: StoreResource, embedder: EmbedderResource
+                            ) -> dg.Output[EmbeddingsRef]:
         emb_model = embedder.embedder()
-        embedded = embed_class_questions(store.store(), class_prompts["version"], emb_model)
+        embedded = embed_class_questions(store.store(), class_prompts.version, emb_model)
         return versioned_output(
-            {**class_prompts, "embedder": embedded.embedder},
+            EmbeddingsRef(class_prompts.prompt_set, class_prompts.version, embedded.embedder),
             data_version=dg.DataVersion(embedded.version),
             metadata={"embedder": json.dumps(emb_model.fingerprint()), "n": embedded.n, "dim": embedded.dim},
         )
@@ -123,14 +127,14 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         key=names.key("question_clusters"),
         group_name=group,
         ins=names.ins("question_embeddings"),
-        code_version="1",
+        code_version=REFS_CODE_VERSION,
         automation_condition=ON_NEW_DATA_VERSION,
         description="HDBSCAN clusters of the question embeddings (noise joins the nearest cluster) and "
         "their cosine-similarity matrix (table `question_clusters`). Settings: the prompt set's "
         "settings.yaml `clustering`.",
     )
     @fails_clearly
-    def question_clusters(question_embeddings: dict, store: StoreResource) -> dg.Output[dict]:
+    def question_clusters(question_embeddings: EmbeddingsRef, store: StoreResource) -> dg.Output[ClustersRef]:
         clustering = cluster_stored_questions(store.store(), question_embeddings)
         result, classes = clustering.result, clustering.classes
         table = [
@@ -141,7 +145,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
 
         heat = similarity_heatmap(result.similarity, [f"{c}" for c in classes], title="Question cosine similarity")
         return versioned_output(
-            {**question_embeddings, "clustering_id": clustering.clustering_id},
+            ClustersRef(**as_dict(question_embeddings), clustering_id=clustering.clustering_id),
             data_version=dg.DataVersion(clustering.clustering_id),
             metadata={
                 "n_clusters": result.n_clusters,
@@ -175,7 +179,7 @@ def build_prompt_assets(s: PipelineSettings, names: ChainNames = ChainNames()) -
         required_resource_keys={"store", "vlm"} if llm else {"store"},  # the model only where it writes Q*
     )
     @fails_clearly
-    def guiding_questions(context: AssetExecutionContext, question_clusters: dict) -> dg.Output[dict]:
+    def guiding_questions(context: AssetExecutionContext, question_clusters: ClustersRef) -> dg.Output[QStarRef]:
         model: dict = {}
         if llm:
             vlm: VLMResource = context.resources.vlm
@@ -194,24 +198,13 @@ def guiding_code_version(s: PipelineSettings) -> str:
     key: dict = {"target": s.questions.target_size, "method": s.questions.method}
     if s.questions.method == "llm":
         key |= {"model": s.section_hash("model"), "prompt": [SUMMARY_SYSTEM, SUMMARY_PROMPT, SUMMARY_MAX_NEW_TOKENS]}
-    return "2-" + hash_obj(key, length=8)
+    return "3-" + hash_obj(key, length=8)
 
 
-def _qstar_output(q: QuestionSet, ref: dict) -> dg.Output[dict]:
+def _qstar_output(q: QuestionSet, clusters: ClustersRef) -> dg.Output[QStarRef]:
     """The ``guiding_questions`` value (a reference to the recorded Q*) and its metadata."""
-    value = {
-        "question_set": q.question_set,
-        "questions": list(q.questions),
-        "prompt_set": ref["prompt_set"],
-        "prompt_version": ref["version"],
-        "clustering_id": ref["clustering_id"],
-        "target_size": q.target_size,
-        "n_clusters": q.n_clusters,
-        "question_classes": list(q.classes),
-    }
     metadata: dict = {}
     if q.produced_by is not None:
-        value |= {"method": q.method, "produced_by": q.produced_by, "cluster_status": q.cluster_status}
         n_llm = sum(v == "llm" for v in q.cluster_status.values())
         metadata = {
             "produced_by": q.produced_by,
@@ -222,7 +215,7 @@ def _qstar_output(q: QuestionSet, ref: dict) -> dg.Output[dict]:
         }
     md = "\n".join(f"{i}. {line}" for i, line in enumerate(q.lines, 1))
     return versioned_output(
-        value,
+        q.ref(clusters),
         data_version=dg.DataVersion(q.question_set),
         metadata={"question_set": q.question_set, "size": len(q.questions), "Q*": dg.MetadataValue.md(md), **metadata},
     )

@@ -15,6 +15,7 @@ from askhint_assets.evaluation.report_text import SMOKE_NOTE
 from askhint_assets.pipeline.qstar import select_qstar
 from askhint_assets.pipeline.report import frame_scores_for, report_rows
 from askhint_assets.prompts.templates import Template
+from askhint_assets.refs import ClustersRef, SizePredictionsRef
 from askhint_assets.settings import ScoringSettings
 from askhint_assets.store import Store
 from askhint_assets.store.predictions import store_report_rows
@@ -45,7 +46,7 @@ class Ablation:
 
 
 def prompt_count_ablation(
-    st: Store, dataset: str, clusters_ref: dict, templates_version: str, sizes: list[int], plan: str,
+    st: Store, dataset: str, clusters_ref: ClustersRef, templates_version: str, sizes: list[int], plan: str,
     granularity: str, sc: ScoringSettings, eval_settings: str, model: str, smoke: bool, score: Score,
 ) -> Ablation:
     """For each size: select Q* from ``clusters_ref``'s clusters, record the question set (method
@@ -60,14 +61,14 @@ def prompt_count_ablation(
         qset = ids.question_set_id(qs)
         # recorded like Q*, so an ablation report traces back to its questions and clusters
         record_question_set(st, {
-            "question_set": qset, "questions": qs, "prompt_set": clusters_ref["prompt_set"],
-            "prompt_version": clusters_ref["version"], "clustering_id": clusters_ref["clustering_id"],
+            "question_set": qset, "questions": qs, "prompt_set": clusters_ref.prompt_set,
+            "prompt_version": clusters_ref.version, "clustering_id": clusters_ref.clustering_id,
             "settings": json.dumps({"target_size": size, "produced_by": "prompt_count_ablation"}),
             "method": ABLATION_METHOD,
         })
         sent = score(units, qs, qset)
-        ref = {"dataset": dataset, "question_set": qset, "model": model, "template": Template.ASKHINT,
-               "smoke_model": smoke, "templates_version": templates_version}
+        ref = SizePredictionsRef(dataset=dataset, question_set=qset, model=model, template=Template.ASKHINT,
+                                 smoke_model=smoke, templates_version=templates_version)
         result = evaluate(frame_scores_for(st, ref, plan, videos, sc.frame_rule, sc.smoothing), videos)
         report_id = ids.report_id(ref, plan, result.to_rows(), ablation=True)
         rows += report_rows(ref, result, report_id, granularity, plan, dataset, eval_settings,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from askhint_assets.prompts.templates import Template
+from askhint_assets.refs import ClustersRef, PredictionsRef, QStarRef, ReportRef
 from askhint_assets.store import Store
 from askhint_assets.store.predictions import (
     frame_auc_of_reports,
@@ -52,10 +53,10 @@ class CheckOutcome:
     metadata: dict[str, Any]
 
 
-def qstar_size(st: Store, guiding_questions: dict) -> CheckOutcome:
+def qstar_size(st: Store, guiding_questions: QStarRef) -> CheckOutcome:
     """Q* as stored has exactly its target size, within [:data:`QSTAR_MIN`, :data:`QSTAR_MAX`]."""
-    qs = guiding_questions["question_set"]
-    target = int(guiding_questions["target_size"])
+    qs = guiding_questions.question_set
+    target = int(guiding_questions.target_size)
     stored = question_set_questions(st, qs)
     if stored is None:
         return CheckOutcome(False, f"question set {qs} is not in question_sets",
@@ -79,10 +80,10 @@ def qstar_size(st: Store, guiding_questions: dict) -> CheckOutcome:
     )
 
 
-def clusters_cover_classes(st: Store, question_clusters: dict) -> CheckOutcome:
+def clusters_cover_classes(st: Store, question_clusters: ClustersRef) -> CheckOutcome:
     """Every class of the prompt version's taxonomy has a question in some cluster of the clustering."""
-    classes = sorted(prompt_version_content(st, question_clusters["version"])["classes"])
-    covered = cluster_coverage(st, question_clusters["clustering_id"])
+    classes = sorted(prompt_version_content(st, question_clusters.version)["classes"])
+    covered = cluster_coverage(st, question_clusters.clustering_id)
     missing = [c for c in classes if c not in covered]
     n_clusters = len({c for r in covered.values() for c in r["clusters"]})
     rows = tuple(
@@ -94,8 +95,8 @@ def clusters_cover_classes(st: Store, question_clusters: dict) -> CheckOutcome:
         passed=bool(classes) and not missing,
         description=f"uncovered classes: {', '.join(missing)}" if missing else f"all {len(classes)} classes covered",
         metadata={
-            "clustering_id": question_clusters["clustering_id"],
-            "prompt_version": question_clusters["version"],
+            "clustering_id": question_clusters.clustering_id,
+            "prompt_version": question_clusters.version,
             "classes": len(classes),
             "clusters": n_clusters,
             "uncovered": missing,
@@ -104,9 +105,9 @@ def clusters_cover_classes(st: Store, question_clusters: dict) -> CheckOutcome:
     )
 
 
-def every_video_predicted(st: Store, predictions: dict) -> CheckOutcome:
+def every_video_predicted(st: Store, predictions: PredictionsRef) -> CheckOutcome:
     """Every ``ok`` video of the data set has prediction rows of this set under every plan."""
-    ok = ok_video_ids(st, predictions["dataset"])
+    ok = ok_video_ids(st, predictions.dataset)
     df = units_per_video(st, predictions)
     plans = plans_of(predictions)
     missing = {}
@@ -123,9 +124,9 @@ def every_video_predicted(st: Store, predictions: dict) -> CheckOutcome:
             else f"all {len(ok)} videos predicted under {len(plans)} plan(s)"
         ),
         metadata={
-            "dataset": predictions["dataset"],
-            "template": predictions["template"],
-            "question_set": predictions["question_set"],
+            "dataset": predictions.dataset,
+            "template": predictions.template,
+            "question_set": predictions.question_set,
             "plans": plans,
             "ok_videos": len(ok),
             "units": int(df["units"].sum()) if df.height else 0,
@@ -135,7 +136,7 @@ def every_video_predicted(st: Store, predictions: dict) -> CheckOutcome:
     )
 
 
-def parse_failures(st: Store, predictions: dict, threshold: float = PARSE_FAILURE_THRESHOLD) -> CheckOutcome:
+def parse_failures(st: Store, predictions: PredictionsRef, threshold: float = PARSE_FAILURE_THRESHOLD) -> CheckOutcome:
     """The share of units whose answer could not be parsed is below ``threshold`` (no rows: fails)."""
     df = parse_results(st, predictions)
     n = df.height
@@ -160,7 +161,7 @@ def parse_failures(st: Store, predictions: dict, threshold: float = PARSE_FAILUR
     )
 
 
-def scored_from_logprobs(st: Store, predictions: dict) -> CheckOutcome:
+def scored_from_logprobs(st: Store, predictions: PredictionsRef) -> CheckOutcome:
     """Every scored unit got its score from the answer-token log-probabilities (no rows: fails)."""
     df = score_sources(st, predictions)
     total = int(df["n"].sum()) if df.height else 0
@@ -173,9 +174,9 @@ def scored_from_logprobs(st: Store, predictions: dict) -> CheckOutcome:
     )
 
 
-def askhint_not_below_abstract(st: Store, evaluation_report: dict) -> CheckOutcome:
+def askhint_not_below_abstract(st: Store, evaluation_report: ReportRef) -> CheckOutcome:
     """ASK-Hint's frame AUC is at least the abstract baseline's at every granularity of the report."""
-    ids = evaluation_report["report_ids"]  # "<granularity>/<template>" (older reports: "<template>") -> id
+    ids = evaluation_report.report_ids  # "<granularity>/<template>" (older reports: "<template>") -> id
     df = frame_auc_of_reports(st, list(ids.values()))
     value = {r["report_id"]: r["value"] for r in df.iter_rows(named=True)}
     smoke = bool(df["smoke_model"].any()) if df.height else False

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from askhint_assets.prompts.templates import Template
 from askhint_assets.video.tree import uncertain
 from askhint_assets.video.units import Unit
-
-FOLLOW_UP_TEMPLATE = "follow_up"
 
 
 def follow_up_rows(joint: Sequence[dict], units: dict[tuple[str, str, int], Unit], band: tuple[float, float],
@@ -33,7 +32,7 @@ def follow_up_rows(joint: Sequence[dict], units: dict[tuple[str, str, int], Unit
             pq = by_unit[key]
             if pq["score_source"] == "failed":
                 continue
-            out.append({**pq, "template": FOLLOW_UP_TEMPLATE, "score_path": "per_question"})
+            out.append({**pq, "template": Template.FOLLOW_UP, "score_path": "per_question"})
         else:
-            out.append({**r, "template": FOLLOW_UP_TEMPLATE, "score_path": "joint"})
+            out.append({**r, "template": Template.FOLLOW_UP, "score_path": "joint"})
     return out

@@ -10,10 +10,9 @@ from askhint_assets import ids
 from askhint_assets.errors import PipelineError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.pipeline.runner import RunStats
+from askhint_assets.refs import FramesRef, PredictionsRef, as_dict
 
 SAMPLE_SIZE = 8
-SHARD_FIELDS = ("shard", "scores_version", "stats")
-"""What a shard's reference carries beyond the prediction reference (for the gathering asset)."""
 
 
 def no_units(dataset: str, where: str = "") -> PipelineError:
@@ -26,7 +25,7 @@ def no_units(dataset: str, where: str = "") -> PipelineError:
 class PredictionSummary:
     """A scored prediction set, ready to be returned and described."""
 
-    ref: dict  # what evaluation reads the predictions by (dataset, plans, Q*, templates, model, template)
+    ref: PredictionsRef  # what evaluation reads the predictions by (dataset, plans, Q*, templates, model, template)
     version: str  # the data version: :func:`askhint_assets.ids.predictions_version`
     stats: dict  # units, videos, requests, cache hits, requests sent, unparsed answers, seconds
     sources: dict[str, int]  # units by score source
@@ -50,7 +49,7 @@ def sample_rationales(rows: list[dict], limit: int = SAMPLE_SIZE) -> list[dict]:
 
 
 def summarise_predictions(
-    rows: list[dict], *, template: str, question_set: str, templates_version: str, dataset: str, plans: dict,
+    rows: list[dict], *, template: str, question_set: str, templates_version: str, frames: FramesRef,
     model: str, smoke: bool, run: RunStats, fingerprint: object, seconds: float,
     shard: tuple[int, int] | None = None,
 ) -> PredictionSummary:
@@ -66,15 +65,8 @@ def summarise_predictions(
             "Materialize again to retry only the failed requests.",
             metadata={"failed_requests": run.failed, "sent": run.sent},
         )
-    ref = {
-        "dataset": dataset,
-        "plans": plans,
-        "question_set": question_set,
-        "templates_version": templates_version,
-        "model": model,
-        "template": template,
-        "smoke_model": smoke,
-    }
+    ref = PredictionsRef(dataset=frames.dataset, plans=frames.plans, question_set=question_set,
+                         templates_version=templates_version, model=model, template=template, smoke_model=smoke)
     stats = {
         "units": len(rows),
         "videos": len({r["video_id"] for r in rows}),
@@ -85,7 +77,7 @@ def summarise_predictions(
         "seconds": round(seconds, 2),
     }
     if shard is not None:  # the gather asset combines the shards' versions and counts
-        ref |= {"shard": list(shard), "scores_version": version, "stats": stats}
+        ref = ref.with_shard(shard, version, stats)
     return PredictionSummary(ref=ref, version=version, stats=stats, sources=count_score_sources(rows),
                              sample=sample_rationales(rows), failed_units=n_fail)
 
@@ -95,30 +87,36 @@ class GatheredPredictions:
     """One prediction set gathered from its shards: the common reference, a data version of the shards'
     versions, the shards' summed counts and each shard's own."""
 
-    ref: dict
+    ref: PredictionsRef
     version: str
     totals: dict[str, int]  # every count of the shards' stats summed (not their seconds)
     shards: list[dict]  # shard asset name and its stats, by name
     slowest_seconds: float
 
 
-def gather_shard_refs(shards: dict[str, dict]) -> GatheredPredictions:
+def gather_shard_refs(shards: dict[str, PredictionsRef]) -> GatheredPredictions:
     """The prediction set of ``shards`` (asset name → the reference :func:`summarise_predictions` gave a shard).
     Raises a :class:`PipelineError` when a shard differs from the first in anything but its shard fields
     (it was scored with another Q*, templates or model) or when no shard has a unit."""
     refs = [shards[k] for k in sorted(shards)]
-    common = {k: v for k, v in refs[0].items() if k not in SHARD_FIELDS}
+    missing = sorted(name for name, ref in shards.items() if ref.stats is None or ref.scores_version is None)
+    if missing:
+        raise PipelineError(f"{', '.join(missing)}: not a shard's predictions; materialize every shard again")
+    common = refs[0].without_shard()
+    first = as_dict(common)
     for name, ref in sorted(shards.items()):
-        mismatch = [k for k, v in common.items() if ref.get(k) != v]
+        theirs = as_dict(ref.without_shard())
+        mismatch = [k for k, v in first.items() if theirs.get(k) != v]
         if mismatch:
             raise PipelineError(f"shard {name} differs from the others in {mismatch}; materialize every shard again")
-    totals = {k: sum(r["stats"][k] for r in refs) for k in refs[0]["stats"] if k != "seconds"}
+    stats = [dict(r.stats or {}) for r in refs]
+    totals = {k: sum(st[k] for st in stats) for k in stats[0] if k != "seconds"}
     if not totals["units"]:
-        raise no_units(common["dataset"], " in any shard")
+        raise no_units(common.dataset, " in any shard")
     return GatheredPredictions(
         ref=common,
-        version=hash_obj([r["scores_version"] for r in refs]),
+        version=hash_obj([r.scores_version for r in refs]),
         totals=totals,
-        shards=[{"shard": name, **ref["stats"]} for name, ref in sorted(shards.items())],
-        slowest_seconds=max(r["stats"]["seconds"] for r in refs),
+        shards=[{"shard": name, **(ref.stats or {})} for name, ref in sorted(shards.items())],
+        slowest_seconds=max(st["seconds"] for st in stats),
     )

@@ -6,14 +6,15 @@ from collections.abc import Callable
 
 from askhint_assets.inference import prompts_to_check
 from askhint_assets.prompts.templates import Templates
+from askhint_assets.refs import TemplatesRef
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store
 from askhint_assets.store.prompts import prompt_version_content
 
 
-def stored_templates(st: Store, ref: dict) -> Templates:
+def stored_templates(st: Store, ref: TemplatesRef) -> Templates:
     """The templates of the prompt version an ``inference_templates`` reference names."""
-    t = prompt_version_content(st, ref["version"], made_by="inference_templates")["templates"]
+    t = prompt_version_content(st, ref.version, made_by="inference_templates")["templates"]
     return Templates(**{**t, "groups": tuple(t["groups"])})
 
 

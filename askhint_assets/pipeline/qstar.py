@@ -14,6 +14,7 @@ from askhint_assets.pipeline.runner import CachedRunner, RunStats
 from askhint_assets.prompts.defaults import qstar_target
 from askhint_assets.questions.compress import SUMMARY_MAX_NEW_TOKENS, Selected, summarise_clusters
 from askhint_assets.questions.select import select_by_settings
+from askhint_assets.refs import ClustersRef, EmbeddingsRef, FrozenDict, QStarRef
 from askhint_assets.store import Store
 from askhint_assets.store.prompts import (
     cluster_labels,
@@ -27,19 +28,21 @@ RunRequests = Callable[[Sequence[VLMRequest]], list[VLMResponse]]
 """Answers requests in order (a :class:`CachedRunner`'s responses, or a fake in a test)."""
 
 
-def load_embeddings_of(st: Store, ref: dict) -> tuple[list[str], list[str], list[str], np.ndarray]:
+def load_embeddings_of(
+    st: Store, ref: EmbeddingsRef | ClustersRef
+) -> tuple[list[str], list[str], list[str], np.ndarray]:
     """Question ids, classes, texts and embeddings of the embedding set a prompt-chain reference names."""
-    return load_embeddings(st, ref["version"], ref["embedder"])
+    return load_embeddings(st, ref.version, ref.embedder)
 
 
-def select_qstar(st: Store, clusters_ref: dict, target: int) -> tuple[list, list[str], np.ndarray]:
+def select_qstar(st: Store, clusters_ref: ClustersRef, target: int) -> tuple[list, list[str], np.ndarray]:
     """Q* of ``target`` questions from stored clusters (the prompt set's settings.yaml rules).
 
     Returns the selected questions, the class of every input question and the cluster labels.
     """
-    prompt_settings = prompt_version_content(st, clusters_ref["version"])["settings"]
+    prompt_settings = prompt_version_content(st, clusters_ref.version)["settings"]
     qids, classes, questions, emb = load_embeddings_of(st, clusters_ref)
-    label_of = cluster_labels(st, clusters_ref["clustering_id"])
+    label_of = cluster_labels(st, clusters_ref.clustering_id)
     labels = np.array([label_of[i] for i in qids])
     selected = select_by_settings(questions, emb, labels, qids, target, prompt_settings)
     return selected, classes, labels
@@ -125,10 +128,27 @@ class QuestionSet:
     cluster_status: dict[str, str] = field(default_factory=dict)
     stats: RunStats | None = None
 
+    def ref(self, clusters: ClustersRef) -> QStarRef:
+        """The ``guiding_questions`` value: this Q* and the clusters it was chosen from (with ``method: llm``
+        also the method, who wrote it and each cluster's status)."""
+        written = {} if self.produced_by is None else {
+            "method": self.method, "produced_by": self.produced_by, "cluster_status": FrozenDict(self.cluster_status)}
+        return QStarRef(
+            question_set=self.question_set,
+            questions=self.questions,
+            prompt_set=clusters.prompt_set,
+            prompt_version=clusters.version,
+            clustering_id=clusters.clustering_id,
+            target_size=self.target_size,
+            n_clusters=self.n_clusters,
+            question_classes=self.classes,
+            **written,
+        )
+
 
 def guiding_question_set(
     st: Store,
-    ref: dict,
+    ref: ClustersRef,
     method: str,
     target_size: int | None = None,
     *,
@@ -145,7 +165,7 @@ def guiding_question_set(
     """
     if (method == "llm") != (backend is not None):
         raise ValueError(f"method {method!r} {'needs' if method == 'llm' else 'takes no'} backend")
-    prompt_settings = prompt_version_content(st, ref["version"])["settings"]
+    prompt_settings = prompt_version_content(st, ref.version)["settings"]
     target = qstar_target(target_size, prompt_settings)
     selected, classes, labels = select_qstar(st, ref, target)
     settings = {**prompt_settings, "target_size": target, "method": method}
@@ -166,9 +186,9 @@ def guiding_question_set(
     record_question_set(st, {
         "question_set": qset,
         "questions": list(qs),
-        "prompt_set": ref["prompt_set"],
-        "prompt_version": ref["version"],
-        "clustering_id": ref["clustering_id"],
+        "prompt_set": ref.prompt_set,
+        "prompt_version": ref.version,
+        "clustering_id": ref.clustering_id,
         "settings": json.dumps(settings),
         "method": method,
     })

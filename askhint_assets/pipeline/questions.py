@@ -10,6 +10,7 @@ from askhint_assets import ids
 from askhint_assets.pipeline.qstar import load_embeddings_of
 from askhint_assets.questions.cluster import ClusterConfig, ClusterResult, cluster_questions
 from askhint_assets.questions.embed import Embedder
+from askhint_assets.refs import EmbeddingsRef
 from askhint_assets.store import Store
 from askhint_assets.store.prompts import prompt_version_content, store_clusters, store_embeddings
 
@@ -45,10 +46,10 @@ class Clustering:
     result: ClusterResult
 
 
-def cluster_stored_questions(st: Store, embeddings_ref: dict) -> Clustering:
+def cluster_stored_questions(st: Store, embeddings_ref: EmbeddingsRef) -> Clustering:
     """Cluster the embeddings ``embeddings_ref`` names under the prompt set's ``clustering`` settings and store
     one row per question (its cluster, whether HDBSCAN called it noise, the settings)."""
-    content = prompt_version_content(st, embeddings_ref["version"])
+    content = prompt_version_content(st, embeddings_ref.version)
     cfg = ClusterConfig.from_dict(content["settings"].get("clustering"))
     qids, classes, questions, emb = load_embeddings_of(st, embeddings_ref)
     result = cluster_questions(emb, cfg)
@@ -57,7 +58,7 @@ def cluster_stored_questions(st: Store, embeddings_ref: dict) -> Clustering:
     store_clusters(st, [
         {
             "clustering_id": clustering_id,
-            "prompt_version": embeddings_ref["version"],
+            "prompt_version": embeddings_ref.version,
             "question_id": qid,
             "class": c,
             "question": q,

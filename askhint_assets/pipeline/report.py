@@ -19,6 +19,7 @@ from askhint_assets.evaluation.plots import per_class_bar, roc_plot, trade_plot
 from askhint_assets.evaluation.report_text import LABELS, band_markdown, report_markdown
 from askhint_assets.evaluation.tree_frames import tree_frame_scores
 from askhint_assets.prompts.templates import Template
+from askhint_assets.refs import PredictionsRef, RowsOf, SizePredictionsRef, with_
 from askhint_assets.settings import ScoringSettings
 from askhint_assets.store import Store, now
 from askhint_assets.store.lineage import history
@@ -37,7 +38,7 @@ from askhint_assets.video.sampling import SamplingConfig
 
 
 def frame_scores_for(
-    st: Store, ref: dict, plan: str, videos: list[VideoRecord], rule: str, kernel: int, *, tree: bool = False
+    st: Store, ref: RowsOf, plan: str, videos: list[VideoRecord], rule: str, kernel: int, *, tree: bool = False
 ) -> dict[str, np.ndarray]:
     """Per-frame scores of one prediction set under one plan: unit scores spread over their frames by ``rule``
     (``tree``: a tree plan's nodes, the deepest or highest covering each frame), smoothed by ``kernel`` > 1."""
@@ -53,7 +54,8 @@ def frame_scores_for(
 
 
 def report_rows(
-    ref: dict, result: EvalResult, report_id: str, granularity: str, plan: str, dataset: str, eval_settings: str,
+    ref: PredictionsRef | SizePredictionsRef, result: EvalResult, report_id: str, granularity: str, plan: str,
+    dataset: str, eval_settings: str,
     source: str = "pipeline",
 ) -> list[dict]:
     """The ``eval_reports`` rows of one evaluated prediction set (NaN values stored as NULL)."""
@@ -63,31 +65,31 @@ def report_rows(
             "report_id": report_id,
             "created_at": ts,
             "dataset": dataset,
-            "question_set": ref["question_set"],
-            "model": ref["model"],
-            "template": ref["template"],
+            "question_set": ref.question_set,
+            "model": ref.model,
+            "template": ref.template,
             "granularity": granularity,
             "metric": r["metric"],
             "value": None if r["value"] is None or math.isnan(r["value"]) else float(r["value"]),
             "n_videos": result.n_videos,
             "n_frames": result.n_frames,
-            "smoke_model": bool(ref["smoke_model"]),
+            "smoke_model": bool(ref.smoke_model),
             "source": source,
             "plan": plan,
-            "templates_version": ref.get("templates_version"),
+            "templates_version": ref.templates_version,
             "eval_settings": eval_settings,
         }
         for r in result.to_rows()
     ]
 
 
-def trade_rows(st: Store, refs: dict[str, dict], results: dict[tuple[str, str], EvalResult],
+def trade_rows(st: Store, refs: dict[str, PredictionsRef], results: dict[tuple[str, str], EvalResult],
                videos: list[VideoRecord], sampling: SamplingConfig) -> list[dict]:
     """Accuracy beside cost for every (granularity, template) evaluated."""
     by_id = {v.video_id: v for v in videos}
     out = []
     for (g, name), r in results.items():
-        c = cost_of(request_spans(st, refs[name], refs[name]["plans"][g]), by_id, sampling)
+        c = cost_of(request_spans(st, refs[name], refs[name].plans[g]), by_id, sampling)
         out.append({"granularity": g, "template": LABELS[name], "frame_auc": r.frame_auc, "frame_ap": r.frame_ap,
                     "video_auc": r.video_auc, "requests_per_video": c.requests_per_video,
                     "frames_per_video": c.frames_per_video})
@@ -100,7 +102,7 @@ class Report:
 
     dataset: str
     head: str  # the headline granularity (the first configured)
-    refs: dict[str, dict]  # template → prediction reference, follow-ups included where asked
+    refs: dict[str, PredictionsRef]  # template → prediction reference, follow-ups included where asked
     results: dict[tuple[str, str], EvalResult]
     report_ids: dict[str, str]  # "granularity/template" → report id
     n_failed: int  # videos that failed and are excluded
@@ -123,12 +125,12 @@ class Report:
         return self.results[(self.head, Template.ABSTRACT)]
 
 
-def _evaluate_all(st: Store, refs: dict[str, dict], videos: list[VideoRecord], sc: ScoringSettings, dataset: str,
-                  eval_settings: str) -> tuple[dict, dict, dict, list[dict]]:
+def _evaluate_all(st: Store, refs: dict[str, PredictionsRef], videos: list[VideoRecord], sc: ScoringSettings,
+                  dataset: str, eval_settings: str) -> tuple[dict, dict, dict, list[dict]]:
     """Results, report ids and the headline granularity's ROC inputs of every (granularity, template)."""
     head = sc.granularities[0]
     results, curves, rows, report_ids = {}, {}, [], {}
-    for g, plan in refs[Template.ASKHINT]["plans"].items():
+    for g, plan in refs[Template.ASKHINT].plans.items():
         for name, ref in refs.items():
             tree = g == "tree"
             scores = frame_scores_for(st, ref, plan, videos, sc.tree_frame_rule if tree else sc.frame_rule,
@@ -147,22 +149,23 @@ def _evaluate_all(st: Store, refs: dict[str, dict], videos: list[VideoRecord], s
     return results, report_ids, curves, rows
 
 
-def build_report(st: Store, refs: dict[str, dict], dataset: str, sc: ScoringSettings, sampling: SamplingConfig,
-                 eval_settings: str) -> Report:
+def build_report(st: Store, refs: dict[str, PredictionsRef], dataset: str, sc: ScoringSettings,
+                 sampling: SamplingConfig, eval_settings: str) -> Report:
     """Evaluate every (granularity, template) of ``refs`` on the data set's videos, store the rows, and write
     the markdown report and its AUC-vs-requests plot (``paths.report_path``). ``eval_settings``: the JSON the
     rows record of how frame scores were made. Raises :class:`MissingArtefactError` where a video has no
     predictions."""
     if sc.follow_up == "uncertain":  # stored by askhint_predictions beside its joint rows
-        refs = {**refs, "follow_up": {**refs[Template.ASKHINT], "template": "follow_up"}}
+        refs = {**refs, Template.FOLLOW_UP: with_(refs[Template.ASKHINT], template=Template.FOLLOW_UP)}
     videos = load_videos(st, dataset)
     n_failed = len(load_videos(st, dataset, only_ok=False)) - len(videos)
     head = sc.granularities[0]
     results, report_ids, curves, rows = _evaluate_all(st, refs, videos, sc, dataset, eval_settings)
     store_report_rows(st, rows)
     sources = {name: score_source_counts(st, ref) for name, ref in refs.items()}
-    if "follow_up" in refs:
-        sources["follow_up"] |= {f"path {k}": v for k, v in score_path_counts(st, refs["follow_up"]).items()}
+    if Template.FOLLOW_UP in refs:
+        sources[Template.FOLLOW_UP] |= {f"path {k}": v
+                                        for k, v in score_path_counts(st, refs[Template.FOLLOW_UP]).items()}
     timings = {name: video_timings(st, ref) for name, ref in refs.items()}
     trade = trade_rows(st, refs, results, videos, sampling)
     report_file = paths.report_path(dataset)

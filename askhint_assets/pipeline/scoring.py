@@ -3,7 +3,7 @@ prompt-count ablation. Plain Python: the Dagster layer passes its store, backend
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from askhint_assets import paths
@@ -22,6 +22,7 @@ from askhint_assets.pipeline.tree import (
     stage2_at_leaves,
 )
 from askhint_assets.prompts.templates import Template
+from askhint_assets.refs import TemplatesRef
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.store import Store
 from askhint_assets.store.predictions import store_predictions
@@ -40,7 +41,7 @@ def decode_options(s: PipelineSettings) -> DecodeOptions:
                                   ahead_bytes=ex.tree_decode_mib << 20)
 
 
-def tree_spec(s: PipelineSettings, plans: dict[str, str]) -> TreeSpec | None:
+def tree_spec(s: PipelineSettings, plans: Mapping[str, str]) -> TreeSpec | None:
     """How the ``tree`` plan among ``plans`` (granularity -> plan id) is asked; None without one."""
     if "tree" not in plans:
         return None
@@ -54,9 +55,9 @@ class ScoringTask:
     to read the frames and treat undecodable videos."""
 
     template: str
-    questions: list[str]
+    questions: Sequence[str]
     question_set: str
-    templates_ref: dict
+    templates_ref: TemplatesRef
     aggregate: str = "max"  # per-question mode: how P(Yes) of the questions combine
     on_error: str = "skip"  # an undecodable video: skip (recorded as failed) or raise
     # how frames missing from the cache are decoded: as planned (max_side, sampling mode), in the worker pool
@@ -92,7 +93,7 @@ def score_units(units: list[Unit], task: ScoringTask, by: Scorer) -> tuple[list[
 
     def keep(rows: list[dict]) -> None:
         for r in rows:
-            r["templates_version"] = templates_ref["version"]
+            r["templates_version"] = templates_ref.version
         store_predictions(st, rows)
         done[0] += len(rows)
         more = " planned + tree nodes as their parents are answered:" if task.tree else ""

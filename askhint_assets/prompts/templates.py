@@ -28,6 +28,7 @@ class Template:
     ASKHINT: Final = "askhint"
     ABSTRACT: Final = "abstract"
     PER_QUESTION: Final = "per_question"
+    FOLLOW_UP: Final = "follow_up"  # not configured: askhint's rows re-asked per question where uncertain
     ALL: Final = (ASKHINT, ABSTRACT, PER_QUESTION)
 
 

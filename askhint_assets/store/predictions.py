@@ -11,30 +11,31 @@ from typing import Any
 import polars as pl
 
 from askhint_assets.prompts.templates import Template
+from askhint_assets.refs import PredictionsRef, RowsOf
 from askhint_assets.store.db import Store
 
 _PRED_KEY = "dataset = ? AND list_contains(?, plan) AND question_set = ? AND model = ? AND template = ?"
 
 
-def plans_of(ref: dict) -> dict[str, str]:
-    """Granularity → plan id of a prediction reference (older references carry one ``plan``)."""
-    return dict(ref["plans"]) if "plans" in ref else {"-": ref["plan"]}
+def plans_of(ref: PredictionsRef) -> dict[str, str]:
+    """Granularity → plan id of a prediction reference."""
+    return dict(ref.plans)
 
 
-def _pred_params(ref: dict) -> list:
-    return [ref["dataset"], sorted(plans_of(ref).values()), ref["question_set"], ref["model"], ref["template"]]
+def _pred_params(ref: PredictionsRef) -> list:
+    return [ref.dataset, sorted(ref.plans.values()), ref.question_set, ref.model, ref.template]
 
 
 def store_predictions(st: Store, rows: list[dict[str, Any]]) -> None:
     st.upsert("predictions", rows)
 
 
-def unit_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, int, float]]]:
+def unit_scores(st: Store, ref: RowsOf, plan: str) -> dict[str, list[tuple[int, int, float]]]:
     """Video → ``(start_frame, end_frame, score)`` of every unit of one prediction set under one plan."""
     df = st.query(
         "SELECT video_id, start_frame, end_frame, score FROM predictions WHERE dataset = ? AND plan = ? "
         "AND question_set = ? AND model = ? AND template = ? ORDER BY video_id, unit",
-        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
+        [ref.dataset, plan, ref.question_set, ref.model, ref.template],
     )
     windows: dict[str, list[tuple[int, int, float]]] = {}
     for vid, s, e, score in df.iter_rows():
@@ -42,12 +43,12 @@ def unit_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, in
     return windows
 
 
-def node_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, int, int, float]]]:
+def node_scores(st: Store, ref: RowsOf, plan: str) -> dict[str, list[tuple[int, int, int, float]]]:
     """Video → ``(unit, start_frame, end_frame, score)`` of every scored unit (a tree plan: every asked node)."""
     df = st.query(
         "SELECT video_id, unit, start_frame, end_frame, score FROM predictions WHERE dataset = ? AND plan = ? "
         "AND question_set = ? AND model = ? AND template = ? AND score_source <> 'failed' ORDER BY video_id, unit",
-        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
+        [ref.dataset, plan, ref.question_set, ref.model, ref.template],
     )
     out: dict[str, list[tuple[int, int, int, float]]] = {}
     for vid, unit, s, e, score in df.iter_rows():
@@ -55,7 +56,7 @@ def node_scores(st: Store, ref: dict, plan: str) -> dict[str, list[tuple[int, in
     return out
 
 
-def request_spans(st: Store, ref: dict, plan: str) -> list[tuple[str, int, int, int]]:
+def request_spans(st: Store, ref: RowsOf, plan: str) -> list[tuple[str, int, int, int]]:
     """``(video_id, start_frame, end_frame, requests)`` of every scored unit of one prediction set under one
     plan: the requests its row needed (stage 1 or one per question, plus stage 2), cache hits included, i.e.
     what the set costs a cold cache."""
@@ -65,7 +66,7 @@ def request_spans(st: Store, ref: dict, plan: str) -> list[tuple[str, int, int, 
         "+ (CASE WHEN stage2_request IS NULL THEN 0 ELSE 1 END) AS requests FROM predictions WHERE dataset = ? "
         "AND plan = ? AND question_set = ? AND model = ? AND template = ? AND score_source <> 'failed' "
         "ORDER BY video_id, unit",
-        [ref["dataset"], plan, ref["question_set"], ref["model"], ref["template"]],
+        [ref.dataset, plan, ref.question_set, ref.model, ref.template],
     )
     return [(v, int(s), int(e), int(n)) for v, s, e, n in df.iter_rows()]
 
@@ -82,7 +83,7 @@ def whole_video_scores(st: Store, dataset: str, plan: str, template: str = Templ
     )
 
 
-def units_per_video(st: Store, ref: dict) -> pl.DataFrame:
+def units_per_video(st: Store, ref: PredictionsRef) -> pl.DataFrame:
     """Per plan and video: the number of prediction rows and of failed ones (``plan, video_id, units, failed``)."""
     return st.query(
         f"SELECT plan, video_id, count(*) AS units, count(*) FILTER (score_source = 'failed') AS failed "
@@ -91,7 +92,7 @@ def units_per_video(st: Store, ref: dict) -> pl.DataFrame:
     )
 
 
-def parse_results(st: Store, ref: dict) -> pl.DataFrame:
+def parse_results(st: Store, ref: PredictionsRef) -> pl.DataFrame:
     """``parse_ok, raw_stage1, raw_stage2, video_id, unit`` of every row of a prediction set."""
     return st.query(
         f"SELECT parse_ok, raw_stage1, raw_stage2, video_id, unit FROM predictions WHERE {_PRED_KEY} "
@@ -100,7 +101,7 @@ def parse_results(st: Store, ref: dict) -> pl.DataFrame:
     )
 
 
-def score_sources(st: Store, ref: dict) -> pl.DataFrame:
+def score_sources(st: Store, ref: PredictionsRef) -> pl.DataFrame:
     """``score_source, reason, n``: how the scored (not failed) rows of a prediction set got their scores."""
     return st.query(
         f"SELECT score_source, coalesce(score_reason, '') AS reason, count(*) AS n FROM predictions "
@@ -109,7 +110,7 @@ def score_sources(st: Store, ref: dict) -> pl.DataFrame:
     )
 
 
-def score_source_counts(st: Store, ref: dict) -> dict[str, int]:
+def score_source_counts(st: Store, ref: PredictionsRef) -> dict[str, int]:
     """Units of one prediction set per score source (logprobs, answer, none, failed)."""
     df = st.query(
         f"SELECT score_source, count(*) AS n FROM predictions WHERE {_PRED_KEY} GROUP BY ALL ORDER BY 1",
@@ -118,7 +119,7 @@ def score_source_counts(st: Store, ref: dict) -> dict[str, int]:
     return {r["score_source"]: int(r["n"]) for r in df.iter_rows(named=True)}
 
 
-def score_path_counts(st: Store, ref: dict) -> dict[str, int]:
+def score_path_counts(st: Store, ref: PredictionsRef) -> dict[str, int]:
     """Units of one prediction set per ``score_path`` (follow-ups: ``joint`` or ``per_question``)."""
     df = st.query(
         f"SELECT coalesce(score_path, '-') AS path, count(*) AS n FROM predictions WHERE {_PRED_KEY} "
@@ -128,7 +129,7 @@ def score_path_counts(st: Store, ref: dict) -> dict[str, int]:
     return {r["path"]: int(r["n"]) for r in df.iter_rows(named=True)}
 
 
-def video_timings(st: Store, ref: dict) -> dict[str, int]:
+def video_timings(st: Store, ref: PredictionsRef) -> dict[str, int]:
     """Stage-1 answers of one prediction set per way their video reached the model, from the fingerprint each
     answer was cached under: ``video`` (time positions from the sampled frames' rate), ``video/server_default``
     (the server's own rate, ``model.video_timing: server_default``), ``images`` (no time positions)."""

@@ -21,6 +21,7 @@ from askhint_assets.orchestration.checks import (
     qstar_size_within_bounds,
 )
 from askhint_assets.orchestration.resources import StoreResource
+from askhint_assets.refs import ClustersRef, FrozenDict, PredictionsRef, QStarRef, ReportRef
 from askhint_assets.store import Store
 
 T0 = datetime(2026, 1, 1)
@@ -33,6 +34,14 @@ def db(tmp_path) -> tuple[Store, StoreResource]:
     return Store(path), StoreResource(db_path=str(path))
 
 
+def _clusters(clustering_id: str) -> ClustersRef:
+    return ClustersRef(prompt_set="ucf", version="cp-1", embedder="e", clustering_id=clustering_id)
+
+
+def _report_ref(report_ids: dict[str, str]) -> ReportRef:
+    return ReportRef(dataset="d", report_ids=FrozenDict(report_ids), frame_auc=0.5)
+
+
 def _run(check: dg.AssetChecksDefinition, resource: StoreResource, **asset_value) -> dg.AssetCheckResult:
     return check(dg.build_asset_check_context(resources={"store": resource}), **asset_value)
 
@@ -43,8 +52,10 @@ def _question_set(store: Store, qs: str, n: int) -> None:
                                     "settings": "{}", "method": "centrality", "created_at": T0}])
 
 
-def _qref(qs: str, target: int) -> dict:
-    return {"guiding_questions": {"question_set": qs, "target_size": target}}
+def _qref(qs: str, target: int) -> dict[str, QStarRef]:
+    return {"guiding_questions": QStarRef(question_set=qs, questions=(), prompt_set="ucf", prompt_version="cp-1",
+                                          clustering_id="cl-1", target_size=target, n_clusters=1,
+                                          question_classes=())}
 
 
 def test_qstar_size_passes_at_target_and_fails_off_target_out_of_bounds_or_unstored(db):
@@ -71,9 +82,9 @@ def test_clusters_must_cover_every_class_of_the_prompt_version(db):
         {"clustering_id": c, "prompt_version": "cp-1", "question_id": q, "class": k, "question": q + "?",
          "cluster": n, "was_noise": False, "settings": "{}"} for c, q, k, n in rows
     ])
-    ok = _run(clusters_cover_every_class, res, question_clusters={"version": "cp-1", "clustering_id": "cl-all"})
+    ok = _run(clusters_cover_every_class, res, question_clusters=_clusters("cl-all"))
     assert ok.passed and ok.metadata["clusters"].value == 2
-    gap = _run(clusters_cover_every_class, res, question_clusters={"version": "cp-1", "clustering_id": "cl-gap"})
+    gap = _run(clusters_cover_every_class, res, question_clusters=_clusters("cl-gap"))
     assert not gap.passed and gap.metadata["uncovered"].value == ["Theft"]
 
 
@@ -91,8 +102,9 @@ def _predictions(store: Store, template: str, qs: str, units: list[tuple[str, st
     ])
 
 
-def _pref(template: str, qs: str, plans: dict | None = None) -> dict:
-    return {"dataset": "d", "plans": plans or PLANS, "question_set": qs, "model": "m", "template": template}
+def _pref(template: str, qs: str, plans: dict | None = None) -> PredictionsRef:
+    return PredictionsRef(dataset="d", plans=FrozenDict(plans or PLANS), question_set=qs, templates_version="tp-1",
+                          model="m", template=template, smoke_model=False)
 
 
 def test_every_ok_video_needs_predictions_under_every_plan(db):
@@ -106,8 +118,9 @@ def test_every_ok_video_needs_predictions_under_every_plan(db):
     gap = _run(abstract_every_video_predicted, res, abstract_predictions=_pref("abstract", "abstract"))
     assert not gap.passed
     assert gap.metadata["missing_videos"].value == {"video (pl-v)": ["v2"]}
-    legacy = {"dataset": "d", "plan": "pl-w", "question_set": "qs-full", "model": "m", "template": "askhint"}
-    assert _run(askhint_every_video_predicted, res, askhint_predictions=legacy).passed
+    old = {"dataset": "d", "plans": PLANS, "question_set": "qs-full", "model": "m", "template": "askhint"}
+    with pytest.raises(dg.DagsterTypeCheckDidNotPass, match='expected type "PredictionsRef"'):  # a stored dict
+        _run(askhint_every_video_predicted, res, askhint_predictions=old)
     nothing = _run(askhint_every_video_predicted, res, askhint_predictions=_pref("askhint", "qs-none"))
     assert not nothing.passed and nothing.metadata["missing_videos"].value["window (pl-w)"] == ["v1", "v2"]
 
@@ -136,17 +149,16 @@ def test_askhint_below_abstract_warns(db):
     _report(store, "ev-b", "abstract", 0.72)
     _report(store, "ev-c", "askhint", 0.80, "video")
     _report(store, "ev-d", "abstract", 0.70, "video")
-    worse = _run(askhint_not_below_abstract, res, evaluation_report={
-        "report_ids": {"window/askhint": "ev-a", "window/abstract": "ev-b",
-                       "video/askhint": "ev-c", "video/abstract": "ev-d"}})
+    worse = _run(askhint_not_below_abstract, res, evaluation_report=_report_ref({
+        "window/askhint": "ev-a", "window/abstract": "ev-b", "video/askhint": "ev-c", "video/abstract": "ev-d"}))
     assert not worse.passed and worse.severity == dg.AssetCheckSeverity.WARN
     assert "window: ASK-Hint 0.6100 < abstract 0.7200" in worse.description
     assert "smoke-test model: informational" in worse.description
-    better = _run(askhint_not_below_abstract, res, evaluation_report={
-        "report_ids": {"video/askhint": "ev-c", "video/abstract": "ev-d"}})
+    better = _run(askhint_not_below_abstract, res, evaluation_report=_report_ref({
+        "video/askhint": "ev-c", "video/abstract": "ev-d"}))
     assert better.passed and better.severity == dg.AssetCheckSeverity.WARN
-    legacy = _run(askhint_not_below_abstract, res, evaluation_report={"report_ids": {"askhint": "ev-a",
-                                                                                      "abstract": "ev-x"}})
+    legacy = _run(askhint_not_below_abstract, res, evaluation_report=_report_ref({"askhint": "ev-a",
+                                                                                  "abstract": "ev-x"}))
     assert not legacy.passed and "frame AUC missing" in legacy.description
 
 
@@ -156,8 +168,8 @@ def test_a_failing_blocking_check_stops_what_is_downstream(db):
     _question_set(store, "qs-small", 2)
 
     @dg.asset(name="guiding_questions")
-    def fake_qstar() -> dict:
-        return {"question_set": "qs-small", "target_size": 2}
+    def fake_qstar() -> QStarRef:
+        return _qref("qs-small", 2)["guiding_questions"]
 
     @dg.asset(deps=[fake_qstar])
     def child() -> None:

@@ -18,6 +18,7 @@ from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration import resources
 from askhint_assets.orchestration.prompts import build_prompt_assets, guiding_code_version
 from askhint_assets.pipeline.qstar import select_qstar
+from askhint_assets.refs import ClustersRef, QStarRef
 from askhint_assets.settings import PipelineSettings
 from askhint_assets.settings_file import load_settings
 from askhint_assets.store import Store
@@ -70,7 +71,7 @@ def _materialize(s: PipelineSettings, backend: str) -> dg.ExecuteInProcessResult
     return dg.materialize(build_prompt_assets(s), selection=CHAIN, resources={**resources.resources_for(s), "vlm": vlm})
 
 
-def _qstar(res: dg.ExecuteInProcessResult) -> dict:
+def _qstar(res: dg.ExecuteInProcessResult) -> QStarRef:
     return res.output_for_node("guiding_questions")
 
 
@@ -96,32 +97,33 @@ def test_llm_method_summarises_clusters_falls_back_on_junk_and_reruns_for_free(h
     first = _materialize(s, name)
     assert first.success
     q = _qstar(first)
-    assert len(q["questions"]) == q["target_size"] == 6
-    status = q["cluster_status"]
+    assert len(q.questions) == q.target_size == 6
+    status = q.cluster_status
     first_status, *others = status.values()
     assert first_status.startswith("fallback: ") and "no question" in first_status
     assert set(others) == {"llm"} and len(status) == len(backend.sent) >= 2
-    assert q["produced_by"] == "method llm, model smoke-qwen2_5_vl (smoke test) (summary_fake)"
+    assert q.produced_by == "method llm, model smoke-qwen2_5_vl (smoke test) (summary_fake)"
 
     # the fallback cluster keeps exactly its deterministic picks; the others are the model's questions
     st = Store(paths.db_path())
-    selected, _, _ = select_qstar(st, {k: q[k] for k in ("prompt_set", "clustering_id")} | {
-        "version": q["prompt_version"], "embedder": first.output_for_node("question_embeddings")["embedder"]}, 6)
+    clusters: ClustersRef = first.output_for_node("question_clusters")
+    assert (clusters.clustering_id, clusters.version) == (q.clustering_id, q.prompt_version)
+    selected, _, _ = select_qstar(st, clusters, 6)
     picks0 = [sel.question for sel in selected if sel.cluster == 0]
-    assert q["questions"][: len(picks0)] == picks0
-    assert all(x.startswith("Does the video show event") for x in q["questions"][len(picks0) :])
+    assert list(q.questions[: len(picks0)]) == picks0
+    assert all(x.startswith("Does the video show event") for x in q.questions[len(picks0) :])
 
-    row = st.query("SELECT method, settings FROM question_sets WHERE question_set = ?", [q["question_set"]]).to_dicts()
+    row = st.query("SELECT method, settings FROM question_sets WHERE question_set = ?", [q.question_set]).to_dicts()
     assert row[0]["method"] == "llm"
     assert json.loads(row[0]["settings"])["produced_by"].startswith("method llm, model ")
     md = _metadata(first)
-    assert md["produced_by"].value == q["produced_by"] and md["requests_sent"].value == len(backend.sent)
+    assert md["produced_by"].value == q.produced_by and md["requests_sent"].value == len(backend.sent)
     assert md["cluster_status"].value == status and md["size"].value == 6
 
     sent = len(backend.sent)
     again = _materialize(s, name)
     assert again.success and len(backend.sent) == sent
-    assert _qstar(again)["question_set"] == q["question_set"] and _metadata(again)["requests_sent"].value == 0
+    assert _qstar(again).question_set == q.question_set and _metadata(again)["requests_sent"].value == 0
 
 
 def test_centrality_default_never_builds_the_model_and_keeps_its_code_version(home):
@@ -133,14 +135,14 @@ def test_centrality_default_never_builds_the_model_and_keeps_its_code_version(ho
     assets = {a.key.path[-1]: a for a in build_prompt_assets(s) if isinstance(a, dg.AssetsDefinition)}
     gq = assets["guiding_questions"]
     assert "vlm" not in gq.required_resource_keys
-    assert gq.code_versions_by_key[gq.key] == "2-" + hash_obj({"target": None, "method": "centrality"}, length=8)
+    assert gq.code_versions_by_key[gq.key] == "3-" + hash_obj({"target": None, "method": "centrality"}, length=8)
     try:
         res = _materialize(s, "no_model")
     finally:
         forget_backend("no_model")
     assert res.success
     q = _qstar(res)
-    assert len(q["questions"]) == 6 and "produced_by" not in q
+    assert len(q.questions) == 6 and q.produced_by is None and q.method is None
     assert "produced_by" not in _metadata(res)
 
     llm = PipelineSettings(questions=type(s.questions)(method="llm"))

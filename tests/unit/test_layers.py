@@ -21,7 +21,7 @@ PKG = ROOT / "askhint_assets"
 
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # (layer, first parts of the module names under askhint_assets on it)
-    ("foundations", ("errors", "hashing", "ids", "paths", "file_lock", "sharding", "user_files", "plugins")),
+    ("foundations", ("errors", "hashing", "ids", "paths", "file_lock", "sharding", "user_files", "plugins", "refs")),
     ("core", ("video", "datasets", "prompts", "questions", "vlm", "evaluation", "settings", "settings_file")),
     ("store", ("store",)),
     ("pipeline", ("pipeline", "inference")),

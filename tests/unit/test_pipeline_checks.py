@@ -10,10 +10,24 @@ import pytest
 
 from askhint_assets.pipeline import checks
 from askhint_assets.pipeline.checks import QSTAR_MAX, QSTAR_MIN, Markdown, Table
+from askhint_assets.refs import ClustersRef, FrozenDict, PredictionsRef, QStarRef, ReportRef
 from askhint_assets.store import Store
 
 T0 = datetime(2026, 1, 1)
 PLANS = {"window": "pl-w", "video": "pl-v"}
+
+
+def _qstar(question_set: str, target_size: int) -> QStarRef:
+    return QStarRef(question_set=question_set, questions=(), prompt_set="ucf", prompt_version="cp-1",
+                    clustering_id="cl-1", target_size=target_size, n_clusters=1, question_classes=())
+
+
+def _clusters(version: str, clustering_id: str) -> ClustersRef:
+    return ClustersRef(prompt_set="ucf", version=version, embedder="e", clustering_id=clustering_id)
+
+
+def _report_ref(report_ids: dict[str, str]) -> ReportRef:
+    return ReportRef(dataset="d", report_ids=FrozenDict(report_ids), frame_auc=0.5)
 
 
 @pytest.fixture()
@@ -30,16 +44,16 @@ def _question_set(st: Store, qs: str, n: int) -> None:
 def test_qstar_passes_only_at_its_target_within_the_bounds(st):
     for n in (QSTAR_MIN - 1, QSTAR_MIN, QSTAR_MAX, QSTAR_MAX + 1):
         _question_set(st, f"qs-{n}", n)
-    at_min = checks.qstar_size(st, {"question_set": f"qs-{QSTAR_MIN}", "target_size": QSTAR_MIN})
+    at_min = checks.qstar_size(st, _qstar(f"qs-{QSTAR_MIN}", QSTAR_MIN))
     assert at_min.passed and at_min.description == f"{QSTAR_MIN} questions, as targeted"
     assert at_min.metadata["questions"] == Markdown("\n".join(f"{i + 1}. Q{i}?" for i in range(QSTAR_MIN)))
-    assert checks.qstar_size(st, {"question_set": f"qs-{QSTAR_MAX}", "target_size": QSTAR_MAX}).passed
+    assert checks.qstar_size(st, _qstar(f"qs-{QSTAR_MAX}", QSTAR_MAX)).passed
     for n in (QSTAR_MIN - 1, QSTAR_MAX + 1):
-        out = checks.qstar_size(st, {"question_set": f"qs-{n}", "target_size": n})
+        out = checks.qstar_size(st, _qstar(f"qs-{n}", n))
         assert not out.passed and out.description == f"size {n} outside [{QSTAR_MIN}, {QSTAR_MAX}]"
-    off = checks.qstar_size(st, {"question_set": f"qs-{QSTAR_MAX}", "target_size": QSTAR_MIN})
+    off = checks.qstar_size(st, _qstar(f"qs-{QSTAR_MAX}", QSTAR_MIN))
     assert not off.passed and off.description == f"size {QSTAR_MAX} != target {QSTAR_MIN}"
-    missing = checks.qstar_size(st, {"question_set": "qs-none", "target_size": 6})
+    missing = checks.qstar_size(st, _qstar("qs-none", 6))
     assert not missing.passed and missing.metadata == {"question_set": "qs-none", "target_size": 6}
 
 
@@ -58,17 +72,17 @@ def test_clusters_must_cover_every_class_and_a_taxonomy_without_classes_fails(st
         {"clustering_id": c, "prompt_version": "cp-1", "question_id": q, "class": k, "question": q + "?",
          "cluster": n, "was_noise": False, "settings": "{}"} for c, q, k, n in rows
     ])
-    full = checks.clusters_cover_classes(st, {"version": "cp-1", "clustering_id": "cl-all"})
+    full = checks.clusters_cover_classes(st, _clusters("cp-1", "cl-all"))
     assert full.passed and full.description == "all 3 classes covered"
     assert full.metadata["clusters"] == 2 and full.metadata["uncovered"] == []
     assert full.metadata["coverage"] == Table((
         {"class": "Abuse", "clusters": "0", "questions": 1}, {"class": "Arson", "clusters": "1", "questions": 1},
         {"class": "Theft", "clusters": "0, 1", "questions": 2},
     ))
-    gap = checks.clusters_cover_classes(st, {"version": "cp-1", "clustering_id": "cl-gap"})
+    gap = checks.clusters_cover_classes(st, _clusters("cp-1", "cl-gap"))
     assert not gap.passed and gap.description == "uncovered classes: Theft" and gap.metadata["uncovered"] == ["Theft"]
     assert gap.metadata["coverage"].rows[-1] == {"class": "Theft", "clusters": "-", "questions": 0}
-    assert not checks.clusters_cover_classes(st, {"version": "cp-empty", "clustering_id": "cl-all"}).passed
+    assert not checks.clusters_cover_classes(st, _clusters("cp-empty", "cl-all")).passed
 
 
 def _videos(st: Store, statuses: dict[str, str], dataset: str = "d") -> None:
@@ -87,8 +101,9 @@ def _predictions(st: Store, template: str, qs: str, units: list[tuple], dataset:
     ])
 
 
-def _pref(template: str, qs: str, dataset: str = "d") -> dict:
-    return {"dataset": dataset, "plans": PLANS, "question_set": qs, "model": "m", "template": template}
+def _pref(template: str, qs: str, dataset: str = "d") -> PredictionsRef:
+    return PredictionsRef(dataset=dataset, plans=FrozenDict(PLANS), question_set=qs, templates_version="tp-1",
+                          model="m", template=template, smoke_model=False)
 
 
 def test_every_ok_video_needs_rows_under_every_plan(st):
@@ -150,14 +165,14 @@ def test_askhint_must_not_fall_below_abstract_at_any_granularity(st):
     _report(st, "v-a", "askhint", 0.61, "video")
     _report(st, "v-b", "abstract", 0.72, "video")
     _report(st, "n-a", "askhint", math.nan, "tree", smoke=True)
-    tie = checks.askhint_not_below_abstract(st, {"report_ids": {"window/askhint": "w-a", "window/abstract": "w-b"}})
+    tie = checks.askhint_not_below_abstract(st, _report_ref({"window/askhint": "w-a", "window/abstract": "w-b"}))
     assert tie.passed and tie.description == "window: ASK-Hint 0.7000 >= abstract 0.7000"
     assert tie.metadata["smoke_test_model"] is False
-    both = checks.askhint_not_below_abstract(st, {"report_ids": {
-        "window/askhint": "w-a", "window/abstract": "w-b", "video/askhint": "v-a", "video/abstract": "v-b"}})
+    both = checks.askhint_not_below_abstract(st, _report_ref({
+        "window/askhint": "w-a", "window/abstract": "w-b", "video/askhint": "v-a", "video/abstract": "v-b"}))
     assert not both.passed and "video: ASK-Hint 0.6100 < abstract 0.7200" in both.description
     assert [r["ok"] for r in both.metadata["comparison"].rows] == [True, False]
-    nan = checks.askhint_not_below_abstract(st, {"report_ids": {"tree/askhint": "n-a", "tree/abstract": "w-b"}})
+    nan = checks.askhint_not_below_abstract(st, _report_ref({"tree/askhint": "n-a", "tree/abstract": "w-b"}))
     assert not nan.passed and nan.description == "tree: frame AUC missing (smoke-test model: informational)"
     assert nan.metadata["comparison"].rows[0]["askhint"] == "n/a"
-    assert not checks.askhint_not_below_abstract(st, {"report_ids": {}}).passed
+    assert not checks.askhint_not_below_abstract(st, _report_ref({})).passed

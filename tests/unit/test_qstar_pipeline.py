@@ -4,6 +4,7 @@ the whole embeddings → clusters → Q* path over a temporary store with made-u
 from __future__ import annotations
 
 import json
+import pickle
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from askhint_assets.pipeline.questions import cluster_stored_questions
 from askhint_assets.prompts.loader import load_prompt_set
 from askhint_assets.prompts.versions import class_prompt_content
 from askhint_assets.questions.compress import Selected
+from askhint_assets.refs import ClustersRef, EmbeddingsRef, as_dict
 from askhint_assets.store import Store
 from askhint_assets.store.prompts import record_prompt_version, store_embeddings
 from askhint_assets.vlm.types import VLMRequest, VLMResponse
@@ -101,8 +103,8 @@ def _stored_clusters(tmp_path: Path) -> tuple[Store, dict]:
     rng = np.random.default_rng(0)
     vectors = np.stack([np.eye(len(axes))[axes[r["class"]]] + 0.05 * rng.standard_normal(len(axes)) for r in rows])
     store_embeddings(st, version, "made-up", rows, vectors)
-    ref = {"prompt_set": ps.name, "version": version, "embedder": "made-up"}
-    return st, {**ref, "clustering_id": cluster_stored_questions(st, ref).clustering_id}
+    ref = EmbeddingsRef(prompt_set=ps.name, version=version, embedder="made-up")
+    return st, ClustersRef(ps.name, version, "made-up", cluster_stored_questions(st, ref).clustering_id)
 
 
 class Summariser:
@@ -137,12 +139,19 @@ def test_guiding_question_set_selects_records_and_rewrites_through_a_backend(tmp
     assert row[0]["method"] == "centrality" and json.loads(row[0]["settings"])["target_size"] == 6
 
     assert len(guiding_question_set(st, ref, "centrality", 4).questions) == 4  # the settings' size wins
+    assert as_dict(plain.ref(ref)) == {  # the guiding_questions value, as the dict it was before typed references
+        "question_set": plain.question_set, "questions": list(plain.questions), "prompt_set": ref.prompt_set,
+        "prompt_version": ref.version, "clustering_id": ref.clustering_id, "target_size": 6,
+        "n_clusters": plain.n_clusters, "question_classes": list(plain.classes)}
 
     backend = Summariser()
     llm = guiding_question_set(st, ref, "llm", backend=backend, model_label="fake-llm (fake)", run_id="t")
     assert llm.produced_by == "method llm, model fake-llm (fake)" and set(llm.cluster_status.values()) == {"llm"}
     assert len(llm.questions) == 6 and all(q.startswith("Is event ") for q in llm.questions)
     assert llm.stats.sent == backend.sent == len(llm.cluster_status)
+    written = llm.ref(ref)
+    assert (written.method, written.produced_by, written.cluster_status) == ("llm", llm.produced_by, llm.cluster_status)
+    assert pickle.loads(pickle.dumps(written)) == written and hash(written) == hash(llm.ref(ref))
     again = guiding_question_set(st, ref, "llm", backend=backend, model_label="fake-llm (fake)")
     assert again.question_set == llm.question_set and again.stats.sent == 0 and backend.sent == llm.stats.sent
 

@@ -15,6 +15,7 @@ from askhint_assets.errors import AskHintError, MissingArtefactError
 from askhint_assets.evaluation.report_text import SMOKE_NOTE, percent
 from askhint_assets.pipeline import ablation
 from askhint_assets.pipeline.report import build_report, frame_scores_for, latest_reports
+from askhint_assets.refs import ClustersRef, FrozenDict, PredictionsRef
 from askhint_assets.settings import ScoringSettings
 from askhint_assets.store import Store
 from askhint_assets.store.predictions import store_predictions
@@ -42,9 +43,9 @@ FRAMES = {  # the frame scores WINDOWS give, written out by hand
 TRUTH = {"a1": [0] * 4 + [1] * 4 + [0] * 4, "a2": [1] * 3 + [0] * 5, "n1": [0] * 8}
 
 
-def _ref(template: str, question_set: str = "qs-1") -> dict:
-    return {"dataset": DS, "plans": {"window": PLAN}, "question_set": question_set, "model": "m",
-            "template": template, "smoke_model": False, "templates_version": "tp-1"}
+def _ref(template: str, question_set: str = "qs-1") -> PredictionsRef:
+    return PredictionsRef(dataset=DS, plans=FrozenDict({"window": PLAN}), question_set=question_set, model="m",
+                          template=template, smoke_model=False, templates_version="tp-1")
 
 
 def _rows(template: str, question_set: str, windows: dict) -> list[dict]:
@@ -151,7 +152,7 @@ def test_ablation_records_scores_and_evaluates_every_size(st, monkeypatch):
         store_predictions(st, [{**r, "model": "smoke"} for r in _rows("askhint", question_set, flat)])
         return 10 * len(questions)
 
-    clusters = {"prompt_set": "ucf", "version": "cp-1", "clustering_id": "cl-1"}
+    clusters = ClustersRef(prompt_set="ucf", version="cp-1", embedder="e", clustering_id="cl-1")
     ab = ablation.prompt_count_ablation(st, DS, clusters, "tp-1", [2, 3], PLAN, "window", SC, "{}", "smoke", True,
                                         score)
 
