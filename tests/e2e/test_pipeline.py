@@ -98,13 +98,14 @@ def test_demo_materializes_every_asset_and_scores_far_above_chance(first_run, ho
     assert len(metrics) == 2 * 2 * 3, metrics
     # the committed smoke model sees the synthetic events: a flipped score, frames joined to the wrong
     # video or windows mapped to the wrong frames all drop these to about 0.5. The figures are
-    # reproducible (README "Measured figures", `bench/demo_table.py`: window 92.42 / 92.63, video 82.18,
-    # video AUC 100.00); each bound sits about two points under its figure, for CPU rounding only
-    assert metrics["window/askhint/frame_auc"] > 0.90, metrics
+    # reproducible (README "Measured figures", `bench/demo_table.py`, model smoke-qwen2_5_vl-15e1a475: window
+    # 93.17 / 92.80, video 78.15 / 78.94, video AUC 100.00 / 98.15); each bound sits about two points under its
+    # figure, for CPU rounding only
+    assert metrics["window/askhint/frame_auc"] > 0.91, metrics
     assert metrics["window/abstract/frame_auc"] > 0.90, metrics
-    assert metrics["video/askhint/frame_auc"] > 0.80, metrics
+    assert metrics["video/askhint/frame_auc"] > 0.76, metrics
     assert metrics["video/abstract/frame_auc"] > 0.77, metrics
-    assert metrics["window/askhint/video_auc"] > 0.98 and metrics["video/askhint/video_auc"] > 0.98, metrics
+    assert metrics["window/askhint/video_auc"] > 0.98 and metrics["video/askhint/video_auc"] > 0.96, metrics
     assert store.scalar("SELECT bool_and(smoke_model) FROM eval_reports")
     # stage 2 ran for abnormal units only, and its group is one of the three
     groups = set(store.query("SELECT DISTINCT group_name FROM predictions WHERE group_name IS NOT NULL")["group_name"])
