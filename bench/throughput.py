@@ -78,6 +78,7 @@ from askhint_assets.video.units import (  # noqa: E402
     video_file_key,
 )
 from askhint_assets.vlm.types import VLMRequest  # noqa: E402
+from support.environ import environ  # noqa: E402
 
 STANDIN_LABEL = "openai client + stand-in server (no model): client overhead only"
 BACKENDS = ("transformers", "openai", "vllm")
@@ -459,9 +460,7 @@ def dagster_run(args, sub_home: Path, data_root: Path, model_path: Path) -> dict
     dhome = sub_home / "dagster"
     dhome.mkdir(exist_ok=True)
     shutil.copy(ROOT / "dagster.yaml", dhome / "dagster.yaml")
-    old = {k: os.environ.get(k) for k in ("ASKHINT_HOME", "DAGSTER_HOME")}
-    os.environ["ASKHINT_HOME"], os.environ["DAGSTER_HOME"] = str(sub_home), str(dhome)
-    try:
+    with environ({"ASKHINT_HOME": str(sub_home), "DAGSTER_HOME": str(dhome)}):
         d = SamplingSettings()
         s = PipelineSettings(
             dataset=DatasetSettings(name="demo", kind="ucf_crime", root=str(data_root)),
@@ -501,12 +500,6 @@ def dagster_run(args, sub_home: Path, data_root: Path, model_path: Path) -> dict
             info["requests_sent"] = len(inside)
         sent = calls.height
         qs = st.scalar("SELECT questions FROM question_sets ORDER BY created_at DESC LIMIT 1")
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     run_ts = {e.dagster_event.event_type_value.replace("PIPELINE_", "RUN_"): e.timestamp for e in logs
               if e.dagster_event is not None and e.dagster_event.step_key is None}
     core = sum(st["compute_s"] for st in steps.values())

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from support.environ import environ
 from support.standin_server import StandinServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,16 +99,8 @@ class Home:
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         """``os.environ`` selects this home while inside (restored after)."""
-        old = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
+        with environ(self.env):
             yield
-        finally:
-            for k, v in old.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
 
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         """Rows of a read-only query (fails, as it should, if the file is unreadable)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -17,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+
+from support.environ import environ
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = Path(__file__).with_name("snapshots")
@@ -82,18 +83,8 @@ def graph_snapshot(defs: dg.Definitions) -> dict:
 @contextmanager
 def _environment(home: Path) -> Iterator[None]:
     """Settings from the case alone: a fresh ASKHINT_HOME, no ASKHINT_CONFIG or prompt-store override."""
-    old = {k: os.environ.get(k) for k in _ENV}
-    for k in _ENV:
-        os.environ.pop(k, None)
-    os.environ["ASKHINT_HOME"] = str(home)
-    try:
+    with environ({"ASKHINT_HOME": str(home)}, unset=_ENV):
         yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def case_snapshot(case: str, home: Path) -> dict:
