@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 
 K = TypeVar("K")
 V = TypeVar("V")
-R = TypeVar("R")
 
 
 class FrozenDict(Mapping[K, V]):
@@ -64,11 +63,6 @@ def as_dict(ref: Any) -> dict[str, Any]:
         for f in dataclasses.fields(ref)
         if not (f.default is None and getattr(ref, f.name) is None)
     }
-
-
-def with_(ref: R, **changes: Any) -> R:
-    """A copy of the frozen reference ``ref`` with ``changes`` (:func:`dataclasses.replace`)."""
-    return dataclasses.replace(ref, **changes)  # type: ignore[type-var]
 
 
 @dataclass(frozen=True)
@@ -185,11 +179,11 @@ class PredictionsRef:
 
     def with_shard(self, shard: tuple[int, int], scores_version: str, stats: Mapping[str, float]) -> PredictionsRef:
         """A shard's reference: this one with the shard, its data version and its counts."""
-        return with_(self, shard=tuple(shard), scores_version=scores_version, stats=FrozenDict(stats))
+        return dataclasses.replace(self, shard=tuple(shard), scores_version=scores_version, stats=FrozenDict(stats))
 
     def without_shard(self) -> PredictionsRef:
         """The reference of the whole prediction set (no shard fields)."""
-        return with_(self, shard=None, scores_version=None, stats=None)
+        return dataclasses.replace(self, shard=None, scores_version=None, stats=None)
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 import dagster as dg
 
+from askhint_assets.evaluation.markdown import md_table
 from askhint_assets.orchestration.chain import ChainNames
-from askhint_assets.orchestration.metadata import md_table
 from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.pipeline import checks as rules
 from askhint_assets.pipeline.checks import PARSE_FAILURE_THRESHOLD, QSTAR_MAX, QSTAR_MIN, CheckOutcome

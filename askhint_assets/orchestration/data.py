@@ -4,11 +4,12 @@
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from askhint_assets.evaluation.markdown import md_table
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration.automation import ON_SETTLED_NEW_DATA_VERSION
 from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.orchestration.errors import fails_clearly
-from askhint_assets.orchestration.metadata import md_table, versioned_output
+from askhint_assets.orchestration.metadata import versioned_output
 from askhint_assets.orchestration.resources import StoreResource
 from askhint_assets.pipeline.data import index_dataset, plan_ids, sample_frames
 from askhint_assets.refs import DatasetIndexRef, FramesRef, FrozenDict

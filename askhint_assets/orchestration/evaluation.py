@@ -7,12 +7,13 @@ import json
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from askhint_assets.evaluation.markdown import md_table
 from askhint_assets.evaluation.report_text import trade_markdown
 from askhint_assets.hashing import hash_obj
 from askhint_assets.orchestration.automation import on_new_predictions
 from askhint_assets.orchestration.chain import DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
-from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
+from askhint_assets.orchestration.metadata import image_md, versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.orchestration.scoring import score_units
 from askhint_assets.pipeline.ablation import prompt_count_ablation as run_ablation

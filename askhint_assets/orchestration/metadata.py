@@ -1,4 +1,4 @@
-"""Small helpers for what assets return: markdown tables, inline PNG images, versioned outputs."""
+"""Small helpers for what assets return: inline PNG images, versioned outputs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,6 @@ import warnings
 from typing import Any
 
 import dagster as dg
-
-from askhint_assets.evaluation.markdown import md_table
-
-__all__ = ["image_md", "md_table", "versioned_output"]
 
 
 def image_md(png: bytes, alt: str) -> str:

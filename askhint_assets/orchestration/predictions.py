@@ -6,12 +6,13 @@ import time
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from askhint_assets.evaluation.markdown import md_table
 from askhint_assets.hashing import hash_obj
 from askhint_assets.inference import ABSTRACT_QUESTION_SET
 from askhint_assets.orchestration.automation import ON_SETTLED_NEW_DATA_VERSION
 from askhint_assets.orchestration.chain import ChainNames, DatasetChain
 from askhint_assets.orchestration.errors import fails_clearly
-from askhint_assets.orchestration.metadata import md_table, versioned_output
+from askhint_assets.orchestration.metadata import versioned_output
 from askhint_assets.orchestration.resources import StoreResource, VLMResource, model_label
 from askhint_assets.orchestration.scoring import check_prompt_length, score_units
 from askhint_assets.pipeline.prediction_summary import gather_shard_refs, no_units, summarise_predictions

@@ -8,11 +8,12 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from askhint_assets import ids
+from askhint_assets.evaluation.markdown import md_table
 from askhint_assets.hashing import hash_obj, hash_tree
 from askhint_assets.orchestration.automation import ON_NEW_DATA_VERSION
 from askhint_assets.orchestration.chain import ChainNames
 from askhint_assets.orchestration.errors import fails_clearly
-from askhint_assets.orchestration.metadata import image_md, md_table, versioned_output
+from askhint_assets.orchestration.metadata import image_md, versioned_output
 from askhint_assets.orchestration.resources import EmbedderResource, StoreResource, VLMResource, model_label
 from askhint_assets.pipeline.qstar import QuestionSet, guiding_question_set
 from askhint_assets.pipeline.questions import cluster_stored_questions, embed_class_questions

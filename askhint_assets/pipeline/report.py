@@ -3,6 +3,7 @@ its rows stored (``eval_reports``), the markdown report and its plots written un
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from askhint_assets.evaluation.plots import per_class_bar, roc_plot, trade_plot
 from askhint_assets.evaluation.report_text import LABELS, band_markdown, report_markdown
 from askhint_assets.evaluation.tree_frames import tree_frame_scores
 from askhint_assets.prompts.templates import Template
-from askhint_assets.refs import PredictionsRef, RowsOf, SizePredictionsRef, with_
+from askhint_assets.refs import PredictionsRef, RowsOf, SizePredictionsRef
 from askhint_assets.settings import ScoringSettings
 from askhint_assets.store import Store, now
 from askhint_assets.store.lineage import history
@@ -156,7 +157,7 @@ def build_report(st: Store, refs: dict[str, PredictionsRef], dataset: str, sc: S
     rows record of how frame scores were made. Raises :class:`MissingArtefactError` where a video has no
     predictions."""
     if sc.follow_up == "uncertain":  # stored by askhint_predictions beside its joint rows
-        refs = {**refs, Template.FOLLOW_UP: with_(refs[Template.ASKHINT], template=Template.FOLLOW_UP)}
+        refs = {**refs, Template.FOLLOW_UP: dataclasses.replace(refs[Template.ASKHINT], template=Template.FOLLOW_UP)}
     videos = load_videos(st, dataset)
     n_failed = len(load_videos(st, dataset, only_ok=False)) - len(videos)
     head = sc.granularities[0]

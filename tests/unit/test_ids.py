@@ -10,7 +10,7 @@ import pytest
 
 from askhint_assets import ids
 from askhint_assets.prompts.templates import Template
-from askhint_assets.refs import EmbeddingsRef, FrozenDict, PredictionsRef, SizePredictionsRef, as_dict, with_
+from askhint_assets.refs import EmbeddingsRef, FrozenDict, PredictionsRef, SizePredictionsRef, as_dict
 
 FINGERPRINT = {"model": "all-MiniLM-L6-v2", "dim": 384}
 
@@ -57,7 +57,7 @@ def test_ids_of_a_reference_are_those_of_the_dict_it_replaced():
                           templates_version="tp-1", model="m", template=Template.ASKHINT, smoke_model=True)
     rows = [{"metric": "frame_auc", "value": 0.5}]
     assert ids.report_id(pred, "pl-w", rows) == "ev-0ca578d2a57a596f"
-    assert ids.report_id(with_(pred, template=Template.FOLLOW_UP), "pl-w", rows) == "ev-6a0272040246cf0a"
+    assert ids.report_id(dataclasses.replace(pred, template=Template.FOLLOW_UP), "pl-w", rows) == "ev-6a0272040246cf0a"
     shard = pred.with_shard((0, 2), "sv", {"units": 1})  # a shard's fields are not part of the prediction set
     assert ids.report_id(shard.without_shard(), "pl-w", rows) == "ev-0ca578d2a57a596f"
     size = SizePredictionsRef(dataset="d", question_set="qs-2", model="m", template=Template.ASKHINT,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from askhint_assets import ids
@@ -9,7 +11,7 @@ from askhint_assets.errors import PipelineError
 from askhint_assets.hashing import hash_obj
 from askhint_assets.pipeline.prediction_summary import gather_shard_refs, summarise_predictions
 from askhint_assets.pipeline.runner import RunStats
-from askhint_assets.refs import FramesRef, FrozenDict, PredictionsRef, as_dict, with_
+from askhint_assets.refs import FramesRef, FrozenDict, PredictionsRef, as_dict
 
 
 def _row(video: str, unit: int, score: float, *, template: str = "askhint", source: str = "logprobs",
@@ -111,6 +113,6 @@ def test_a_shard_from_other_settings_or_no_units_anywhere_stops_the_gathering():
     with pytest.raises(PipelineError, match=r"shard askhint_predictions__shard_1 differs from the others in "
                                             r"\['question_set'\]; materialize every shard again"):
         gather_shard_refs(_shards(question_set="qs-2"))
-    empty = {k: with_(r, stats=FrozenDict({**r.stats, "units": 0})) for k, r in _shards().items()}
+    empty = {k: dataclasses.replace(r, stats=FrozenDict({**r.stats, "units": 0})) for k, r in _shards().items()}
     with pytest.raises(PipelineError, match="no scoring units for data set toy in any shard: every video failed"):
         gather_shard_refs(empty)
